@@ -1,0 +1,249 @@
+package cluster
+
+import (
+	"fmt"
+	"sort"
+
+	"replication-manager-pro/gtid"
+	"replication-manager-pro/ipv6"
+	"replication-manager-pro/topology"
+)
+
+// Problem codes found by Analyze. Each names one situation; alerts, metrics, the failover
+// decision and tests match on them.
+const (
+	DeadMaster                           topology.Code = "DeadMaster"
+	SuspectMaster                        topology.Code = "SuspectMaster"
+	UnreachableMasterWithHealthyReplicas topology.Code = "UnreachableMasterWithHealthyReplicas"
+	NoMaster                             topology.Code = "NoMaster"
+	SplitBrain                           topology.Code = "SplitBrain"
+	WritableStandalone                   topology.Code = "WritableStandalone"
+	MultiMaster                          topology.Code = "MultiMaster"
+	ReplicationCycle                     topology.Code = "ReplicationCycle"
+	NoReplica                            topology.Code = "NoReplica"
+	BrokenReplication                    topology.Code = "BrokenReplication"
+	LaggingReplica                       topology.Code = "LaggingReplica"
+	WritableReplica                      topology.Code = "WritableReplica"
+	ReadOnlyMaster                       topology.Code = "ReadOnlyMaster"
+	ErrantGTID                           topology.Code = "ErrantGTID"
+	ReplicaDown                          topology.Code = "ReplicaDown"
+	AuthFailure                          topology.Code = "AuthFailure"
+	ClusterDown                          topology.Code = "ClusterDown"
+	ReplicaWithoutBinlog                 topology.Code = "ReplicaWithoutBinlog"
+	ReplicaOfUnknownSource               topology.Code = "ReplicaOfUnknownSource"
+)
+
+// blocking lists the codes that make a cluster not failable (repman's ERROR states such as
+// ERR00010 no replica, ERR00021 cluster down, ERR00063 extra master): while one holds, an
+// automatic failover must not run because the topology itself is not understood.
+var blocking = map[topology.Code]bool{
+	NoMaster: true, SplitBrain: true, ReplicationCycle: true, NoReplica: true, ClusterDown: true,
+}
+
+// Blocking reports whether a problem code prevents failover.
+func Blocking(c topology.Code) bool { return blocking[c] }
+
+// AnalyzeOptions are the settings analysis depends on.
+type AnalyzeOptions struct {
+	ReadOnlyReplicas bool // failover-readonly-state: replicas must be read_only
+	IgnoredReadOnly  map[ipv6.HostPort]bool
+}
+
+// Analyze lists the problems of a snapshot, errors first, then by server and code. Pure.
+func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
+	var ps []topology.Problem
+	add := func(c topology.Code, sev topology.Severity, srv *topology.Server, format string, a ...any) {
+		p := topology.Problem{Code: c, Severity: sev, Message: fmt.Sprintf(format, a...)}
+		if srv != nil {
+			p.Server = srv.Addr.String()
+		}
+		ps = append(ps, p)
+	}
+	if len(s.Servers) == 0 {
+		return nil
+	}
+	if s.IsDown {
+		add(ClusterDown, topology.SeverityError, nil, "all %d servers are down", len(s.Servers))
+	}
+
+	master, haveMaster := s.MasterServer()
+	g := buildGraph(s.Servers)
+
+	switch s.Kind {
+	case topology.KindRing:
+		add(ReplicationCycle, topology.SeverityError, nil, "servers replicate in a ring of more than two; no master can be named")
+	case topology.KindMultiMaster:
+		add(MultiMaster, topology.SeverityWarning, nil, "two servers replicate from each other")
+	}
+	if !haveMaster && s.Kind != topology.KindRing && len(s.Servers) > 1 && !s.IsDown {
+		if roots := replicationRoots(g, len(s.Servers)); len(roots) > 1 {
+			names := make([]string, len(roots))
+			for i, r := range roots {
+				names[i] = s.Servers[r].Addr.String()
+			}
+			add(SplitBrain, topology.SeverityError, nil, "replicas follow %d different masters: %v", len(roots), names)
+		} else {
+			add(NoMaster, topology.SeverityError, nil, "no server is replicated from: topology unknown")
+		}
+	}
+
+	if haveMaster {
+		analyzeMaster(s, g, master, add)
+	}
+
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		if i == s.Master {
+			continue
+		}
+		switch srv.State {
+		case topology.StateErrorAuth:
+			add(AuthFailure, topology.SeverityWarning, srv, "access denied with the configured credentials")
+			continue
+		case topology.StateFailed:
+			if srv.IsReplica() {
+				add(ReplicaDown, topology.SeverityWarning, srv, "replica unreachable: %s", srv.ProbeError)
+			}
+			continue
+		}
+		if !srv.Reachable {
+			continue
+		}
+		if !srv.IsReplica() {
+			if haveMaster && !srv.ReadOnly && srv.State != topology.StateMaintenance {
+				add(WritableStandalone, topology.SeverityWarning, srv, "writable server outside replication: a second master")
+			}
+			continue
+		}
+		r, _ := srv.PrimaryReplication()
+		if g.outside[i] {
+			add(ReplicaOfUnknownSource, topology.SeverityWarning, srv, "replicates from %s, which is not configured", r.Source)
+		}
+		switch srv.State {
+		case topology.StateSlaveErr, topology.StateRelayErr:
+			add(BrokenReplication, topology.SeverityWarning, srv, "%s", replicationError(r))
+		case topology.StateSlaveLate, topology.StateRelayLate:
+			add(LaggingReplica, topology.SeverityWarning, srv, "%d s behind its master", deref(r.Lag))
+		}
+		if opt.ReadOnlyReplicas && !srv.ReadOnly && !opt.IgnoredReadOnly[srv.Addr] && srv.State != topology.StateMaintenance {
+			add(WritableReplica, topology.SeverityWarning, srv, "replica is writable (read_only=OFF)")
+		}
+		if !srv.LogBin {
+			add(ReplicaWithoutBinlog, topology.SeverityWarning, srv, "binary log disabled: cannot be promoted")
+		}
+		if haveMaster && master.Reachable {
+			if errant := errantOf(srv, master); len(errant) > 0 {
+				add(ErrantGTID, topology.SeverityWarning, srv, "transactions not on the master: %s", errant)
+			}
+		}
+	}
+
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].Severity != ps[j].Severity {
+			return ps[i].Severity == topology.SeverityError
+		}
+		if ps[i].Server != ps[j].Server {
+			return ps[i].Server < ps[j].Server
+		}
+		return ps[i].Code < ps[j].Code
+	})
+	return ps
+}
+
+func analyzeMaster(s *topology.Snapshot, g graph, master *topology.Server, add func(topology.Code, topology.Severity, *topology.Server, string, ...any)) {
+	replicas := g.children[s.Master]
+	if master.Reachable {
+		if master.ReadOnly && master.State != topology.StateMaintenance && s.Kind != topology.KindMultiMaster {
+			add(ReadOnlyMaster, topology.SeverityWarning, master, "master is read_only")
+		}
+		if len(replicas) == 0 && len(s.Servers) > 1 && s.Kind == topology.KindMasterSlave {
+			add(NoReplica, topology.SeverityError, master, "no configured server replicates from the master")
+		}
+		return
+	}
+	if master.State == topology.StateErrorAuth {
+		add(AuthFailure, topology.SeverityWarning, master, "access denied on the master with the configured credentials")
+		return
+	}
+	// The master does not answer us. Ask its replicas: a replica whose IO thread is still
+	// connected to it proves it alive (a network problem between us and it, or a stall).
+	seeing, reachable := 0, 0
+	for _, c := range replicas {
+		r := &s.Servers[c]
+		if !r.Reachable {
+			continue
+		}
+		reachable++
+		if rep, ok := r.PrimaryReplication(); ok && rep.IO == topology.ThreadYes {
+			seeing++
+		}
+	}
+	switch {
+	case seeing > 0:
+		add(UnreachableMasterWithHealthyReplicas, topology.SeverityWarning, master,
+			"unreachable from the manager, but %d of %d replicas still replicate from it", seeing, reachable)
+	case master.State == topology.StateFailed:
+		add(DeadMaster, topology.SeverityError, master, "master unreachable for %d probes and no replica is connected to it (%s)", master.FailCount, master.ProbeError)
+	default:
+		add(SuspectMaster, topology.SeverityWarning, master, "master missed %d probes (%s)", master.FailCount, master.ProbeError)
+	}
+}
+
+// errantOf returns the replica's transactions its master does not have, leaving out those
+// carrying the master's own server_id: they came from the master, and only look newer
+// because the two servers were probed a few milliseconds apart.
+func errantOf(replica, master *topology.Server) gtid.List {
+	var out gtid.List
+	for _, g := range gtid.Errant(replica.CurrentPos, master.CurrentPos) {
+		if g.ServerID != master.ServerID {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// replicationRoots lists the distinct tops of the replication trees, ascending.
+func replicationRoots(g graph, n int) []int {
+	set := map[int]bool{}
+	for i := 0; i < n; i++ {
+		if g.parent[i] < 0 {
+			continue
+		}
+		if r, cyc := g.root(i); !cyc {
+			set[r] = true
+		}
+	}
+	out := make([]int, 0, len(set))
+	for r := range set {
+		out = append(out, r)
+	}
+	sort.Ints(out)
+	return out
+}
+
+func replicationError(r topology.Replication) string {
+	switch {
+	case r.LastSQLErrno != 0:
+		return fmt.Sprintf("SQL thread %s: error %d: %s", r.SQL, r.LastSQLErrno, r.LastSQLError)
+	case r.LastIOErrno != 0:
+		return fmt.Sprintf("IO thread %s: error %d: %s", r.IO, r.LastIOErrno, r.LastIOError)
+	}
+	return fmt.Sprintf("replication stopped (IO %s, SQL %s)", r.IO, r.SQL)
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// Failable reports whether no problem blocks a failover.
+func Failable(ps []topology.Problem) bool {
+	for _, p := range ps {
+		if Blocking(p.Code) {
+			return false
+		}
+	}
+	return true
+}

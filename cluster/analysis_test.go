@@ -1,0 +1,319 @@
+package cluster
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"replication-manager-pro/gtid"
+	"replication-manager-pro/ipv6"
+	"replication-manager-pro/topology"
+)
+
+// Hand-built observations: a tiny language for cluster shapes.
+
+func addr(s string) ipv6.HostPort {
+	hp, err := ipv6.ParseHostPort(s, 3306)
+	if err != nil {
+		panic(err)
+	}
+	return hp
+}
+
+type obsOpt func(*Observation)
+
+func obs(a string, id uint32, opts ...obsOpt) Observation {
+	o := Observation{Addr: addr(a), Reachable: true, Facts: topology.Server{ServerID: id, LogBin: true, CurrentPos: gtid.MustParse("0-1-10")}}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+func replicaOf(src string, io, sql topology.ThreadState) obsOpt {
+	return func(o *Observation) {
+		var lag int64
+		o.Facts.Replications = append(o.Facts.Replications, topology.Replication{Source: addr(src), IO: io, SQL: sql, Lag: &lag})
+		o.Facts.ReadOnly = true
+	}
+}
+
+func healthyReplicaOf(src string) obsOpt {
+	return replicaOf(src, topology.ThreadYes, topology.ThreadYes)
+}
+
+func down(o *Observation) {
+	o.Reachable = false
+	o.Error = "dial tcp: connection refused"
+	o.Facts = topology.Server{}
+}
+func authError(o *Observation) { o.Reachable = false; o.AuthError = true; o.Error = "Error 1045" }
+func writable(o *Observation)  { o.Facts.ReadOnly = false }
+func readOnly(o *Observation)  { o.Facts.ReadOnly = true }
+func noBinlog(o *Observation)  { o.Facts.LogBin = false }
+func lag(sec int64) obsOpt {
+	return func(o *Observation) { o.Facts.Replications[0].Lag = &sec }
+}
+func pos(p string) obsOpt { return func(o *Observation) { o.Facts.CurrentPos = gtid.MustParse(p) } }
+func sqlError(no int, msg string) obsOpt {
+	return func(o *Observation) {
+		r := &o.Facts.Replications[0]
+		r.SQL, r.LastSQLErrno, r.LastSQLError, r.Lag = topology.ThreadNo, no, msg, nil
+	}
+}
+
+var testOpt = DiscoverOptions{Cluster: "c1", MaxFail: 3, MaxLag: 30, CheckLag: true}
+
+func discoverSeq(t *testing.T, rounds ...[]Observation) *topology.Snapshot {
+	t.Helper()
+	var snap *topology.Snapshot
+	for i, r := range rounds {
+		snap = Discover(r, snap, testOpt, uint64(i+1), time.Unix(int64(i), 0))
+	}
+	return snap
+}
+
+func healthy3() []Observation {
+	return []Observation{
+		obs("db1:3306", 1),
+		obs("db2:3306", 2, healthyReplicaOf("db1:3306")),
+		obs("db3:3306", 3, healthyReplicaOf("db1:3306")),
+	}
+}
+
+func states(s *topology.Snapshot) string {
+	var b []string
+	for _, srv := range s.Servers {
+		b = append(b, string(srv.State))
+	}
+	return strings.Join(b, ",")
+}
+
+func codes(ps []topology.Problem) string {
+	var b []string
+	for _, p := range ps {
+		c := string(p.Code)
+		if p.Server != "" {
+			c += "@" + p.Server
+		}
+		b = append(b, c)
+	}
+	return strings.Join(b, ",")
+}
+
+func TestDiscoverAndAnalyze(t *testing.T) {
+	masterDown := func() []Observation {
+		o := healthy3()
+		down(&o[0])
+		for i := 1; i < 3; i++ {
+			o[i].Facts.Replications[0].IO = topology.ThreadConnecting
+			o[i].Facts.Replications[0].Lag = nil
+		}
+		return o
+	}
+	cases := []struct {
+		name     string
+		rounds   [][]Observation
+		master   string
+		kind     topology.Kind
+		states   string
+		problems string
+		failable bool
+	}{
+		{
+			name: "healthy master and two replicas", rounds: [][]Observation{healthy3()},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,Slave,Slave", problems: "", failable: true,
+		},
+		{
+			name: "stopped SQL thread", rounds: [][]Observation{{obs("db1", 1), obs("db2", 2, healthyReplicaOf("db1"), sqlError(1062, "Duplicate entry")), obs("db3", 3, healthyReplicaOf("db1"))}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,SlaveErr,Slave", problems: "BrokenReplication@db2:3306", failable: true,
+		},
+		{
+			name: "lagging replica", rounds: [][]Observation{{obs("db1", 1), obs("db2", 2, healthyReplicaOf("db1"), lag(31)), obs("db3", 3, healthyReplicaOf("db1"), lag(30))}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,SlaveLate,Slave", problems: "LaggingReplica@db2:3306", failable: true,
+		},
+		{
+			name: "writable replica and read-only master", rounds: [][]Observation{{obs("db1", 1, readOnly), obs("db2", 2, healthyReplicaOf("db1"), writable), obs("db3", 3, healthyReplicaOf("db1"))}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,Slave,Slave", problems: "ReadOnlyMaster@db1:3306,WritableReplica@db2:3306", failable: true,
+		},
+		{
+			name: "master missed one probe: suspect", rounds: [][]Observation{healthy3(), masterDown()},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Suspect,Slave,Slave", problems: "SuspectMaster@db1:3306", failable: true,
+		},
+		{
+			name: "master missed max probes and replicas lost it: dead", rounds: [][]Observation{healthy3(), masterDown(), masterDown(), masterDown()},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Failed,Slave,Slave", problems: "DeadMaster@db1:3306", failable: true,
+		},
+		{
+			name: "manager cannot reach the master but replicas can", rounds: [][]Observation{healthy3(), {func() Observation { o := obs("db1", 1); down(&o); return o }(), obs("db2", 2, healthyReplicaOf("db1")), obs("db3", 3, healthyReplicaOf("db1"))}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Suspect,Slave,Slave", problems: "UnreachableMasterWithHealthyReplicas@db1:3306", failable: true,
+		},
+		{
+			name: "replica killed goes suspect then failed", rounds: [][]Observation{healthy3(), {obs("db1", 1), obs("db2", 2, healthyReplicaOf("db1")), obs("db3", 3, down)}, {obs("db1", 1), obs("db2", 2, healthyReplicaOf("db1")), obs("db3", 3, down)}, {obs("db1", 1), obs("db2", 2, healthyReplicaOf("db1")), obs("db3", 3, down)}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,Slave,Failed", problems: "ReplicaDown@db3:3306", failable: true,
+		},
+		{
+			name: "no replica", rounds: [][]Observation{{obs("db1", 1), obs("db2", 2, readOnly)}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,StandAlone", problems: "NoReplica@db1:3306", failable: false,
+		},
+		{
+			name: "fresh servers, all writable, nobody replicates", rounds: [][]Observation{{obs("db1", 1), obs("db2", 2), obs("db3", 3)}},
+			master: "", kind: topology.KindUnknown, states: "StandAlone,StandAlone,StandAlone", problems: "NoMaster", failable: false,
+		},
+		{
+			name: "replicas stopped replicating after a master-slave setup", rounds: [][]Observation{healthy3(), {obs("db1", 1), obs("db2", 2, readOnly), obs("db3", 3, readOnly)}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,StandAlone,StandAlone", problems: "NoReplica@db1:3306", failable: false,
+		},
+		{
+			name: "second writable master", rounds: [][]Observation{{obs("db1", 1), obs("db2", 2, healthyReplicaOf("db1")), obs("db3", 3, writable)}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,Slave,StandAlone", problems: "WritableStandalone@db3:3306", failable: true,
+		},
+		{
+			name: "split brain: two trees", rounds: [][]Observation{{obs("db1", 1), obs("db2", 2, healthyReplicaOf("db1")), obs("db3", 3), obs("db4", 4, healthyReplicaOf("db3"))}},
+			master: "", kind: topology.KindUnknown, states: "StandAlone,Slave,StandAlone,Slave", problems: "SplitBrain", failable: false,
+		},
+		{
+			name: "ring of three", rounds: [][]Observation{{obs("db1", 1, healthyReplicaOf("db3")), obs("db2", 2, healthyReplicaOf("db1")), obs("db3", 3, healthyReplicaOf("db2"))}},
+			master: "", kind: topology.KindRing, states: "Relay,Relay,Relay", problems: "ReplicationCycle", failable: false,
+		},
+		{
+			name: "two-node multi-master", rounds: [][]Observation{{obs("db1", 1, healthyReplicaOf("db2"), writable), obs("db2", 2, healthyReplicaOf("db1"))}},
+			master: "db1:3306", kind: topology.KindMultiMaster, states: "Master,Slave", problems: "MultiMaster", failable: true,
+		},
+		{
+			name: "relay", rounds: [][]Observation{{obs("db1", 1), obs("db2", 2, healthyReplicaOf("db1")), obs("db3", 3, healthyReplicaOf("db2"))}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,Relay,Slave", problems: "", failable: true,
+		},
+		{
+			name: "errant GTID on a replica", rounds: [][]Observation{{obs("db1", 1, pos("0-1-10")), obs("db2", 2, healthyReplicaOf("db1"), pos("0-2-11")), obs("db3", 3, healthyReplicaOf("db1"), pos("0-1-11"))}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,Slave,Slave", problems: "ErrantGTID@db2:3306", failable: true,
+		},
+		{
+			name: "all down", rounds: [][]Observation{healthy3(), {obs("db1", 1, down), obs("db2", 2, down), obs("db3", 3, down)}, {obs("db1", 1, down), obs("db2", 2, down), obs("db3", 3, down)}, {obs("db1", 1, down), obs("db2", 2, down), obs("db3", 3, down)}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Failed,Failed,Failed", problems: "ClusterDown,DeadMaster@db1:3306,ReplicaDown@db2:3306,ReplicaDown@db3:3306", failable: false,
+		},
+		{
+			name: "auth error", rounds: [][]Observation{{obs("db1", 1), obs("db2", 2, healthyReplicaOf("db1")), obs("db3", 3, authError)}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,Slave,ErrorAuth", problems: "AuthFailure@db3:3306", failable: true,
+		},
+		{
+			name: "replica without binlog", rounds: [][]Observation{{obs("db1", 1), obs("db2", 2, healthyReplicaOf("db1"), noBinlog)}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,Slave", problems: "ReplicaWithoutBinlog@db2:3306", failable: true,
+		},
+		{
+			name: "replica of an unconfigured source", rounds: [][]Observation{{obs("db1", 1), obs("db2", 2, healthyReplicaOf("db1")), obs("db3", 3, healthyReplicaOf("other:3306"))}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,Slave,Slave", problems: "ReplicaOfUnknownSource@db3:3306", failable: true,
+		},
+		{
+			name: "single server", rounds: [][]Observation{{obs("db1", 1)}},
+			master: "db1:3306", kind: topology.KindActivePassive, states: "Master", problems: "", failable: true,
+		},
+		{
+			name: "IPv6 hosts", rounds: [][]Observation{{obs("[::1]:3306", 1), obs("[::1]:3307", 2, healthyReplicaOf("[0::1]:3306")), obs("[::1]:3308", 3, healthyReplicaOf("[::1]:3306"))}},
+			master: "[::1]:3306", kind: topology.KindMasterSlave, states: "Master,Slave,Slave", problems: "", failable: true,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			snap := discoverSeq(t, c.rounds...)
+			m := ""
+			if ms, ok := snap.MasterServer(); ok {
+				m = ms.Addr.String()
+			}
+			if m != c.master {
+				t.Errorf("master = %q, want %q", m, c.master)
+			}
+			if snap.Kind != c.kind {
+				t.Errorf("kind = %q, want %q", snap.Kind, c.kind)
+			}
+			if got := states(snap); got != c.states {
+				t.Errorf("states = %s, want %s", got, c.states)
+			}
+			ps := Analyze(snap, AnalyzeOptions{ReadOnlyReplicas: true})
+			if got := codes(ps); got != c.problems {
+				t.Errorf("problems = %s, want %s\n%+v", got, c.problems, ps)
+			}
+			if Failable(ps) != c.failable {
+				t.Errorf("failable = %v, want %v", Failable(ps), c.failable)
+			}
+		})
+	}
+}
+
+func TestDownServerKeepsLastKnownFacts(t *testing.T) {
+	first := healthy3()
+	first[0].Facts.CurrentPos = gtid.MustParse("0-1-42")
+	second := healthy3()
+	down(&second[0])
+	snap := discoverSeq(t, first, second)
+	m, _ := snap.MasterServer()
+	if m.Reachable || m.CurrentPos.String() != "0-1-42" || m.FailCount != 1 || m.PrevState != topology.StateMaster {
+		t.Fatalf("down master lost its facts: %+v", m)
+	}
+	if m.ID == "" || !strings.HasPrefix(m.ID, "db") {
+		t.Fatalf("server id = %q", m.ID)
+	}
+}
+
+func TestFailCountResetsOnRecovery(t *testing.T) {
+	o1, o2 := healthy3(), healthy3()
+	down(&o1[2])
+	snap := discoverSeq(t, healthy3(), o1, o2)
+	if snap.Servers[2].FailCount != 0 || snap.Servers[2].State != topology.StateSlave || snap.Servers[2].PrevState != topology.StateSuspect {
+		t.Fatalf("recovered replica: %+v", snap.Servers[2])
+	}
+}
+
+func TestMaintenanceState(t *testing.T) {
+	opt := testOpt
+	opt.Maintenance = map[ipv6.HostPort]bool{addr("db2"): true}
+	snap := Discover(healthy3(), nil, opt, 1, time.Unix(0, 0))
+	if states(snap) != "Master,Maintenance,Slave" {
+		t.Fatalf("states = %s", states(snap))
+	}
+}
+
+// A replica pointed at a name other than the configured one is still matched through the
+// source's server_id.
+func TestSourceMatchedByServerID(t *testing.T) {
+	o := healthy3()
+	o[1].Facts.Replications[0].Source = addr("db1.example.org:3306")
+	o[1].Facts.Replications[0].SourceServerID = 1
+	snap := discoverSeq(t, o)
+	if states(snap) != "Master,Slave,Slave" {
+		t.Fatalf("states = %s", states(snap))
+	}
+	if ps := Analyze(snap, AnalyzeOptions{}); len(ps) != 0 {
+		t.Fatalf("problems: %v", codes(ps))
+	}
+}
+
+// A master probed a moment before its replica applied the master's newest transaction must
+// not make that replica look errant.
+func TestErrantIgnoresMastersOwnTransactionsSeenFirstOnReplica(t *testing.T) {
+	o := []Observation{obs("db1", 1, pos("0-1-10")), obs("db2", 2, healthyReplicaOf("db1"), pos("0-1-11"))}
+	ps := Analyze(discoverSeq(t, o), AnalyzeOptions{})
+	if len(ps) != 0 {
+		t.Fatalf("problems: %v", codes(ps))
+	}
+}
+
+func TestEnforcements(t *testing.T) {
+	o := []Observation{obs("db1", 1, readOnly), obs("db2", 2, healthyReplicaOf("db1"), writable), obs("db3", 3, healthyReplicaOf("db1"), writable)}
+	snap := discoverSeq(t, o)
+	ps := Analyze(snap, AnalyzeOptions{ReadOnlyReplicas: true})
+	acts := Enforcements(snap, ps, EnforceOptions{ReadOnlyReplicas: true, IgnoredReadOnly: map[ipv6.HostPort]bool{addr("db3"): true}})
+	var got []string
+	for _, a := range acts {
+		got = append(got, string(a.Kind)+"@"+a.Server.String())
+	}
+	if strings.Join(got, ",") != "set-writable@db1:3306,set-read-only@db2:3306" {
+		t.Fatalf("enforcements = %v", got)
+	}
+	if acts := Enforcements(snap, ps, EnforceOptions{ReadOnlyReplicas: true, Paused: true}); len(acts) != 0 {
+		t.Fatalf("paused enforcements = %v", acts)
+	}
+	if acts := Enforcements(snap, ps, EnforceOptions{ReadOnlyReplicas: false}); len(acts) != 1 || acts[0].Kind != EnforceWritable {
+		t.Fatalf("without failover-readonly-state: %v", acts)
+	}
+}

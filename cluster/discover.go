@@ -1,0 +1,173 @@
+// Package cluster watches and heals one replication cluster: the monitor loop, topology
+// discovery, analysis, election, plans and their execution. Discovery and analysis are pure
+// functions on topology values; only monitor.go and the executors talk to servers.
+package cluster
+
+import (
+	"time"
+
+	"replication-manager-pro/ipv6"
+	"replication-manager-pro/topology"
+)
+
+// Observation is what one probe of one server told us this tick. A failed probe carries only
+// the error: discovery keeps the server's last known facts from the previous snapshot, so a
+// dead master's replicas and positions stay visible while it is down.
+type Observation struct {
+	Addr      ipv6.HostPort
+	Reachable bool
+	AuthError bool   // the server answered but refused our credentials
+	Error     string // probe error text, free of secrets
+	At        time.Time
+	Latency   time.Duration
+	Facts     topology.Server // probe facts; identity, state and role fields are ignored
+}
+
+// DiscoverOptions are the settings discovery depends on.
+type DiscoverOptions struct {
+	Cluster     string
+	MaxFail     int   // failover-falsepositive-ping-counter: failed probes before Failed
+	MaxLag      int64 // failover-max-slave-delay, seconds; 0 disables SlaveLate
+	CheckLag    bool  // check-replication-state
+	Maintenance map[ipv6.HostPort]bool
+	Ignored     map[ipv6.HostPort]bool
+	Preferred   map[ipv6.HostPort]bool
+}
+
+// Discover builds the snapshot of this tick from the observations (in configured order) and
+// the previous snapshot (nil on the first tick). It is pure: same inputs, same snapshot.
+func Discover(obs []Observation, prev *topology.Snapshot, opt DiscoverOptions, tick uint64, now time.Time) *topology.Snapshot {
+	if opt.MaxFail < 1 {
+		opt.MaxFail = 1
+	}
+	snap := &topology.Snapshot{Cluster: opt.Cluster, Tick: tick, Time: now, Master: -1, Kind: topology.KindUnknown}
+	snap.Servers = make([]topology.Server, len(obs))
+	for i, o := range obs {
+		snap.Servers[i] = carryFacts(o, prev)
+		s := &snap.Servers[i]
+		s.Maintenance = opt.Maintenance[o.Addr]
+		s.Ignored = opt.Ignored[o.Addr]
+		s.Preferred = opt.Preferred[o.Addr]
+	}
+
+	g := buildGraph(snap.Servers)
+	prevMaster := -1
+	if pm, ok := prev.MasterServer(); ok {
+		prevMaster = indexOf(snap.Servers, pm.Addr)
+	}
+	snap.Master, snap.Kind = g.findMaster(snap.Servers, prevMaster)
+
+	for i := range snap.Servers {
+		s := &snap.Servers[i]
+		s.Role = g.role(i, snap.Master, snap.Kind)
+		s.State = serverState(s, i == snap.Master, opt)
+	}
+	snap.IsAllDBUp = len(snap.Servers) > 0
+	down := 0
+	for i := range snap.Servers {
+		st := snap.Servers[i].State
+		if st.IsDown() {
+			snap.IsAllDBUp = false
+		}
+		if st == topology.StateFailed || st == topology.StateErrorAuth {
+			down++
+		}
+	}
+	// Like replication-manager, a lone server never makes the cluster "down": it is only
+	// judged with two or more, where every one of them failing means an outage.
+	snap.IsDown = len(snap.Servers) >= 2 && down == len(snap.Servers)
+	return snap
+}
+
+// carryFacts turns an observation into a server, keeping the last known facts of a server
+// that did not answer and counting its failures.
+func carryFacts(o Observation, prev *topology.Snapshot) topology.Server {
+	var last *topology.Server
+	if prev != nil {
+		last, _ = prev.Find(o.Addr)
+	}
+	var s topology.Server
+	if o.Reachable {
+		s = o.Facts
+		s.Replications = append([]topology.Replication(nil), o.Facts.Replications...)
+		s.FailCount = 0
+	} else {
+		if last != nil {
+			s = *last
+			s.Replications = append([]topology.Replication(nil), last.Replications...)
+			s.FailCount = last.FailCount + 1
+		} else {
+			s.FailCount = 1
+		}
+		// A server that refuses our credentials is alive: it does not count towards Failed.
+		if o.AuthError {
+			s.FailCount = 0
+		}
+		s.BinlogDumpThreads = 0
+	}
+	s.Addr = o.Addr
+	s.ID = topology.ServerIDFor(o.Addr)
+	s.Reachable = o.Reachable
+	s.ProbeError = o.Error
+	s.ProbedAt = o.At
+	s.ProbeLatency = o.Latency
+	s.PrevState = topology.StateUnknown
+	s.State = topology.StateUnknown
+	s.Role = topology.RoleUnknown
+	if last != nil {
+		s.PrevState = last.State
+	}
+	if o.AuthError {
+		s.State = topology.StateErrorAuth
+	}
+	return s
+}
+
+func indexOf(servers []topology.Server, addr ipv6.HostPort) int {
+	for i := range servers {
+		if servers[i].Addr == addr {
+			return i
+		}
+	}
+	return -1
+}
+
+// serverState applies replication-manager's state rules to one server.
+func serverState(s *topology.Server, isMaster bool, opt DiscoverOptions) topology.State {
+	if s.State == topology.StateErrorAuth {
+		return s.State
+	}
+	if !s.Reachable {
+		if s.FailCount >= opt.MaxFail {
+			return topology.StateFailed
+		}
+		return topology.StateSuspect
+	}
+	if s.Maintenance {
+		return topology.StateMaintenance
+	}
+	if isMaster {
+		return topology.StateMaster
+	}
+	r, ok := s.PrimaryReplication()
+	if !ok {
+		return topology.StateStandAlone
+	}
+	relay := s.Role == topology.RoleRelay
+	switch {
+	case r.IO == topology.ThreadNo || r.SQL != topology.ThreadYes:
+		if relay {
+			return topology.StateRelayErr
+		}
+		return topology.StateSlaveErr
+	case opt.CheckLag && opt.MaxLag > 0 && r.Lag != nil && *r.Lag > opt.MaxLag:
+		if relay {
+			return topology.StateRelayLate
+		}
+		return topology.StateSlaveLate
+	}
+	if relay {
+		return topology.StateRelay
+	}
+	return topology.StateSlave
+}
