@@ -1,0 +1,309 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"replication-manager-pro/eventlog"
+	"replication-manager-pro/ipv6"
+	"replication-manager-pro/topology"
+)
+
+// ServerConn is what the monitor needs of one server. The mariadb package provides the real
+// one (see Dial); keeping it an interface keeps the monitor loop free of SQL.
+type ServerConn interface {
+	// Probe returns the server's facts (identity, state and role fields are left empty).
+	Probe(ctx context.Context) (topology.Server, error)
+	SetReadOnly(ctx context.Context, on bool) error
+	Close() error
+}
+
+// ErrAccessDenied is wrapped by a ServerConn's Probe error when the server refused the
+// credentials; the server is then ErrorAuth rather than down.
+var ErrAccessDenied = errors.New("access denied")
+
+// Dialer opens a connection handle to one server. It must not block on the network: the
+// first Probe connects.
+type Dialer func(addr ipv6.HostPort) (ServerConn, error)
+
+// MonitorConfig is what one cluster's monitor needs, extracted from the configuration.
+type MonitorConfig struct {
+	Cluster          string
+	Hosts            []ipv6.HostPort
+	Ticker           time.Duration // monitoring-ticker
+	ProbeTimeout     time.Duration // upper bound of one probe (db-servers-connect-timeout)
+	MaxFail          int           // failover-falsepositive-ping-counter
+	MaxLag           int64         // failover-max-slave-delay
+	CheckLag         bool          // check-replication-state
+	ReadOnlyReplicas bool          // failover-readonly-state
+	Ignored          []ipv6.HostPort
+	IgnoredReadOnly  []ipv6.HostPort
+	Preferred        []ipv6.HostPort
+}
+
+// Monitor watches one cluster: each tick it probes every server in parallel, builds a new
+// immutable snapshot, analyses it, applies the enforcements and records state changes.
+type Monitor struct {
+	cfg    MonitorConfig
+	dial   Dialer
+	events *eventlog.Log
+	log    *logrus.Entry
+
+	tickMu sync.Mutex // one tick at a time: Run and Tick callers may race
+	conns  map[ipv6.HostPort]ServerConn
+	tick   uint64
+	paused atomic.Bool
+
+	snap atomic.Pointer[topology.Snapshot]
+
+	maintenance sync.Map // ipv6.HostPort -> bool, set by operators
+}
+
+// NewMonitor prepares a monitor; nothing touches the network until the first tick.
+func NewMonitor(cfg MonitorConfig, dial Dialer, events *eventlog.Log, log *logrus.Logger) *Monitor {
+	if cfg.Ticker <= 0 {
+		cfg.Ticker = 2 * time.Second
+	}
+	if cfg.MaxFail < 1 {
+		cfg.MaxFail = 1
+	}
+	if log == nil {
+		log = logrus.StandardLogger()
+	}
+	return &Monitor{
+		cfg:    cfg,
+		dial:   dial,
+		events: events,
+		log:    log.WithField("cluster", cfg.Cluster),
+		conns:  map[ipv6.HostPort]ServerConn{},
+	}
+}
+
+// Snapshot returns the latest published snapshot, nil before the first tick.
+func (m *Monitor) Snapshot() *topology.Snapshot { return m.snap.Load() }
+
+// Pause stops enforcement while a failover or switchover changes the topology on purpose.
+func (m *Monitor) Pause(on bool) { m.paused.Store(on) }
+
+// SetMaintenance puts a server in or out of maintenance from the next tick on.
+func (m *Monitor) SetMaintenance(addr ipv6.HostPort, on bool) { m.maintenance.Store(addr, on) }
+
+// probeTimeout bounds one probe: at most one tick, so a stalled server never delays the
+// verdict on the others, but never below 100 ms nor above the configured connect timeout.
+func (m *Monitor) probeTimeout() time.Duration {
+	t := m.cfg.Ticker
+	if t < 100*time.Millisecond {
+		t = 100 * time.Millisecond
+	}
+	if m.cfg.ProbeTimeout > 0 && m.cfg.ProbeTimeout < t {
+		t = m.cfg.ProbeTimeout
+	}
+	return t
+}
+
+// Run ticks until ctx is done, then closes the connections.
+func (m *Monitor) Run(ctx context.Context) error {
+	defer m.Close()
+	t := time.NewTicker(m.cfg.Ticker)
+	defer t.Stop()
+	for {
+		m.Tick(ctx)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Tick runs one monitoring round and returns the snapshot it published.
+func (m *Monitor) Tick(ctx context.Context) *topology.Snapshot {
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
+	m.tick++
+	obs := m.probeAll(ctx)
+	prev := m.snap.Load()
+	if ctx.Err() != nil {
+		// Probes cut short by shutdown say nothing about the servers: publish nothing.
+		return prev
+	}
+	snap := Discover(obs, prev, m.discoverOptions(), m.tick, time.Now())
+	aopt := AnalyzeOptions{ReadOnlyReplicas: m.cfg.ReadOnlyReplicas, IgnoredReadOnly: set(m.cfg.IgnoredReadOnly)}
+	snap.Problems = Analyze(snap, aopt)
+	snap.IsFailable = Failable(snap.Problems)
+	m.snap.Store(snap)
+	m.recordChanges(prev, snap)
+	m.enforce(ctx, snap)
+	return snap
+}
+
+func (m *Monitor) discoverOptions() DiscoverOptions {
+	maint := map[ipv6.HostPort]bool{}
+	m.maintenance.Range(func(k, v any) bool {
+		if v.(bool) {
+			maint[k.(ipv6.HostPort)] = true
+		}
+		return true
+	})
+	return DiscoverOptions{
+		Cluster: m.cfg.Cluster, MaxFail: m.cfg.MaxFail, MaxLag: m.cfg.MaxLag, CheckLag: m.cfg.CheckLag,
+		Maintenance: maint, Ignored: set(m.cfg.Ignored), Preferred: set(m.cfg.Preferred),
+	}
+}
+
+func set(l []ipv6.HostPort) map[ipv6.HostPort]bool {
+	out := make(map[ipv6.HostPort]bool, len(l))
+	for _, a := range l {
+		out[a] = true
+	}
+	return out
+}
+
+func (m *Monitor) conn(addr ipv6.HostPort) (ServerConn, error) {
+	if c, ok := m.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := m.dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	m.conns[addr] = c
+	return c, nil
+}
+
+// probeAll probes every server in parallel; the goroutines end before it returns.
+func (m *Monitor) probeAll(ctx context.Context) []Observation {
+	obs := make([]Observation, len(m.cfg.Hosts))
+	conns := make([]ServerConn, len(m.cfg.Hosts))
+	for i, a := range m.cfg.Hosts {
+		obs[i].Addr = a
+		c, err := m.conn(a)
+		if err != nil {
+			obs[i].Error = err.Error()
+			obs[i].At = time.Now()
+			continue
+		}
+		conns[i] = c
+	}
+	timeout := m.probeTimeout()
+	var wg sync.WaitGroup
+	for i := range obs {
+		if conns[i] == nil {
+			continue
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			start := time.Now()
+			facts, err := conns[i].Probe(pctx)
+			o := &obs[i]
+			o.At, o.Latency = start, time.Since(start)
+			if err != nil {
+				o.Error = err.Error()
+				o.AuthError = errors.Is(err, ErrAccessDenied)
+				return
+			}
+			o.Reachable, o.Facts = true, facts
+		}(i)
+	}
+	wg.Wait()
+	return obs
+}
+
+// recordChanges logs and records every state change and topology change of this tick.
+func (m *Monitor) recordChanges(prev, snap *topology.Snapshot) {
+	for i := range snap.Servers {
+		s := &snap.Servers[i]
+		if s.State == s.PrevState {
+			continue
+		}
+		fields := logrus.Fields{"server": s.Addr.String(), "old": s.PrevState, "new": s.State}
+		msg := ""
+		if s.ProbeError != "" {
+			fields["error"] = s.ProbeError
+			msg = s.ProbeError
+		}
+		m.log.WithFields(fields).Info("server state changed")
+		m.addEvent(eventlog.Event{Server: s.Addr.String(), Kind: "state", OldState: string(s.PrevState), NewState: string(s.State), Message: msg})
+	}
+	oldMaster, newMaster := "", ""
+	if pm, ok := prev.MasterServer(); ok {
+		oldMaster = pm.Addr.String()
+	}
+	if nm, ok := snap.MasterServer(); ok {
+		newMaster = nm.Addr.String()
+	}
+	oldKind := topology.Kind("")
+	if prev != nil {
+		oldKind = prev.Kind
+	}
+	if oldMaster != newMaster || oldKind != snap.Kind {
+		m.log.WithFields(logrus.Fields{"master": newMaster, "previous_master": oldMaster, "topology": snap.Kind}).Info("topology changed")
+		m.addEvent(eventlog.Event{Server: newMaster, Kind: "topology", Message: fmt.Sprintf("topology %s, master %q (was %q)", snap.Kind, newMaster, oldMaster)})
+	}
+	oldProblems := map[string]bool{}
+	if prev != nil {
+		for _, p := range prev.Problems {
+			oldProblems[string(p.Code)+"@"+p.Server] = true
+		}
+	}
+	for _, p := range snap.Problems {
+		if !oldProblems[string(p.Code)+"@"+p.Server] {
+			m.log.WithFields(logrus.Fields{"problem": p.Code, "server": p.Server, "severity": p.Severity}).Warn(p.Message)
+		}
+	}
+}
+
+func (m *Monitor) addEvent(e eventlog.Event) {
+	if m.events == nil {
+		return
+	}
+	e.Cluster = m.cfg.Cluster
+	if _, err := m.events.Add(e); err != nil {
+		m.log.WithError(err).Warn("event not written to the event log file")
+	}
+}
+
+// enforce applies the corrections the snapshot calls for, each bounded by the probe timeout.
+func (m *Monitor) enforce(ctx context.Context, snap *topology.Snapshot) {
+	acts := Enforcements(snap, snap.Problems, EnforceOptions{
+		ReadOnlyReplicas: m.cfg.ReadOnlyReplicas, IgnoredReadOnly: set(m.cfg.IgnoredReadOnly), Paused: m.paused.Load(),
+	})
+	for _, a := range acts {
+		c, ok := m.conns[a.Server]
+		if !ok {
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, m.probeTimeout()+time.Second)
+		start := time.Now()
+		err := c.SetReadOnly(actx, a.Kind == EnforceReadOnly)
+		cancel()
+		e := eventlog.Event{Server: a.Server.String(), Kind: "enforce", Message: string(a.Kind) + ": " + a.Reason, Duration: time.Since(start)}
+		entry := m.log.WithFields(logrus.Fields{"server": a.Server.String(), "action": a.Kind})
+		if err != nil {
+			e.Error = err.Error()
+			entry.WithError(err).Warn("enforcement failed")
+		} else {
+			entry.Info(a.Reason + ": corrected")
+		}
+		m.addEvent(e)
+	}
+}
+
+// Close closes every server connection. Call it only once Run has returned.
+func (m *Monitor) Close() {
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
+	for a, c := range m.conns {
+		c.Close()
+		delete(m.conns, a)
+	}
+}
