@@ -77,7 +77,7 @@ func (c *Config) WriteTOML(w io.Writer, onlyChanged bool) {
 }
 
 func tomlValue(k Key, v any) string {
-	if k.Kind == String {
+	if k.Kind == KindString {
 		return tomlString(Mask(k.Name, v.(string)))
 	}
 	return formatValue(v)

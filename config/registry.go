@@ -14,19 +14,19 @@ type Kind int
 
 // The kinds of values a key can hold.
 const (
-	String Kind = iota
-	Bool
-	Int
-	Float
+	KindString Kind = iota
+	KindBool
+	KindInt
+	KindFloat
 )
 
 func (k Kind) String() string {
 	switch k {
-	case Bool:
+	case KindBool:
 		return "bool"
-	case Int:
+	case KindInt:
 		return "int"
-	case Float:
+	case KindFloat:
 		return "float"
 	default:
 		return "string"
@@ -61,13 +61,13 @@ func init() {
 		k := Key{Name: name, Default: f.Tag.Get("default"), Help: f.Tag.Get("help"), field: i}
 		switch f.Type.Kind() {
 		case reflect.String:
-			k.Kind = String
+			k.Kind = KindString
 		case reflect.Bool:
-			k.Kind = Bool
+			k.Kind = KindBool
 		case reflect.Int:
-			k.Kind = Int
+			k.Kind = KindInt
 		case reflect.Float64:
-			k.Kind = Float
+			k.Kind = KindFloat
 		default:
 			panic("config: field " + f.Name + " has an unsupported type")
 		}
@@ -170,13 +170,13 @@ func fieldOf(s *Settings, k Key) reflect.Value {
 func setValue(s *Settings, k Key, v any) {
 	f := fieldOf(s, k)
 	switch k.Kind {
-	case String:
+	case KindString:
 		f.SetString(v.(string))
-	case Bool:
+	case KindBool:
 		f.SetBool(v.(bool))
-	case Int:
+	case KindInt:
 		f.SetInt(int64(v.(int)))
-	case Float:
+	case KindFloat:
 		f.SetFloat(v.(float64))
 	}
 }
@@ -264,19 +264,19 @@ func describe(k Key, v any) string {
 func parseText(k Key, text string) (any, error) {
 	t := strings.TrimSpace(text)
 	switch k.Kind {
-	case Bool:
+	case KindBool:
 		b, err := strconv.ParseBool(t)
 		if err != nil {
 			return nil, fmt.Errorf("want a boolean (true or false), got %s", describe(k, text))
 		}
 		return b, nil
-	case Int:
+	case KindInt:
 		n, err := strconv.ParseInt(t, 10, 0)
 		if err != nil {
 			return nil, fmt.Errorf("want an integer, got %s", describe(k, text))
 		}
 		return int(n), nil
-	case Float:
+	case KindFloat:
 		f, err := strconv.ParseFloat(t, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil, fmt.Errorf("want a number, got %s", describe(k, text))
@@ -295,40 +295,40 @@ func convert(k Key, v any) (any, error) {
 		return parseText(k, x)
 	case bool:
 		switch k.Kind {
-		case Bool:
+		case KindBool:
 			return x, nil
-		case String:
+		case KindString:
 			return strconv.FormatBool(x), nil
 		}
 	case int64:
 		switch k.Kind {
-		case Int:
+		case KindInt:
 			if x > math.MaxInt32 || x < math.MinInt32 {
 				return nil, fmt.Errorf("integer out of range: %s", describe(k, x))
 			}
 			return int(x), nil
-		case Float:
+		case KindFloat:
 			return float64(x), nil
-		case String:
+		case KindString:
 			return strconv.FormatInt(x, 10), nil
 		}
 	case float64:
 		switch k.Kind {
-		case Float:
+		case KindFloat:
 			if math.IsNaN(x) || math.IsInf(x, 0) {
 				return nil, fmt.Errorf("want a finite number, got %s", describe(k, x))
 			}
 			return x, nil
-		case Int:
+		case KindInt:
 			if x == math.Trunc(x) && math.Abs(x) <= math.MaxInt32 {
 				return int(x), nil
 			}
-		case String:
+		case KindString:
 			return strconv.FormatFloat(x, 'g', -1, 64), nil
 		}
 	case []any:
 		// A TOML array of scalars for a string (list) key is joined with commas.
-		if k.Kind == String {
+		if k.Kind == KindString {
 			parts := make([]string, 0, len(x))
 			for _, e := range x {
 				switch e.(type) {
@@ -342,6 +342,6 @@ func convert(k Key, v any) (any, error) {
 			return strings.Join(parts, ","), nil
 		}
 	}
-	want := map[Kind]string{String: "a string", Bool: "a boolean (true or false)", Int: "an integer", Float: "a number"}[k.Kind]
+	want := map[Kind]string{KindString: "a string", KindBool: "a boolean (true or false)", KindInt: "an integer", KindFloat: "a number"}[k.Kind]
 	return nil, fmt.Errorf("want %s, got %s", want, describe(k, v))
 }

@@ -45,7 +45,7 @@ func Validate(s *Settings) []Problem {
 	for _, k := range registry {
 		v := fieldOf(s, k)
 		switch k.Kind {
-		case Int:
+		case KindInt:
 			n := int(v.Int())
 			switch {
 			case n < 0:
@@ -53,11 +53,11 @@ func Validate(s *Settings) []Problem {
 			case strings.HasSuffix(k.Name, "-port") && n > 65535:
 				bad(k.Name, "not a port number (0-65535): %d", n)
 			}
-		case Float:
+		case KindFloat:
 			if f := v.Float(); f < 0 {
 				bad(k.Name, "must not be negative, got %s", formatValue(f))
 			}
-		case String:
+		case KindString:
 			str := v.String()
 			switch {
 			case strings.HasSuffix(k.Name, "-cron"):
