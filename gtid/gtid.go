@@ -244,3 +244,16 @@ func Errant(replica, master List) List {
 	}
 	return out
 }
+
+// MarshalText writes the MariaDB form, so JSON shows "0-1-5,1-2-7".
+func (l List) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText reads the MariaDB form.
+func (l *List) UnmarshalText(b []byte) error {
+	p, err := Parse(string(b))
+	if err != nil {
+		return err
+	}
+	*l = p
+	return nil
+}

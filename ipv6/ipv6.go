@@ -188,3 +188,16 @@ func FormatList(l []HostPort) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// MarshalText writes the repman form, so JSON shows "[::1]:3306".
+func (h HostPort) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText reads the repman form (default port 3306).
+func (h *HostPort) UnmarshalText(b []byte) error {
+	hp, err := ParseHostPort(string(b), DefaultPort)
+	if err != nil {
+		return err
+	}
+	*h = hp
+	return nil
+}

@@ -59,21 +59,21 @@ const (
 
 // Replication is one replication channel of a server (one row of SHOW ALL SLAVES STATUS).
 type Replication struct {
-	Channel            string        // connection name; "" is the default channel
-	Source             ipv6.HostPort // Master_Host:Master_Port, host unbracketed
-	SourceServerID     uint32
-	IO                 ThreadState
-	SQL                ThreadState
-	Lag                *int64 // Seconds_Behind_Master; nil when NULL (a thread stopped)
-	LastIOErrno        int
-	LastIOError        string
-	LastSQLErrno       int
-	LastSQLError       string
-	UsingGTID          string // "No", "Slave_Pos", "Current_Pos"
-	IOPos              gtid.List
-	ReceivedHeartbeats uint64
-	HeartbeatPeriod    float64
-	SQLDelay           int64
+	Channel            string        `json:"channel"` // connection name; "" is the default channel
+	Source             ipv6.HostPort `json:"source"`  // Master_Host:Master_Port, host unbracketed
+	SourceServerID     uint32        `json:"sourceServerId"`
+	IO                 ThreadState   `json:"io"`
+	SQL                ThreadState   `json:"sql"`
+	Lag                *int64        `json:"lag"` // Seconds_Behind_Master; nil when NULL (a thread stopped)
+	LastIOErrno        int           `json:"lastIoErrno"`
+	LastIOError        string        `json:"lastIoError"`
+	LastSQLErrno       int           `json:"lastSqlErrno"`
+	LastSQLError       string        `json:"lastSqlError"`
+	UsingGTID          string        `json:"usingGtid"` // "No", "Slave_Pos", "Current_Pos"
+	IOPos              gtid.List     `json:"ioPos"`
+	ReceivedHeartbeats uint64        `json:"receivedHeartbeats"`
+	HeartbeatPeriod    float64       `json:"heartbeatPeriod"`
+	SQLDelay           int64         `json:"sqlDelay"`
 }
 
 // Healthy reports both threads running.
@@ -81,37 +81,37 @@ func (r Replication) Healthy() bool { return r.IO == ThreadYes && r.SQL == Threa
 
 // Server is what the monitor knows of one configured server at one tick.
 type Server struct {
-	ID   string // "db" + decimal CRC-64 (ECMA) of "host:port", as replication-manager names servers
-	Addr ipv6.HostPort
+	ID   string        `json:"id"` // "db" + decimal CRC-64 (ECMA) of "host:port", as replication-manager names servers
+	Addr ipv6.HostPort `json:"addr"`
 
-	State     State
-	PrevState State
-	Role      Role
-	FailCount int // consecutive failed probes
+	State     State `json:"state"`
+	PrevState State `json:"prevState"`
+	Role      Role  `json:"role"`
+	FailCount int   `json:"failCount"` // consecutive failed probes
 
-	Reachable    bool
-	ProbeError   string // last probe error, without secrets
-	ProbedAt     time.Time
-	ProbeLatency time.Duration
+	Reachable    bool          `json:"reachable"`
+	ProbeError   string        `json:"probeError"` // last probe error, without secrets
+	ProbedAt     time.Time     `json:"probedAt"`
+	ProbeLatency time.Duration `json:"probeLatency"`
 
-	Version           string
-	ServerID          uint32
-	ReadOnly          bool
-	LogBin            bool
-	LogSlaveUpdates   bool
-	GTIDStrict        bool
-	CurrentPos        gtid.List // gtid_current_pos
-	BinlogPos         gtid.List // gtid_binlog_pos
-	SlavePos          gtid.List // gtid_slave_pos
-	SemiSyncMaster    bool      // semi-sync master enabled and active
-	SemiSyncReplica   bool      // semi-sync replica enabled and active
-	Replications      []Replication
-	BinlogDumpThreads int // connected replicas
+	Version           string        `json:"version"`
+	ServerID          uint32        `json:"serverId"`
+	ReadOnly          bool          `json:"readOnly"`
+	LogBin            bool          `json:"logBin"`
+	LogSlaveUpdates   bool          `json:"logSlaveUpdates"`
+	GTIDStrict        bool          `json:"gtidStrict"`
+	CurrentPos        gtid.List     `json:"currentPos"`      // gtid_current_pos
+	BinlogPos         gtid.List     `json:"binlogPos"`       // gtid_binlog_pos
+	SlavePos          gtid.List     `json:"slavePos"`        // gtid_slave_pos
+	SemiSyncMaster    bool          `json:"semiSyncMaster"`  // semi-sync master enabled and active
+	SemiSyncReplica   bool          `json:"semiSyncReplica"` // semi-sync replica enabled and active
+	Replications      []Replication `json:"replications"`
+	BinlogDumpThreads int           `json:"binlogDumpThreads"` // connected replicas
 
 	// From configuration and operator actions.
-	Maintenance bool
-	Ignored     bool // never elected (db-servers-ignored-hosts)
-	Preferred   bool // elected first (db-servers-prefered-master)
+	Maintenance bool `json:"maintenance"`
+	Ignored     bool `json:"ignored"`   // never elected (db-servers-ignored-hosts)
+	Preferred   bool `json:"preferred"` // elected first (db-servers-prefered-master)
 }
 
 // ServerID returns replication-manager's server identifier for an address: "db" followed by
@@ -153,20 +153,20 @@ const (
 // Snapshot is the immutable view of one cluster at one tick. The monitor builds a new one
 // each tick and never mutates a published snapshot, so readers (API, UI, metrics) may keep it.
 type Snapshot struct {
-	Cluster string
-	Tick    uint64
-	Time    time.Time
+	Cluster string    `json:"cluster"`
+	Tick    uint64    `json:"tick"`
+	Time    time.Time `json:"time"`
 
-	Servers []Server // in configured order
-	Master  int      // index into Servers, -1 when no master is known
-	Kind    Kind
+	Servers []Server `json:"servers"` // in configured order
+	Master  int      `json:"master"`  // index into Servers, -1 when no master is known
+	Kind    Kind     `json:"kind"`
 
-	Problems []Problem // analysis of this snapshot, most severe first
+	Problems []Problem `json:"problems"` // analysis of this snapshot, most severe first
 
 	// Flags the API exposes (repman's cluster JSON).
-	IsDown     bool // every server Failed or ErrorAuth (Suspect does not count)
-	IsAllDBUp  bool
-	IsFailable bool // no error-level problem: a failover could proceed
+	IsDown     bool `json:"isDown"` // every server Failed or ErrorAuth (Suspect does not count)
+	IsAllDBUp  bool `json:"isAllDbUp"`
+	IsFailable bool `json:"isFailable"` // no error-level problem: a failover could proceed
 }
 
 // MasterServer returns the master, if one is known.
@@ -200,8 +200,8 @@ type Code string
 
 // Problem is one finding of the analysis, tied to a server when it concerns one.
 type Problem struct {
-	Code     Code
-	Severity Severity
-	Server   string // "host:port" in repman form, "" for cluster-wide problems
-	Message  string
+	Code     Code     `json:"code"`
+	Severity Severity `json:"severity"`
+	Server   string   `json:"server"` // "host:port" in repman form, "" for cluster-wide problems
+	Message  string   `json:"message"`
 }

@@ -39,5 +39,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newConfigCmd())
+	root.AddCommand(newDiscoverCmd())
+	root.AddCommand(newMonitorCmd())
 	return root
 }

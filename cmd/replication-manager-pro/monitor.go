@@ -1,0 +1,276 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"replication-manager-pro/cluster"
+	"replication-manager-pro/config"
+	"replication-manager-pro/eventlog"
+	"replication-manager-pro/mariadb"
+	"replication-manager-pro/topology"
+)
+
+// configFlags are the flags every command reading the configuration shares.
+type configFlags struct {
+	path     string
+	clusters []string
+}
+
+func (f *configFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.path, "config", "", "main configuration file (default: config.toml in /etc/replication-manager/ or .)")
+	fs.StringSliceVar(&f.clusters, "cluster", nil, "only these clusters (comma-separated)")
+	config.AddFlags(fs)
+}
+
+// load reads the configuration, printing every problem on stderr (exit 1) when it is invalid.
+func (f *configFlags) load(cmd *cobra.Command) (*config.Config, error) {
+	stderr := cmd.ErrOrStderr()
+	path := f.path
+	if path == "" {
+		p, err := config.FindConfig()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return nil, exitError{code: 1}
+		}
+		path = p
+	}
+	cfg, err := config.Load(path, config.Options{Overrides: config.Overrides(cmd.Flags()), Clusters: f.clusters})
+	if err != nil {
+		var ps config.Problems
+		if errors.As(err, &ps) {
+			for _, p := range ps {
+				fmt.Fprintln(stderr, p.Error())
+			}
+		} else {
+			fmt.Fprintln(stderr, err)
+		}
+		return nil, exitError{code: 1}
+	}
+	return cfg, nil
+}
+
+// newMonitorFor builds the monitor of one configured cluster against real servers.
+func newMonitorFor(c *config.Cluster, events *eventlog.Log, log *logrus.Logger) (*cluster.Monitor, error) {
+	mc, err := cluster.MonitorConfigFrom(c)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := c.Settings.DBCredential()
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: db-servers-credential: %w", c.Name, err)
+	}
+	opt := mariadb.Options{
+		ConnectTimeout: time.Duration(c.Settings.DBServersConnectTimeout) * time.Second,
+		ReadTimeout:    time.Duration(c.Settings.DBServersReadTimeout) * time.Second,
+	}
+	return cluster.NewMonitor(mc, cluster.MariaDBDialer(cred.User, cred.Password, opt), events, log), nil
+}
+
+func newDiscoverCmd() *cobra.Command {
+	var (
+		cf     configFlags
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "discover",
+		Short: "Probe every server once and print each cluster's topology",
+		Long: "Probes every configured server once, in parallel, and prints one row per server: " +
+			"state, role, replication source, GTID position, lag and read_only, then the problems found. " +
+			"Exits 2 when a server could not be reached, naming it on stderr.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := cf.load(cmd)
+			if err != nil {
+				return err
+			}
+			log := logrus.New()
+			log.SetOutput(io.Discard) // one probe: the table says it all
+			ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer cancel()
+
+			snaps := make([]*topology.Snapshot, len(cfg.Clusters))
+			errs := make([]error, len(cfg.Clusters))
+			var wg sync.WaitGroup
+			for i := range cfg.Clusters {
+				m, err := newMonitorFor(&cfg.Clusters[i], nil, log)
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					defer m.Close()
+					snaps[i] = m.Tick(ctx)
+				}(i)
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return exitError{code: 1}
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(snaps); err != nil {
+					return err
+				}
+			} else {
+				for _, s := range snaps {
+					printTopology(out, s)
+				}
+			}
+			unreachable := 0
+			for _, s := range snaps {
+				for _, srv := range s.Servers {
+					if !srv.Reachable {
+						unreachable++
+						fmt.Fprintf(cmd.ErrOrStderr(), "cluster %s: %s unreachable: %s\n", s.Cluster, srv.Addr, srv.ProbeError)
+					}
+				}
+			}
+			if unreachable > 0 {
+				return exitError{code: 2}
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the snapshots as JSON")
+	return cmd
+}
+
+// printTopology writes one cluster's snapshot as a table for people.
+func printTopology(w io.Writer, s *topology.Snapshot) {
+	master := "none"
+	if m, ok := s.MasterServer(); ok {
+		master = m.Addr.String()
+	}
+	fmt.Fprintf(w, "cluster %s: topology %s, master %s, failable %v\n", s.Cluster, s.Kind, master, s.IsFailable)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tSTATE\tROLE\tSOURCE\tGTID\tLAG\tREAD_ONLY")
+	for _, srv := range s.Servers {
+		source, lag := "-", "-"
+		if r, ok := srv.PrimaryReplication(); ok {
+			source = r.Source.String()
+			if r.Lag != nil {
+				lag = fmt.Sprintf("%ds", *r.Lag)
+			} else {
+				lag = "null"
+			}
+		}
+		gtidPos, ro := srv.CurrentPos.String(), fmt.Sprint(srv.ReadOnly)
+		if !srv.Reachable {
+			ro = "?"
+			if gtidPos == "" {
+				gtidPos = "?"
+			}
+		}
+		if gtidPos == "" {
+			gtidPos = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", srv.Addr, srv.State, srv.Role, source, gtidPos, lag, ro)
+	}
+	tw.Flush()
+	for _, p := range s.Problems {
+		where := ""
+		if p.Server != "" {
+			where = " " + p.Server
+		}
+		fmt.Fprintf(w, "  %s %s%s: %s\n", p.Severity, p.Code, where, p.Message)
+	}
+	fmt.Fprintln(w)
+}
+
+func newMonitorCmd() *cobra.Command {
+	var cf configFlags
+	cmd := &cobra.Command{
+		Use:   "monitor",
+		Short: "Run the daemon: monitor every configured cluster",
+		Long: "Runs one monitor per cluster at monitoring-ticker, logs state and topology changes, " +
+			"keeps replicas read-only and records events in <monitoring-datadir>/events.jsonl. " +
+			"Stops on SIGINT or SIGTERM.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := cf.load(cmd)
+			if err != nil {
+				return err
+			}
+			log := logrus.New()
+			log.SetOutput(cmd.ErrOrStderr())
+			log.SetLevel(logLevel(cfg.Default.LogLevel))
+			if cfg.Default.LogFile != "" {
+				f, err := os.OpenFile(cfg.Default.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+				if err != nil {
+					return fmt.Errorf("log-file: %w", err)
+				}
+				defer f.Close()
+				log.SetOutput(io.MultiWriter(cmd.ErrOrStderr(), f))
+			}
+			events, err := eventlog.Open(filepath.Join(cfg.Default.MonitoringDatadir, "events.jsonl"), 0)
+			if err != nil {
+				return fmt.Errorf("monitoring-datadir: %w", err)
+			}
+			defer events.Close()
+
+			ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer cancel()
+			var wg sync.WaitGroup
+			names := make([]string, 0, len(cfg.Clusters))
+			for i := range cfg.Clusters {
+				m, err := newMonitorFor(&cfg.Clusters[i], events, log)
+				if err != nil {
+					cancel()
+					wg.Wait()
+					return err
+				}
+				names = append(names, cfg.Clusters[i].Name)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					m.Run(ctx)
+				}()
+			}
+			log.WithField("clusters", strings.Join(names, ",")).Info("monitoring started")
+			<-ctx.Done()
+			wg.Wait()
+			log.Info("monitoring stopped")
+			return nil
+		},
+	}
+	cf.register(cmd)
+	return cmd
+}
+
+// logLevel maps repman's log-level (0 quiet .. 4+ debug; 3 is its default) to logrus.
+func logLevel(n int) logrus.Level {
+	switch {
+	case n <= 0:
+		return logrus.ErrorLevel
+	case n == 1:
+		return logrus.WarnLevel
+	case n <= 3:
+		return logrus.InfoLevel
+	}
+	return logrus.DebugLevel
+}
+
