@@ -273,4 +273,3 @@ func logLevel(n int) logrus.Level {
 	}
 	return logrus.DebugLevel
 }
-
