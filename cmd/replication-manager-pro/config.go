@@ -1,12 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"replication-manager-pro/config"
 )
 
 // newConfigCmd groups configuration commands.
@@ -20,9 +17,8 @@ func newConfigCmd() *cobra.Command {
 // effective settings of every cluster (exit 0) or every problem found (exit 1).
 func newConfigCheckCmd() *cobra.Command {
 	var (
-		path     string
-		clusters []string
-		changed  bool
+		cf      configFlags
+		changed bool
 	)
 	cmd := &cobra.Command{
 		Use:   "check",
@@ -32,29 +28,9 @@ func newConfigCheckCmd() *cobra.Command {
 			"settings as TOML with secrets masked, or every problem found, one per line, on stderr.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			stderr := cmd.ErrOrStderr()
-			if path == "" {
-				p, err := config.FindConfig()
-				if err != nil {
-					fmt.Fprintln(stderr, err)
-					return exitError{code: 1}
-				}
-				path = p
-			}
-			cfg, err := config.Load(path, config.Options{
-				Overrides: config.Overrides(cmd.Flags()),
-				Clusters:  clusters,
-			})
+			cfg, err := cf.load(cmd)
 			if err != nil {
-				var ps config.Problems
-				if errors.As(err, &ps) {
-					for _, p := range ps {
-						fmt.Fprintln(stderr, p.Error())
-					}
-				} else {
-					fmt.Fprintln(stderr, err)
-				}
-				return exitError{code: 1}
+				return err
 			}
 			out := cmd.OutOrStdout()
 			for _, f := range cfg.Files {
@@ -65,10 +41,7 @@ func newConfigCheckCmd() *cobra.Command {
 			return nil
 		},
 	}
-	fs := cmd.Flags()
-	fs.StringVar(&path, "config", "", "main configuration file (default: config.toml in /etc/replication-manager/ or .)")
-	fs.StringSliceVar(&clusters, "cluster", nil, "only these clusters (comma-separated)")
-	fs.BoolVar(&changed, "changed", false, "print only the values that differ from the built-in defaults")
-	config.AddFlags(fs)
+	cf.register(cmd)
+	cmd.Flags().BoolVar(&changed, "changed", false, "print only the values that differ from the built-in defaults")
 	return cmd
 }
