@@ -28,6 +28,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzHostPortRoundTrip -fuzztime 20s ./ipv6
 	$(GO) test -run '^$$' -fuzz FuzzBindListRoundTrip -fuzztime 20s ./ipv6
 	$(GO) test -run '^$$' -fuzz FuzzParseRoundTrip -fuzztime 20s ./gtid
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 20s ./config
 
 demo:
 	@./scripts/demo.sh
