@@ -60,6 +60,9 @@ func RequireRoot(t testing.TB, why string) {
 // NewNetwork creates the bridge and n hosts. Everything is removed when the test ends.
 func NewNetwork(t testing.TB, n int) *Network {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping network-namespace test in -short mode")
+	}
 	RequireRoot(t, "network namespaces, veth pairs and a bridge")
 	if n < 1 || n > maxHosts {
 		t.Fatalf("testenv: NewNetwork: 1..%d hosts, got %d", maxHosts, n)
