@@ -47,6 +47,7 @@ func Blocking(c topology.Code) bool { return blocking[c] }
 type AnalyzeOptions struct {
 	ReadOnlyReplicas bool // failover-readonly-state: replicas must be read_only
 	IgnoredReadOnly  map[ipv6.HostPort]bool
+	MaxLag           int64 // failover-max-slave-delay, to name the lagging channels
 }
 
 // Analyze lists the problems of a snapshot, errors first, then by server and code. Pure.
@@ -119,11 +120,15 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 		if g.outside[i] {
 			add(ReplicaOfUnknownSource, topology.SeverityWarning, srv, "replicates from %s, which is not configured", r.Source)
 		}
-		switch srv.State {
-		case topology.StateSlaveErr, topology.StateRelayErr:
-			add(BrokenReplication, topology.SeverityWarning, srv, "%s", replicationError(r))
-		case topology.StateSlaveLate, topology.StateRelayLate:
-			add(LaggingReplica, topology.SeverityWarning, srv, "%d s behind its master", deref(r.Lag))
+		for _, ch := range srv.Replications {
+			switch {
+			case ch.IO == topology.ThreadNo || ch.SQL != topology.ThreadYes:
+				add(BrokenReplication, topology.SeverityWarning, srv, "%s%s", channelPrefix(ch), replicationError(ch))
+			case srv.State == topology.StateSlaveLate || srv.State == topology.StateRelayLate:
+				if ch.Lag != nil && *ch.Lag > opt.MaxLag {
+					add(LaggingReplica, topology.SeverityWarning, srv, "%s%d s behind its master", channelPrefix(ch), *ch.Lag)
+				}
+			}
 		}
 		if opt.ReadOnlyReplicas && !srv.ReadOnly && !opt.IgnoredReadOnly[srv.Addr] && srv.State != topology.StateMaintenance {
 			add(WritableReplica, topology.SeverityWarning, srv, "replica is writable (read_only=OFF)")
@@ -231,11 +236,11 @@ func replicationError(r topology.Replication) string {
 	return fmt.Sprintf("replication stopped (IO %s, SQL %s)", r.IO, r.SQL)
 }
 
-func deref(p *int64) int64 {
-	if p == nil {
-		return 0
+func channelPrefix(r topology.Replication) string {
+	if r.Channel == "" {
+		return ""
 	}
-	return *p
+	return "channel '" + r.Channel + "': "
 }
 
 // Failable reports whether no problem blocks a failover.

@@ -205,6 +205,12 @@ func TestDiscoverAndAnalyze(t *testing.T) {
 			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,Slave,Slave", problems: "ReplicaOfUnknownSource@db3:3306", failable: true,
 		},
 		{
+			name: "multi-source replica with one broken channel", rounds: [][]Observation{{obs("db1", 1), obs("db2", 2, healthyReplicaOf("db1"), func(o *Observation) {
+				o.Facts.Replications = append(o.Facts.Replications, topology.Replication{Channel: "reporting", Source: addr("other:3306"), IO: topology.ThreadNo, SQL: topology.ThreadYes, LastIOErrno: 2003, LastIOError: "can't connect"})
+			})}},
+			master: "db1:3306", kind: topology.KindMasterSlave, states: "Master,SlaveErr", problems: "BrokenReplication@db2:3306", failable: true,
+		},
+		{
 			name: "single server", rounds: [][]Observation{{obs("db1", 1)}},
 			master: "db1:3306", kind: topology.KindActivePassive, states: "Master", problems: "", failable: true,
 		},
@@ -229,7 +235,7 @@ func TestDiscoverAndAnalyze(t *testing.T) {
 			if got := states(snap); got != c.states {
 				t.Errorf("states = %s, want %s", got, c.states)
 			}
-			ps := Analyze(snap, AnalyzeOptions{ReadOnlyReplicas: true})
+			ps := Analyze(snap, AnalyzeOptions{ReadOnlyReplicas: true, MaxLag: testOpt.MaxLag})
 			if got := codes(ps); got != c.problems {
 				t.Errorf("problems = %s, want %s\n%+v", got, c.problems, ps)
 			}

@@ -149,18 +149,24 @@ func serverState(s *topology.Server, isMaster bool, opt DiscoverOptions) topolog
 	if isMaster {
 		return topology.StateMaster
 	}
-	r, ok := s.PrimaryReplication()
-	if !ok {
+	if !s.IsReplica() {
 		return topology.StateStandAlone
+	}
+	// Every channel counts (multi-source replicas): one broken channel makes the replica
+	// broken, one lagging channel makes it late.
+	broken, late := false, false
+	for _, r := range s.Replications {
+		broken = broken || r.IO == topology.ThreadNo || r.SQL != topology.ThreadYes
+		late = late || (opt.CheckLag && opt.MaxLag > 0 && r.Lag != nil && *r.Lag > opt.MaxLag)
 	}
 	relay := s.Role == topology.RoleRelay
 	switch {
-	case r.IO == topology.ThreadNo || r.SQL != topology.ThreadYes:
+	case broken:
 		if relay {
 			return topology.StateRelayErr
 		}
 		return topology.StateSlaveErr
-	case opt.CheckLag && opt.MaxLag > 0 && r.Lag != nil && *r.Lag > opt.MaxLag:
+	case late:
 		if relay {
 			return topology.StateRelayLate
 		}

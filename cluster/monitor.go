@@ -134,7 +134,7 @@ func (m *Monitor) Tick(ctx context.Context) *topology.Snapshot {
 		return prev
 	}
 	snap := Discover(obs, prev, m.discoverOptions(), m.tick, time.Now())
-	aopt := AnalyzeOptions{ReadOnlyReplicas: m.cfg.ReadOnlyReplicas, IgnoredReadOnly: set(m.cfg.IgnoredReadOnly)}
+	aopt := AnalyzeOptions{ReadOnlyReplicas: m.cfg.ReadOnlyReplicas, IgnoredReadOnly: set(m.cfg.IgnoredReadOnly), MaxLag: m.cfg.MaxLag}
 	snap.Problems = Analyze(snap, aopt)
 	snap.IsFailable = Failable(snap.Problems)
 	m.snap.Store(snap)
