@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"replication-manager-pro/gtid"
 	"replication-manager-pro/ipv6"
@@ -48,6 +49,11 @@ type AnalyzeOptions struct {
 	ReadOnlyReplicas bool // failover-readonly-state: replicas must be read_only
 	IgnoredReadOnly  map[ipv6.HostPort]bool
 	MaxLag           int64 // failover-max-slave-delay, to name the lagging channels
+	// HeartbeatCheck (failover-falsepositive-heartbeat): a replica whose IO thread still says
+	// "Yes" but whose source showed no life (heartbeats, IO position) for HeartbeatTimeout
+	// agrees that the master is gone. Without it only a disconnected IO thread agrees.
+	HeartbeatCheck   bool
+	HeartbeatTimeout time.Duration
 }
 
 // Analyze lists the problems of a snapshot, errors first, then by server and code. Pure.
@@ -89,7 +95,7 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 	}
 
 	if haveMaster {
-		analyzeMaster(s, g, master, add)
+		analyzeMaster(s, g, master, opt, add)
 	}
 
 	for i := range s.Servers {
@@ -155,7 +161,7 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 	return ps
 }
 
-func analyzeMaster(s *topology.Snapshot, g graph, master *topology.Server, add func(topology.Code, topology.Severity, *topology.Server, string, ...any)) {
+func analyzeMaster(s *topology.Snapshot, g graph, master *topology.Server, opt AnalyzeOptions, add func(topology.Code, topology.Severity, *topology.Server, string, ...any)) {
 	replicas := g.children[s.Master]
 	if master.Reachable {
 		if master.ReadOnly && master.State != topology.StateMaintenance && s.Kind != topology.KindMultiMaster {
@@ -171,7 +177,8 @@ func analyzeMaster(s *topology.Snapshot, g graph, master *topology.Server, add f
 		return
 	}
 	// The master does not answer us. Ask its replicas: a replica whose IO thread is still
-	// connected to it proves it alive (a network problem between us and it, or a stall).
+	// connected to it, and (with the heartbeat check) still receiving from it, proves it
+	// alive: the problem is between us and it.
 	seeing, reachable := 0, 0
 	for _, c := range replicas {
 		r := &s.Servers[c]
@@ -179,7 +186,7 @@ func analyzeMaster(s *topology.Snapshot, g graph, master *topology.Server, add f
 			continue
 		}
 		reachable++
-		if rep, ok := r.PrimaryReplication(); ok && rep.IO == topology.ThreadYes {
+		if rep, ok := r.PrimaryReplication(); ok && SourceAlive(rep, s.Time, opt.HeartbeatCheck, opt.HeartbeatTimeout) {
 			seeing++
 		}
 	}
@@ -251,4 +258,21 @@ func Failable(ps []topology.Problem) bool {
 		}
 	}
 	return true
+}
+
+// SourceAlive reports whether a replica's channel still shows its source alive at time now:
+// its IO thread is connected and, when heartbeat checking is on, the source sent heartbeats
+// or events within the timeout (or twice the channel's heartbeat period, if longer, so a
+// slow heartbeat is not mistaken for silence).
+func SourceAlive(r topology.Replication, now time.Time, heartbeatCheck bool, timeout time.Duration) bool {
+	if r.IO != topology.ThreadYes {
+		return false
+	}
+	if !heartbeatCheck || r.SourceActivity.IsZero() {
+		return true
+	}
+	if p := time.Duration(2 * r.HeartbeatPeriod * float64(time.Second)); p > timeout {
+		timeout = p
+	}
+	return now.Sub(r.SourceActivity) <= timeout
 }

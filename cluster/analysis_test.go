@@ -323,3 +323,43 @@ func TestEnforcements(t *testing.T) {
 		t.Fatalf("without failover-readonly-state: %v", acts)
 	}
 }
+
+// A stalled master keeps its replicas' IO threads "Yes" until slave_net_timeout. With the
+// heartbeat check, silence from the source for longer than the timeout is agreement; moving
+// heartbeats are proof of life.
+func TestHeartbeatCheck(t *testing.T) {
+	round := func(heartbeats uint64, masterUp bool) []Observation {
+		o := healthy3()
+		if !masterUp {
+			down(&o[0])
+		}
+		for i := 1; i < 3; i++ {
+			o[i].Facts.Replications[0].ReceivedHeartbeats = heartbeats
+		}
+		return o
+	}
+	opt := AnalyzeOptions{HeartbeatCheck: true, HeartbeatTimeout: 2 * time.Second}
+	// One second per round; observations carry At, which dates source activity.
+	run := func(rounds [][]Observation) *topology.Snapshot {
+		var snap *topology.Snapshot
+		for i, r := range rounds {
+			for j := range r {
+				r[j].At = time.Unix(int64(i), 0)
+			}
+			snap = Discover(r, snap, testOpt, uint64(i+1), time.Unix(int64(i), 0))
+		}
+		return snap
+	}
+
+	silent := run([][]Observation{round(5, true), round(5, false), round(5, false), round(5, false), round(5, false)})
+	if ps := Analyze(silent, opt); codes(ps) != "DeadMaster@db1:3306" {
+		t.Fatalf("silent source: %s", codes(ps))
+	}
+	if ps := Analyze(silent, AnalyzeOptions{}); codes(ps) != "UnreachableMasterWithHealthyReplicas@db1:3306" {
+		t.Fatalf("without heartbeat check the IO thread vouches for the master: %s", codes(ps))
+	}
+	beating := run([][]Observation{round(5, true), round(6, false), round(7, false), round(8, false), round(9, false)})
+	if ps := Analyze(beating, opt); codes(ps) != "UnreachableMasterWithHealthyReplicas@db1:3306" {
+		t.Fatalf("heartbeats moving: %s", codes(ps))
+	}
+}

@@ -91,6 +91,9 @@ func carryFacts(o Observation, prev *topology.Snapshot) topology.Server {
 		s = o.Facts
 		s.Replications = append([]topology.Replication(nil), o.Facts.Replications...)
 		s.FailCount = 0
+		for i := range s.Replications {
+			trackChannel(&s.Replications[i], last, o.At)
+		}
 	} else {
 		if last != nil {
 			s = *last
@@ -176,4 +179,36 @@ func serverState(s *topology.Server, isMaster bool, opt DiscoverOptions) topolog
 		return topology.StateRelay
 	}
 	return topology.StateSlave
+}
+
+// trackChannel carries a channel's history from the previous snapshot: the last lag seen,
+// and when its source last showed life (new heartbeats or a moving IO position while the IO
+// thread runs). A stalled master keeps a replica's IO thread "Yes" for slave_net_timeout;
+// a source activity that stops moving tells it apart from a quiet but alive one.
+func trackChannel(r *topology.Replication, last *topology.Server, at time.Time) {
+	var p *topology.Replication
+	if last != nil {
+		for i := range last.Replications {
+			if last.Replications[i].Channel == r.Channel && last.Replications[i].Source == r.Source {
+				p = &last.Replications[i]
+				break
+			}
+		}
+	}
+	r.LastLag = r.Lag
+	if r.Lag == nil && p != nil {
+		r.LastLag = p.LastLag
+	}
+	switch {
+	case r.IO != topology.ThreadYes:
+		if p != nil {
+			r.SourceActivity = p.SourceActivity
+		}
+	case p == nil || p.IO != topology.ThreadYes:
+		r.SourceActivity = at // connected since the last tick
+	case r.ReceivedHeartbeats != p.ReceivedHeartbeats || !r.IOPos.Equal(p.IOPos):
+		r.SourceActivity = at
+	default:
+		r.SourceActivity = p.SourceActivity
+	}
 }

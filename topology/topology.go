@@ -74,6 +74,10 @@ type Replication struct {
 	ReceivedHeartbeats uint64        `json:"receivedHeartbeats"`
 	HeartbeatPeriod    float64       `json:"heartbeatPeriod"`
 	SQLDelay           int64         `json:"sqlDelay"`
+
+	// History kept by discovery across ticks.
+	LastLag        *int64    `json:"lastLag"`        // last non-NULL Seconds_Behind_Master seen
+	SourceActivity time.Time `json:"sourceActivity"` // last tick the source showed life: IO thread up and heartbeats or IO position moving
 }
 
 // Healthy reports both threads running.
