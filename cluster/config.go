@@ -19,6 +19,8 @@ func MonitorConfigFrom(c *config.Cluster) (MonitorConfig, error) {
 		MaxLag:           int64(s.FailoverMaxSlaveDelay),
 		CheckLag:         s.CheckReplicationState,
 		ReadOnlyReplicas: s.FailoverReadonlyState,
+		HeartbeatCheck:   s.FailoverFalsePositiveHeartbeat,
+		HeartbeatTimeout: time.Duration(s.FailoverFalsePositiveHeartbeatTimeout) * time.Second,
 	}
 	var err error
 	if mc.Hosts, err = s.Hosts(); err != nil {

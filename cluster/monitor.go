@@ -42,6 +42,8 @@ type MonitorConfig struct {
 	MaxLag           int64         // failover-max-slave-delay
 	CheckLag         bool          // check-replication-state
 	ReadOnlyReplicas bool          // failover-readonly-state
+	HeartbeatCheck   bool          // failover-falsepositive-heartbeat
+	HeartbeatTimeout time.Duration // failover-falsepositive-heartbeat-timeout
 	Ignored          []ipv6.HostPort
 	IgnoredReadOnly  []ipv6.HostPort
 	Preferred        []ipv6.HostPort
@@ -134,7 +136,8 @@ func (m *Monitor) Tick(ctx context.Context) *topology.Snapshot {
 		return prev
 	}
 	snap := Discover(obs, prev, m.discoverOptions(), m.tick, time.Now())
-	aopt := AnalyzeOptions{ReadOnlyReplicas: m.cfg.ReadOnlyReplicas, IgnoredReadOnly: set(m.cfg.IgnoredReadOnly), MaxLag: m.cfg.MaxLag}
+	aopt := AnalyzeOptions{ReadOnlyReplicas: m.cfg.ReadOnlyReplicas, IgnoredReadOnly: set(m.cfg.IgnoredReadOnly), MaxLag: m.cfg.MaxLag,
+		HeartbeatCheck: m.cfg.HeartbeatCheck, HeartbeatTimeout: m.cfg.HeartbeatTimeout}
 	snap.Problems = Analyze(snap, aopt)
 	snap.IsFailable = Failable(snap.Problems)
 	m.snap.Store(snap)

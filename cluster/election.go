@@ -1,0 +1,244 @@
+package cluster
+
+import (
+	"fmt"
+	"sort"
+
+	"replication-manager-pro/gtid"
+	"replication-manager-pro/ipv6"
+	"replication-manager-pro/topology"
+)
+
+// ElectMode tells the election why a new master is needed.
+type ElectMode string
+
+const (
+	// ElectFailover: the master is gone; rank replicas by what they received from it
+	// (Gtid_IO_Pos), since their relay logs are applied before promotion.
+	ElectFailover ElectMode = "failover"
+	// ElectSwitchover: the master is alive and will be drained; replicas must replicate
+	// cleanly, and are ranked by what they applied.
+	ElectSwitchover ElectMode = "switchover"
+)
+
+// ElectOptions are the settings the election depends on.
+type ElectOptions struct {
+	Mode             ElectMode
+	CheckReplication bool  // check-replication-state: broken or lagging replicas are not elected
+	MaxLag           int64 // failover-max-slave-delay in seconds; negative disables the lag check
+	Preferred        map[ipv6.HostPort]bool
+	Ignored          map[ipv6.HostPort]bool
+	Target           *ipv6.HostPort // switchover to this server only (--prefered)
+	AtEqualGTID      bool           // switchover-at-equal-gtid: candidate must have the master's position
+	RequireSemiSync  bool           // failover-at-sync / switchover-at-sync
+}
+
+// Candidate is one replica's line in the election report.
+type Candidate struct {
+	Server    ipv6.HostPort `json:"server"`
+	Eligible  bool          `json:"eligible"`
+	Reasons   []string      `json:"reasons"`  // why it was excluded, or notes on its rank
+	Position  gtid.List     `json:"position"` // the position it was ranked by
+	Behind    uint64        `json:"behind"`   // transactions behind the most advanced eligible replica
+	Preferred bool          `json:"preferred"`
+	SemiSync  bool          `json:"semiSync"`
+	index     int
+}
+
+// Election is the outcome: the winner (if any) and why every replica was or was not chosen.
+type Election struct {
+	Mode       ElectMode   `json:"mode"`
+	Winner     int         `json:"winner"` // index into the snapshot's servers, -1 when none
+	Reason     string      `json:"reason"`
+	Candidates []Candidate `json:"candidates"`
+}
+
+// WinnerAddr returns the winner's address.
+func (e Election) WinnerAddr(s *topology.Snapshot) (ipv6.HostPort, bool) {
+	if e.Winner < 0 || e.Winner >= len(s.Servers) {
+		return ipv6.HostPort{}, false
+	}
+	return s.Servers[e.Winner].Addr, true
+}
+
+// Elect picks the replica to promote. Pure: it reads the snapshot only.
+//
+// A replica is excluded when it cannot safely become master: unreachable, in maintenance,
+// ignored, not a direct replica of the master, without binary log, with errant GTIDs,
+// not applying its relay log, too far behind, or (switchover) not replicating cleanly.
+// Among the others, failover takes the most advanced, so no transaction a replica received
+// is lost; a preferred server wins ties. Switchover takes the target or a preferred server
+// first, since the old master waits for the winner to catch up, then the most advanced.
+func Elect(s *topology.Snapshot, opt ElectOptions) Election {
+	e := Election{Mode: opt.Mode, Winner: -1}
+	master, ok := s.MasterServer()
+	if !ok {
+		e.Reason = "no master is known: nothing to replace"
+		return e
+	}
+	replicas := 0
+	for i := range s.Servers {
+		if i != s.Master && s.Servers[i].IsReplica() {
+			replicas++
+		}
+	}
+	for i := range s.Servers {
+		if i == s.Master {
+			continue
+		}
+		srv := &s.Servers[i]
+		c := Candidate{Server: srv.Addr, Preferred: opt.Preferred[srv.Addr], SemiSync: srv.SemiSyncReplica, index: i}
+		c.Position, c.Reasons = judge(s, srv, master, replicas, opt)
+		c.Eligible = len(c.Reasons) == 0
+		e.Candidates = append(e.Candidates, c)
+	}
+
+	// Rank the eligible by how far behind the best position they are.
+	best := gtid.List{}
+	for _, c := range e.Candidates {
+		if c.Eligible {
+			best = maxPos(best, c.Position)
+		}
+	}
+	var eligible []*Candidate
+	for i := range e.Candidates {
+		c := &e.Candidates[i]
+		if c.Eligible {
+			c.Behind = c.Position.Behind(best)
+			eligible = append(eligible, c)
+		}
+	}
+	if len(eligible) == 0 {
+		e.Reason = "no replica can be promoted"
+		if opt.Target != nil {
+			e.Reason = fmt.Sprintf("target %s cannot be promoted", *opt.Target)
+		}
+		return e
+	}
+	sort.SliceStable(eligible, func(i, j int) bool {
+		a, b := eligible[i], eligible[j]
+		if opt.Mode == ElectSwitchover && a.Preferred != b.Preferred {
+			return a.Preferred
+		}
+		if a.Behind != b.Behind {
+			return a.Behind < b.Behind
+		}
+		if a.Preferred != b.Preferred {
+			return a.Preferred
+		}
+		if a.SemiSync != b.SemiSync {
+			return a.SemiSync // it acknowledged the master's last commits
+		}
+		return a.index < b.index
+	})
+	w := eligible[0]
+	e.Winner = w.index
+	switch {
+	case opt.Target != nil:
+		e.Reason = fmt.Sprintf("%s is the requested target", w.Server)
+	case opt.Mode == ElectSwitchover && w.Preferred:
+		e.Reason = fmt.Sprintf("%s is a preferred master (db-servers-prefered-master)", w.Server)
+	case w.Behind == 0 && len(eligible) > 1 && eligible[1].Behind == 0 && w.Preferred:
+		e.Reason = fmt.Sprintf("%s is among the most advanced and preferred", w.Server)
+	case w.Behind == 0:
+		e.Reason = fmt.Sprintf("%s is the most advanced eligible replica (%s)", w.Server, w.Position)
+	default:
+		e.Reason = fmt.Sprintf("%s is the best eligible replica, %d transactions behind the most advanced", w.Server, w.Behind)
+	}
+	return e
+}
+
+// judge returns the position a replica is ranked by, and why it must not be promoted.
+func judge(s *topology.Snapshot, srv, master *topology.Server, replicas int, opt ElectOptions) (gtid.List, []string) {
+	var why []string
+	no := func(format string, a ...any) { why = append(why, fmt.Sprintf(format, a...)) }
+
+	if opt.Target != nil && srv.Addr != *opt.Target {
+		no("not the requested target")
+		return srv.CurrentPos, why
+	}
+	if !srv.Reachable {
+		no("unreachable (%s)", srv.ProbeError)
+		return srv.CurrentPos, why
+	}
+	if srv.State == topology.StateMaintenance || srv.Maintenance {
+		no("in maintenance")
+	}
+	if opt.Ignored[srv.Addr] {
+		no("ignored (db-servers-ignored-hosts)")
+	}
+	r, isReplica := srv.PrimaryReplication()
+	if !isReplica {
+		no("not a replica")
+		return srv.CurrentPos, why
+	}
+	if !sameAddr(r.Source, master.Addr) && (r.SourceServerID == 0 || r.SourceServerID != master.ServerID) {
+		no("replicates from %s, not from the master", r.Source)
+	}
+	if srv.Role == topology.RoleRelay {
+		no("relay: its replicas would lose their source")
+	}
+	if !srv.LogBin {
+		no("binary log disabled (log_bin=OFF)")
+	}
+	if !srv.LogSlaveUpdates && replicas > 1 {
+		no("log_slave_updates=OFF: the other replicas could not continue from its binary log")
+	}
+	if errant := errantOf(srv, master); len(errant) > 0 {
+		no("errant GTID %s (not on the master)", errant)
+	}
+	if opt.RequireSemiSync && !srv.SemiSyncReplica {
+		no("semi-sync replication not active and required")
+	}
+
+	pos := srv.CurrentPos
+	switch opt.Mode {
+	case ElectFailover:
+		if len(r.IOPos) > 0 {
+			// What it received will be applied before promotion.
+			pos = maxPos(srv.CurrentPos, r.IOPos)
+		}
+		if opt.CheckReplication && r.SQL != topology.ThreadYes {
+			no("SQL thread %s: its relay log cannot be applied (%s)", r.SQL, r.LastSQLError)
+		}
+		if opt.CheckReplication && opt.MaxLag >= 0 && r.LastLag != nil && *r.LastLag > opt.MaxLag {
+			no("lag %d s exceeds failover-max-slave-delay %d s", *r.LastLag, opt.MaxLag)
+		}
+	case ElectSwitchover:
+		if opt.CheckReplication && !r.Healthy() {
+			no("replication not running (IO %s, SQL %s)", r.IO, r.SQL)
+		}
+		if opt.CheckReplication && opt.MaxLag >= 0 && (r.Lag == nil || *r.Lag > opt.MaxLag) {
+			lag := "NULL"
+			if r.Lag != nil {
+				lag = fmt.Sprintf("%d s", *r.Lag)
+			}
+			no("lag %s exceeds failover-max-slave-delay %d s", lag, opt.MaxLag)
+		}
+		if opt.AtEqualGTID && !srv.CurrentPos.Equal(master.CurrentPos) {
+			no("position %s differs from the master's %s (switchover-at-equal-gtid)", srv.CurrentPos, master.CurrentPos)
+		}
+	}
+	return pos, why
+}
+
+// maxPos returns, per domain, the higher sequence of the two positions.
+func maxPos(a, b gtid.List) gtid.List {
+	out := append(gtid.List(nil), a...)
+	for _, g := range b {
+		found := false
+		for i := range out {
+			if out[i].Domain == g.Domain {
+				found = true
+				if g.Seq > out[i].Seq {
+					out[i] = g
+				}
+			}
+		}
+		if !found {
+			out = append(out, g)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Domain < out[j].Domain })
+	return out
+}
