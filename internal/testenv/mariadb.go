@@ -51,6 +51,21 @@ func WithArgs(args ...string) Option {
 type Cluster struct {
 	Servers []*Server
 	cfg     clusterConfig
+	root    string
+	closed  sync.Once
+}
+
+// Close kills every server and removes their directories. It runs at the end of the test
+// anyway; call it to tear a cluster down earlier.
+func (c *Cluster) Close() {
+	c.closed.Do(func() {
+		for _, s := range c.Servers {
+			s.cleanup()
+		}
+		if c.root != "" {
+			os.RemoveAll(c.root)
+		}
+	})
 }
 
 // Master returns Servers[0].
@@ -93,7 +108,13 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	root := ShortTempDir(t)
+	root, err := os.MkdirTemp("", "rmp")
+	if err != nil {
+		t.Fatalf("testenv: temp dir: %v", err)
+	}
+	c.root = root
+	// Kills the processes, then removes their directories; also on a failed start.
+	t.Cleanup(c.Close)
 	for i := range n {
 		s := &Server{t: t, index: i, dir: filepath.Join(root, "s"+strconv.Itoa(i))}
 		if c.cfg.hosts != nil {
@@ -104,13 +125,6 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 		}
 		c.Servers = append(c.Servers, s)
 	}
-	// Registered after ShortTempDir's cleanup, so it runs first: processes die before
-	// their directories are removed.
-	t.Cleanup(func() {
-		for _, s := range c.Servers {
-			s.cleanup()
-		}
-	})
 
 	errs := make([]error, n)
 	var wg sync.WaitGroup
