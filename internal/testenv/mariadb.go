@@ -113,6 +113,10 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 		t.Fatalf("testenv: temp dir: %v", err)
 	}
 	c.root = root
+	sweepOnce.Do(sweepStaleDirs)
+	if err := os.WriteFile(filepath.Join(root, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
 	// Kills the processes, then removes their directories; also on a failed start.
 	t.Cleanup(c.Close)
 	for i := range n {
@@ -629,6 +633,30 @@ func (c *Cluster) WaitSync(t testing.TB) {
 	for _, r := range c.Replicas() {
 		if got := r.QueryString(t, "SELECT MASTER_GTID_WAIT(?, 20)", pos); got != "0" {
 			t.Fatalf("testenv: server %d did not reach %s within 20s (MASTER_GTID_WAIT=%q)", r.index, pos, got)
+		}
+	}
+}
+
+// ownerFile in a cluster directory holds the pid of the test process that owns it.
+const ownerFile = "owner.pid"
+
+var sweepOnce sync.Once
+
+// sweepStaleDirs removes cluster directories left by test processes that were killed before
+// their cleanup ran (their mariadbd children died with them, by Pdeathsig).
+func sweepStaleDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "rmp*", ownerFile))
+	for _, f := range dirs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+			os.RemoveAll(filepath.Dir(f))
 		}
 	}
 }
