@@ -32,6 +32,9 @@ const (
 	ClusterDown                          topology.Code = "ClusterDown"
 	ReplicaWithoutBinlog                 topology.Code = "ReplicaWithoutBinlog"
 	ReplicaOfUnknownSource               topology.Code = "ReplicaOfUnknownSource"
+	ReplicaNotFollowingMaster            topology.Code = "ReplicaNotFollowingMaster"
+	FormerMasterCanRejoin                topology.Code = "FormerMasterCanRejoin"
+	FormerMasterDiverged                 topology.Code = "FormerMasterDiverged"
 )
 
 // blocking lists the codes that make a cluster not failable (repman's ERROR states such as
@@ -54,6 +57,9 @@ type AnalyzeOptions struct {
 	// agrees that the master is gone. Without it only a disconnected IO thread agrees.
 	HeartbeatCheck   bool
 	HeartbeatTimeout time.Duration
+	// FormerMasters are masters replaced by a failover, with the new master's position at
+	// promotion (failover history).
+	FormerMasters map[ipv6.HostPort]gtid.List
 }
 
 // Analyze lists the problems of a snapshot, errors first, then by server and code. Pure.
@@ -117,6 +123,15 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 			continue
 		}
 		if !srv.IsReplica() {
+			if promotionPos, former := opt.FormerMasters[srv.Addr]; former && haveMaster {
+				if extra := gtid.Errant(srv.CurrentPos, promotionPos); len(extra) > 0 {
+					add(FormerMasterDiverged, topology.SeverityWarning, srv,
+						"former master wrote transactions no replica received before the failover: %s; kept read_only and out of routing until reseeded", extra)
+				} else {
+					add(FormerMasterCanRejoin, topology.SeverityWarning, srv, "former master is back and has not diverged: it can rejoin as a replica of %s", master.Addr)
+				}
+				continue
+			}
 			if haveMaster && !srv.ReadOnly && srv.State != topology.StateMaintenance {
 				add(WritableStandalone, topology.SeverityWarning, srv, "writable server outside replication: a second master")
 			}
@@ -125,6 +140,8 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 		r, _ := srv.PrimaryReplication()
 		if g.outside[i] {
 			add(ReplicaOfUnknownSource, topology.SeverityWarning, srv, "replicates from %s, which is not configured", r.Source)
+		} else if haveMaster && !followsMaster(g, i, s.Master) {
+			add(ReplicaNotFollowingMaster, topology.SeverityWarning, srv, "replicates from %s, not from the master %s", r.Source, master.Addr)
 		}
 		for _, ch := range srv.Replications {
 			switch {
@@ -212,6 +229,18 @@ func errantOf(replica, master *topology.Server) gtid.List {
 		}
 	}
 	return out
+}
+
+// followsMaster reports whether server i's replication tree leads up to the master.
+func followsMaster(g graph, i, master int) bool {
+	seen := map[int]bool{}
+	for j := i; j >= 0 && !seen[j]; j = g.parent[j] {
+		if j == master {
+			return true
+		}
+		seen[j] = true
+	}
+	return false
 }
 
 // replicationRoots lists the distinct tops of the replication trees, ascending.

@@ -20,6 +20,7 @@ func MonitorConfigFrom(c *config.Cluster) (MonitorConfig, error) {
 		CheckLag:         s.CheckReplicationState,
 		ReadOnlyReplicas: s.FailoverReadonlyState,
 		HeartbeatCheck:   s.FailoverFalsePositiveHeartbeat,
+		AutoRejoin:       s.Autorejoin,
 		HeartbeatTimeout: time.Duration(s.FailoverFalsePositiveHeartbeatTimeout) * time.Second,
 	}
 	var err error
@@ -34,6 +35,36 @@ func MonitorConfigFrom(c *config.Cluster) (MonitorConfig, error) {
 	}
 	if mc.IgnoredReadOnly, err = s.HostList("db-servers-ignored-readonly"); err != nil {
 		return mc, fmt.Errorf("cluster %s: db-servers-ignored-readonly: %w", c.Name, err)
+	}
+	repl, err := s.ReplicationCredentials()
+	if err != nil {
+		return mc, fmt.Errorf("cluster %s: replication-credential: %w", c.Name, err)
+	}
+	sec := time.Second
+	mc.Failover = FailoverConfig{
+		Mode:        s.FailoverMode,
+		Limit:       s.FailoverLimit,
+		TimeLimit:   time.Duration(s.FailoverTimeLimit) * sec,
+		PreScript:   s.FailoverPreScript,
+		PostScript:  s.FailoverPostScript,
+		AtEqualGTID: s.SwitchoverAtEqualGTID,
+		AtSync:      s.FailoverAtSync,
+		Exec: ExecConfig{
+			Cluster:          c.Name,
+			ReplUser:         repl.User,
+			ReplPassword:     repl.Password,
+			ReplSSL:          s.ReplicationUseSSL,
+			HeartbeatPeriod:  time.Duration(s.ForceSlaveHeartbeatTime) * sec,
+			ConnectRetry:     time.Duration(s.ForceSlaveHeartbeatRetry) * sec,
+			ReadOnlyReplicas: s.FailoverReadonlyState,
+			IgnoredReadOnly:  set(mc.IgnoredReadOnly),
+			WaitKill:         time.Duration(s.SwitchoverWaitKill) * time.Millisecond,
+			WaitTrx:          time.Duration(s.SwitchoverWaitTrx) * sec,
+			WaitWriteQuery:   time.Duration(s.SwitchoverWaitWriteQuery) * sec,
+			SlaveWaitCatch:   s.SwitchoverSlaveWaitCatch,
+			StateDir:         s.MonitoringDatadir,
+			KeepLogs:         s.FailoverLogFileKeep,
+		},
 	}
 	return mc, nil
 }

@@ -32,6 +32,8 @@ type DiscoverOptions struct {
 	Maintenance map[ipv6.HostPort]bool
 	Ignored     map[ipv6.HostPort]bool
 	Preferred   map[ipv6.HostPort]bool
+	// Promoted is the last master this manager promoted (failover history), if any.
+	Promoted *ipv6.HostPort
 }
 
 // Discover builds the snapshot of this tick from the observations (in configured order) and
@@ -55,7 +57,11 @@ func Discover(obs []Observation, prev *topology.Snapshot, opt DiscoverOptions, t
 	if pm, ok := prev.MasterServer(); ok {
 		prevMaster = indexOf(snap.Servers, pm.Addr)
 	}
-	snap.Master, snap.Kind = g.findMaster(snap.Servers, prevMaster)
+	promoted := -1
+	if opt.Promoted != nil {
+		promoted = indexOf(snap.Servers, *opt.Promoted)
+	}
+	snap.Master, snap.Kind = g.findMaster(snap.Servers, prevMaster, promoted)
 
 	for i := range snap.Servers {
 		s := &snap.Servers[i]

@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"replication-manager-pro/gtid"
 	"replication-manager-pro/ipv6"
@@ -59,6 +60,24 @@ func (e Election) WinnerAddr(s *topology.Snapshot) (ipv6.HostPort, bool) {
 		return ipv6.HostPort{}, false
 	}
 	return s.Servers[e.Winner].Addr, true
+}
+
+// Excluded summarises the replicas that could not be elected and why, for events and logs:
+// "; not elected: db2:3306 (errant GTID 0-2-5)". Empty when every replica was eligible.
+func (e Election) Excluded() string {
+	out := ""
+	for _, c := range e.Candidates {
+		if c.Eligible {
+			continue
+		}
+		if out == "" {
+			out = "; not elected: "
+		} else {
+			out += ", "
+		}
+		out += c.Server.String() + " (" + strings.Join(c.Reasons, "; ") + ")"
+	}
+	return out
 }
 
 // Elect picks the replica to promote. Pure: it reads the snapshot only.

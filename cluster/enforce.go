@@ -11,6 +11,8 @@ type EnforceKind string
 const (
 	EnforceReadOnly EnforceKind = "set-read-only" // a writable replica
 	EnforceWritable EnforceKind = "set-writable"  // a read-only master
+	EnforceRepoint  EnforceKind = "repoint"       // a replica still following a dead former master
+	EnforceRejoin   EnforceKind = "rejoin"        // a former master back, not diverged
 )
 
 // Enforcement is one corrective action on one server.
@@ -27,6 +29,9 @@ type EnforceOptions struct {
 	// Paused is set while a failover or switchover runs: those set read_only on purpose
 	// (the old master during a switchover) and the monitor must not undo it.
 	Paused bool
+	// AutoRejoin (autorejoin): former masters that did not diverge rejoin as replicas, and
+	// replicas left on a dead former master follow the new one.
+	AutoRejoin bool
 }
 
 // Enforcements derives the actions from a snapshot's problems, as replication-manager does:
@@ -45,6 +50,25 @@ func Enforcements(s *topology.Snapshot, ps []topology.Problem, opt EnforceOption
 			}
 			if srv := serverByName(s, p.Server); srv != nil && !opt.IgnoredReadOnly[srv.Addr] {
 				out = append(out, Enforcement{Server: srv.Addr, Kind: EnforceReadOnly, Reason: p.Message})
+			}
+		case FormerMasterDiverged:
+			if srv := serverByName(s, p.Server); srv != nil && !srv.ReadOnly {
+				out = append(out, Enforcement{Server: srv.Addr, Kind: EnforceReadOnly, Reason: "diverged former master"})
+			}
+		case FormerMasterCanRejoin:
+			if srv := serverByName(s, p.Server); srv != nil && opt.AutoRejoin {
+				out = append(out, Enforcement{Server: srv.Addr, Kind: EnforceRejoin, Reason: p.Message})
+			}
+		case ReplicaNotFollowingMaster:
+			srv := serverByName(s, p.Server)
+			if srv == nil || !opt.AutoRejoin {
+				continue
+			}
+			// Only away from a source that is confirmed dead: a live source is an operator's
+			// choice (or a relay set-up) and is left alone.
+			r, _ := srv.PrimaryReplication()
+			if src, ok := s.Find(r.Source); ok && src.State == topology.StateFailed {
+				out = append(out, Enforcement{Server: srv.Addr, Kind: EnforceRepoint, Reason: p.Message})
 			}
 		case ReadOnlyMaster:
 			if s.Kind != topology.KindMasterSlave && s.Kind != topology.KindActivePassive {

@@ -99,9 +99,15 @@ func (g graph) cycle(i int) []int {
 // replication tree leads up to; it stays the master while it is down, since its replicas
 // still point to it. Several trees or cycles leave the choice to the previous master when
 // it is one of the candidates, and to analysis to report.
-func (g graph) findMaster(servers []topology.Server, prevMaster int) (int, topology.Kind) {
+func (g graph) findMaster(servers []topology.Server, prevMaster, promoted int) (int, topology.Kind) {
 	if len(servers) == 1 {
 		return 0, topology.KindActivePassive
+	}
+	// The server this manager promoted stays the master while it is writable and follows
+	// nobody, even when replicas that could not be repointed still point to the dead one
+	// (or the manager restarted half-way through the failover).
+	if promoted >= 0 && servers[promoted].Reachable && !servers[promoted].ReadOnly && g.parent[promoted] < 0 {
+		return promoted, topology.KindMasterSlave
 	}
 	roots := map[int]bool{}
 	var cycleAt = -1

@@ -47,6 +47,8 @@ type MonitorConfig struct {
 	Ignored          []ipv6.HostPort
 	IgnoredReadOnly  []ipv6.HostPort
 	Preferred        []ipv6.HostPort
+	AutoRejoin       bool // autorejoin
+	Failover         FailoverConfig
 }
 
 // Monitor watches one cluster: each tick it probes every server in parallel, builds a new
@@ -65,6 +67,11 @@ type Monitor struct {
 	snap atomic.Pointer[topology.Snapshot]
 
 	maintenance sync.Map // ipv6.HostPort -> bool, set by operators
+
+	histMu      sync.Mutex
+	hist        FailoverHistory
+	histLoaded  bool
+	lastRefusal string // last automatic-failover refusal reported, owned by Run
 }
 
 // NewMonitor prepares a monitor; nothing touches the network until the first tick.
@@ -109,18 +116,30 @@ func (m *Monitor) probeTimeout() time.Duration {
 	return t
 }
 
-// Run ticks until ctx is done, then closes the connections.
+// Run ticks until ctx is done, then closes the connections. In automatic failover mode it
+// fails over a master confirmed dead.
 func (m *Monitor) Run(ctx context.Context) error {
 	defer m.Close()
-	t := time.NewTicker(m.cfg.Ticker)
-	defer t.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
-		m.Tick(ctx)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-t.C:
+		case <-timer.C:
 		}
+		start := time.Now()
+		s := m.Tick(ctx)
+		if ctx.Err() == nil && s != nil {
+			m.autoFailover(ctx, s)
+			s = m.Snapshot()
+		}
+		// Keep the cadence: the next tick starts one interval after this one started.
+		wait := m.nextInterval(s) - time.Since(start)
+		if wait < 0 {
+			wait = 0
+		}
+		timer.Reset(wait)
 	}
 }
 
@@ -128,6 +147,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 func (m *Monitor) Tick(ctx context.Context) *topology.Snapshot {
 	m.tickMu.Lock()
 	defer m.tickMu.Unlock()
+	return m.tickLocked(ctx)
+}
+
+func (m *Monitor) tickLocked(ctx context.Context) *topology.Snapshot {
 	m.tick++
 	obs := m.probeAll(ctx)
 	prev := m.snap.Load()
@@ -137,7 +160,8 @@ func (m *Monitor) Tick(ctx context.Context) *topology.Snapshot {
 	}
 	snap := Discover(obs, prev, m.discoverOptions(), m.tick, time.Now())
 	aopt := AnalyzeOptions{ReadOnlyReplicas: m.cfg.ReadOnlyReplicas, IgnoredReadOnly: set(m.cfg.IgnoredReadOnly), MaxLag: m.cfg.MaxLag,
-		HeartbeatCheck: m.cfg.HeartbeatCheck, HeartbeatTimeout: m.cfg.HeartbeatTimeout}
+		HeartbeatCheck: m.cfg.HeartbeatCheck, HeartbeatTimeout: m.cfg.HeartbeatTimeout,
+		FormerMasters: m.History().formerMasters()}
 	snap.Problems = Analyze(snap, aopt)
 	snap.IsFailable = Failable(snap.Problems)
 	m.snap.Store(snap)
@@ -157,6 +181,7 @@ func (m *Monitor) discoverOptions() DiscoverOptions {
 	return DiscoverOptions{
 		Cluster: m.cfg.Cluster, MaxFail: m.cfg.MaxFail, MaxLag: m.cfg.MaxLag, CheckLag: m.cfg.CheckLag,
 		Maintenance: maint, Ignored: set(m.cfg.Ignored), Preferred: set(m.cfg.Preferred),
+		Promoted: m.History().Promoted,
 	}
 }
 
@@ -261,6 +286,7 @@ func (m *Monitor) recordChanges(prev, snap *topology.Snapshot) {
 	for _, p := range snap.Problems {
 		if !oldProblems[string(p.Code)+"@"+p.Server] {
 			m.log.WithFields(logrus.Fields{"problem": p.Code, "server": p.Server, "severity": p.Severity}).Warn(p.Message)
+			m.addEvent(eventlog.Event{Server: p.Server, Kind: "problem", Message: string(p.Code) + ": " + p.Message})
 		}
 	}
 }
@@ -279,15 +305,22 @@ func (m *Monitor) addEvent(e eventlog.Event) {
 func (m *Monitor) enforce(ctx context.Context, snap *topology.Snapshot) {
 	acts := Enforcements(snap, snap.Problems, EnforceOptions{
 		ReadOnlyReplicas: m.cfg.ReadOnlyReplicas, IgnoredReadOnly: set(m.cfg.IgnoredReadOnly), Paused: m.paused.Load(),
+		AutoRejoin: m.cfg.AutoRejoin,
 	})
 	for _, a := range acts {
 		c, ok := m.conns[a.Server]
 		if !ok {
 			continue
 		}
-		actx, cancel := context.WithTimeout(ctx, m.probeTimeout()+time.Second)
+		actx, cancel := context.WithTimeout(ctx, m.probeTimeout()+5*time.Second)
 		start := time.Now()
-		err := c.SetReadOnly(actx, a.Kind == EnforceReadOnly)
+		var err error
+		switch a.Kind {
+		case EnforceReadOnly, EnforceWritable:
+			err = c.SetReadOnly(actx, a.Kind == EnforceReadOnly)
+		case EnforceRepoint, EnforceRejoin:
+			err = m.rejoin(actx, snap, a)
+		}
 		cancel()
 		e := eventlog.Event{Server: a.Server.String(), Kind: "enforce", Message: string(a.Kind) + ": " + a.Reason, Duration: time.Since(start)}
 		entry := m.log.WithFields(logrus.Fields{"server": a.Server.String(), "action": a.Kind})

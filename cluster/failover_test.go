@@ -1,0 +1,641 @@
+package cluster
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"replication-manager-pro/eventlog"
+	"replication-manager-pro/internal/testenv"
+	"replication-manager-pro/ipv6"
+	"replication-manager-pro/topology"
+)
+
+// Failover and switchover on real MariaDB servers.
+
+func failoverMonitor(t *testing.T, c *testenv.Cluster, mutate func(*MonitorConfig)) (*Monitor, *eventlog.Log) {
+	t.Helper()
+	stateDir := t.TempDir()
+	return monitorFor(t, c, false, func(mc *MonitorConfig) {
+		mc.Ticker = 200 * time.Millisecond
+		mc.ProbeTimeout = 200 * time.Millisecond
+		mc.MaxFail = 3
+		mc.HeartbeatCheck = true
+		mc.HeartbeatTimeout = time.Second
+		mc.Failover = FailoverConfig{
+			Mode: "automatic", Limit: 5,
+			Exec: ExecConfig{
+				ReplUser: testenv.ReplUser, ReplPassword: testenv.ReplPassword,
+				HeartbeatPeriod: time.Second, ConnectRetry: time.Second, ReadOnlyReplicas: true,
+				WaitKill: 200 * time.Millisecond, WaitTrx: 5 * time.Second, WaitWriteQuery: 10 * time.Second,
+				SlaveWaitCatch: true, StateDir: stateDir, KeepLogs: 5,
+			},
+		}
+		if mutate != nil {
+			mutate(mc)
+		}
+	})
+}
+
+// runMonitor runs m.Run until the test ends.
+func runMonitor(t *testing.T, m *Monitor) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func masterOf(s *topology.Snapshot) string {
+	if m, ok := s.MasterServer(); ok {
+		return m.Addr.String()
+	}
+	return ""
+}
+
+// waitMaster polls the running monitor's snapshots until the master is not old any more
+// and is healthy with every other reachable server replicating from it.
+func waitNewMaster(t *testing.T, m *Monitor, old string, within time.Duration) *topology.Snapshot {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		s := m.Snapshot()
+		if s != nil && masterOf(s) != "" && masterOf(s) != old {
+			ms, _ := s.MasterServer()
+			if ms.State == topology.StateMaster {
+				return s
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s := m.Snapshot()
+	t.Fatalf("no new master within %v: master %q states %s problems %s", within, masterOf(s), states(s), codes(s.Problems))
+	return nil
+}
+
+func serverByAddr(t *testing.T, c *testenv.Cluster, addr string) *testenv.Server {
+	t.Helper()
+	for _, s := range c.Servers {
+		if s.Addr() == addr {
+			return s
+		}
+	}
+	t.Fatalf("no test server at %s", addr)
+	return nil
+}
+
+func createWriterTable(t *testing.T, c *testenv.Cluster) {
+	t.Helper()
+	c.Master().Exec(t, "CREATE DATABASE IF NOT EXISTS rmp")
+	c.Master().Exec(t, "CREATE TABLE IF NOT EXISTS rmp.w (id BIGINT PRIMARY KEY, at DATETIME(6)) ENGINE=InnoDB")
+	// The writer is an application account: read_only stops it, as it stops every account
+	// without READ_ONLY ADMIN (root has it and would write through read_only).
+	c.Master().Exec(t, "CREATE USER IF NOT EXISTS app@'%' IDENTIFIED BY 'app-pw'")
+	c.Master().Exec(t, "GRANT SELECT, INSERT ON rmp.* TO app@'%'")
+	pos := c.Master().QueryString(t, "SELECT @@gtid_binlog_pos")
+	for _, r := range c.Replicas() {
+		if got := r.QueryString(t, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', 10)", pos)); got != "0" {
+			t.Fatalf("replica %s did not catch up: %s", r.Addr(), got)
+		}
+	}
+}
+
+// writer inserts rows every interval into whichever server the monitor names as master and
+// remembers every insert the server acknowledged.
+type writer struct {
+	mu      sync.Mutex
+	acked   []int64
+	failed  int
+	stop    chan struct{}
+	done    chan struct{}
+	lastOK  time.Time
+	maxGap  time.Duration
+	targets map[string]*sql.DB
+}
+
+func startWriter(t *testing.T, m *Monitor, c *testenv.Cluster, interval time.Duration) *writer {
+	w := &writer{stop: make(chan struct{}), done: make(chan struct{}), targets: map[string]*sql.DB{}}
+	for _, s := range c.Servers {
+		w.targets[s.Addr()] = s.DB(t, testenv.WithUser("app", "app-pw"), testenv.WithTimeouts(300*time.Millisecond, 500*time.Millisecond))
+	}
+	go func() {
+		defer close(w.done)
+		var id int64
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(interval):
+			}
+			s := m.Snapshot()
+			if s == nil {
+				continue
+			}
+			db := w.targets[masterOf(s)]
+			if db == nil {
+				continue
+			}
+			id++
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			_, err := db.ExecContext(ctx, "INSERT INTO rmp.w VALUES (?, NOW(6))", id)
+			cancel()
+			w.mu.Lock()
+			if err == nil {
+				now := time.Now()
+				if !w.lastOK.IsZero() && now.Sub(w.lastOK) > w.maxGap {
+					w.maxGap = now.Sub(w.lastOK)
+				}
+				w.lastOK = now
+				w.acked = append(w.acked, id)
+			} else {
+				w.failed++
+			}
+			w.mu.Unlock()
+		}
+	}()
+	t.Cleanup(w.Stop)
+	return w
+}
+
+func (w *writer) Stop() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+func (w *writer) Acked() []int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]int64(nil), w.acked...)
+}
+
+func (w *writer) waitAcked(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(w.Acked()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("writer got only %d acknowledged writes", len(w.Acked()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// missing returns the acknowledged ids absent from the server.
+func missing(t *testing.T, s *testenv.Server, acked []int64) []int64 {
+	t.Helper()
+	db := s.DB(t)
+	rows, err := db.Query("SELECT id FROM rmp.w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	have := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		have[id] = true
+	}
+	var out []int64
+	for _, id := range acked {
+		if !have[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func enableSemiSync(t *testing.T, c *testenv.Cluster) {
+	t.Helper()
+	c.Master().Exec(t, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC")
+	c.Master().Exec(t, "SET GLOBAL rpl_semi_sync_master_timeout = 60000")
+	c.Master().Exec(t, "SET GLOBAL rpl_semi_sync_master_enabled = ON")
+	for _, r := range c.Replicas() {
+		r.Exec(t, "SET GLOBAL rpl_semi_sync_slave_enabled = ON")
+		r.Exec(t, "STOP SLAVE IO_THREAD")
+		r.Exec(t, "START SLAVE IO_THREAD")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Master().QueryString(t, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='RPL_SEMI_SYNC_MASTER_STATUS'") != "ON" {
+		if time.Now().After(deadline) {
+			t.Fatal("semi-sync did not become active on the master")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// assertRepointed checks that every other live server replicates from the new master, with
+// healthy threads and read_only set.
+func assertRepointed(t *testing.T, c *testenv.Cluster, newMaster string, except ...string) {
+	t.Helper()
+	skip := map[string]bool{newMaster: true}
+	for _, e := range except {
+		skip[e] = true
+	}
+	nm := serverByAddr(t, c, newMaster)
+	if ro := nm.QueryString(t, "SELECT @@read_only"); ro != "0" {
+		t.Errorf("new master %s read_only = %s", newMaster, ro)
+	}
+	if n := nm.QueryString(t, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'"); n == "0" && len(c.Servers)-len(skip) > 0 {
+		t.Errorf("no replica connected to the new master")
+	}
+	for _, s := range c.Servers {
+		if skip[s.Addr()] {
+			continue
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		want, _ := ipv6.ParseHostPort(newMaster, 3306)
+		for {
+			st := slaveStatus(t, s)
+			src, io, sqlT := st["Master_Host"]+":"+st["Master_Port"], st["Slave_IO_Running"], st["Slave_SQL_Running"]
+			if src == want.Host+":"+fmt.Sprint(want.Port) && io == "Yes" && sqlT == "Yes" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s replicates from %s (IO %s, SQL %s), want %s", s.Addr(), src, io, sqlT, newMaster)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if ro := s.QueryString(t, "SELECT @@read_only"); ro != "1" {
+			t.Errorf("replica %s read_only = %s", s.Addr(), ro)
+		}
+	}
+}
+
+func slaveStatus(t *testing.T, s *testenv.Server) map[string]string {
+	t.Helper()
+	rows, err := s.DB(t).Query("SHOW SLAVE STATUS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	out := map[string]string{}
+	if rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		rows.Scan(ptrs...)
+		for i, c := range cols {
+			out[c] = vals[i].String
+		}
+	}
+	return out
+}
+
+func eventsWith(events *eventlog.Log, substr string) []eventlog.Event {
+	var out []eventlog.Event
+	for _, e := range events.Recent("", 0) {
+		if strings.Contains(e.Message+" "+e.Error, substr) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestFailoverKilledMasterSemiSyncLosesNothing(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	createWriterTable(t, c)
+	enableSemiSync(t, c)
+	m, events := failoverMonitor(t, c, nil)
+	runMonitor(t, m)
+	w := startWriter(t, m, c, 5*time.Millisecond)
+	w.waitAcked(t, 50)
+
+	old := c.Master().Addr()
+	c.Master().Kill()
+	s := waitNewMaster(t, m, old, 15*time.Second)
+	w.waitAcked(t, len(w.Acked())+20) // writes flow again, to the new master
+	w.Stop()
+
+	newMaster := masterOf(s)
+	assertRepointed(t, c, newMaster, old)
+	if lost := missing(t, serverByAddr(t, c, newMaster), w.Acked()); len(lost) > 0 {
+		t.Fatalf("semi-sync failover lost %d acknowledged writes: %v", len(lost), lost)
+	}
+	if len(eventsWith(events, "failover from "+old)) == 0 {
+		t.Fatalf("no failover event: %+v", events.Recent("", 0))
+	}
+	steps := 0
+	for _, e := range events.Recent("c1", 0) {
+		if e.Kind == "failover-step" {
+			steps++
+			if e.Error != "" {
+				t.Errorf("step failed: %+v", e)
+			}
+		}
+	}
+	if steps < 4 {
+		t.Fatalf("only %d failover-step events", steps)
+	}
+	if h := m.History(); h.Count != 1 || h.Last.IsZero() {
+		t.Fatalf("history %+v", h)
+	}
+	recs, _ := filepath.Glob(filepath.Join(m.cfg.Failover.Exec.StateDir, "c1", "failover.*.json"))
+	if len(recs) != 1 {
+		t.Fatalf("crash records: %v", recs)
+	}
+}
+
+func TestFailoverKilledMasterAsyncReportsLoss(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	createWriterTable(t, c)
+	m, _ := failoverMonitor(t, c, nil)
+	runMonitor(t, m)
+	w := startWriter(t, m, c, 2*time.Millisecond)
+	w.waitAcked(t, 100)
+	old := c.Master().Addr()
+	c.Master().Kill()
+	s := waitNewMaster(t, m, old, 15*time.Second)
+	w.waitAcked(t, len(w.Acked())+20)
+	w.Stop()
+	assertRepointed(t, c, masterOf(s), old)
+	lost := missing(t, serverByAddr(t, c, masterOf(s)), w.Acked())
+	// Asynchronous replication may lose what the master acknowledged but never sent: the
+	// honest figure is reported, not asserted.
+	t.Logf("asynchronous failover: %d of %d acknowledged writes lost", len(lost), len(w.Acked()))
+}
+
+func TestFailoverStalledMaster(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	m, events := failoverMonitor(t, c, nil)
+	runMonitor(t, m)
+	waitFor(t, m, 5*time.Second, "healthy", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
+	old := c.Master().Addr()
+	c.Master().Stop()
+	t.Cleanup(c.Master().Cont)
+	// The replicas' IO threads stay "Yes" until slave_net_timeout; the heartbeat check sees
+	// the silence after failover-falsepositive-heartbeat-timeout (2 heartbeat periods here).
+	s := waitNewMaster(t, m, old, 20*time.Second)
+	assertRepointed(t, c, masterOf(s), old)
+	if len(eventsWith(events, "failover from "+old)) == 0 {
+		t.Fatalf("no failover event")
+	}
+}
+
+func TestNoFailoverWhenOnlyTheManagerLosesTheMaster(t *testing.T) {
+	testenv.RequireRoot(t, "network namespaces cut the manager off from the master")
+	n := testenv.NewNetwork(t, 3)
+	c := testenv.StartCluster(t, 3, testenv.OnHosts(n.Hosts...))
+	m, events := failoverMonitor(t, c, nil)
+	runMonitor(t, m)
+	waitFor(t, m, 10*time.Second, "healthy", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
+	// Drop only the manager's traffic (the bridge addresses of the root namespace) in the
+	// master's namespace: the replicas on the other hosts keep replicating.
+	rules := fmt.Sprintf(`table inet rmpmgr {
+	chain in { type filter hook input priority -300; policy accept; ip saddr %s drop; ip6 saddr %s drop; }
+	chain out { type filter hook output priority -300; policy accept; ip daddr %s drop; ip6 daddr %s drop; }
+}
+`, testenv.BridgeIPv4, testenv.BridgeIPv6, testenv.BridgeIPv4, testenv.BridgeIPv6)
+	f := filepath.Join(t.TempDir(), "mgr.nft")
+	if err := os.WriteFile(f, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := n.Hosts[0].Exec("nft", "-f", f); err != nil {
+		t.Fatalf("nft: %v %s", err, out)
+	}
+	t.Cleanup(func() { n.Hosts[0].Exec("nft", "delete", "table", "inet", "rmpmgr") })
+	// Keep writing on the master from inside its own host so heartbeats and events flow.
+	deadline := time.Now().Add(6 * time.Second)
+	var last *topology.Snapshot
+	for time.Now().Before(deadline) {
+		last = m.Snapshot()
+		if masterOf(last) != c.Master().Addr() {
+			t.Fatalf("failover happened: master now %s", masterOf(last))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !hasProblem(last, UnreachableMasterWithHealthyReplicas) {
+		t.Fatalf("problems %s, want UnreachableMasterWithHealthyReplicas", codes(last.Problems))
+	}
+	if got := eventsWith(events, "replicas still replicate from it"); len(got) == 0 {
+		t.Fatalf("no event says why there was no failover: %+v", events.Recent("", 0))
+	}
+}
+
+func TestErrantReplicaIsNotElected(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	errant := c.Servers[1]
+	errant.Exec(t, "SET GLOBAL read_only = 0")
+	errant.Exec(t, "CREATE DATABASE errant_on_replica")
+	m, events := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.ReadOnlyReplicas = false })
+	runMonitor(t, m)
+	waitFor(t, m, 5*time.Second, "errant seen", func(s *topology.Snapshot) bool { return hasProblem(s, ErrantGTID) })
+	old := c.Master().Addr()
+	c.Master().Kill()
+	s := waitNewMaster(t, m, old, 15*time.Second)
+	if masterOf(s) != c.Servers[2].Addr() {
+		t.Fatalf("elected %s, want %s (the replica without errant GTID)", masterOf(s), c.Servers[2].Addr())
+	}
+	if len(eventsWith(events, "errant GTID")) == 0 {
+		t.Fatalf("no event names the errant GTID: %+v", events.Recent("", 0))
+	}
+}
+
+func TestLaggingReplicaIsNotElected(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	createWriterTable(t, c)
+	// db2 applies with a 60 s delay: its lag grows past failover-max-slave-delay.
+	lagging := c.Servers[1]
+	lagging.Exec(t, "STOP SLAVE")
+	lagging.Exec(t, "CHANGE MASTER TO MASTER_DELAY = 60")
+	lagging.Exec(t, "START SLAVE")
+	m, _ := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.MaxLag = 1 })
+	runMonitor(t, m)
+	c.Master().Exec(t, "INSERT INTO rmp.w VALUES (1, NOW(6))")
+	time.Sleep(1500 * time.Millisecond)
+	c.Master().Exec(t, "INSERT INTO rmp.w VALUES (2, NOW(6))")
+	waitFor(t, m, 10*time.Second, "lag seen", func(s *topology.Snapshot) bool { return s.Servers[1].State == topology.StateSlaveLate })
+	old := c.Master().Addr()
+	c.Master().Kill()
+	s := waitNewMaster(t, m, old, 15*time.Second)
+	if masterOf(s) != c.Servers[2].Addr() {
+		t.Fatalf("elected %s, want %s", masterOf(s), c.Servers[2].Addr())
+	}
+}
+
+func TestFailoverLimitRefusesWithEvent(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	m, events := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.Failover.Limit = 1 })
+	m.setHistory(FailoverHistory{Count: 1, Last: time.Now().Add(-time.Hour)})
+	runMonitor(t, m)
+	waitFor(t, m, 5*time.Second, "healthy", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
+	old := c.Master().Addr()
+	c.Master().Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(eventsWith(events, "failover-limit 1 reached")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refusal event: %+v", events.Recent("", 0))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if masterOf(m.Snapshot()) != old {
+		t.Fatalf("failover happened despite the limit")
+	}
+	if n := len(eventsWith(events, "failover-limit 1 reached")); n != 1 {
+		t.Fatalf("refusal reported %d times, want once", n)
+	}
+	// Reset, then the failover goes through.
+	m.ResetFailoverControl()
+	waitNewMaster(t, m, old, 15*time.Second)
+}
+
+func TestManualFailoverRefusesLiveMasterAndDryRunPrintsPlan(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	m, _ := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.Failover.Mode = "manual" })
+	m.Tick(context.Background())
+	_, _, err := m.Failover(context.Background(), false, false)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "use switchover") {
+		t.Fatalf("failover of a live master: %v", err)
+	}
+	c.Master().Kill()
+	p, res, err := m.Failover(context.Background(), true, false)
+	if err != nil || res != nil || p.NewMaster.Host == "" || len(p.Steps) == 0 || len(p.Election.Candidates) != 2 {
+		t.Fatalf("dry run: %+v %v %v", p, res, err)
+	}
+	if masterOf(m.Tick(context.Background())) != c.Master().Addr() {
+		t.Fatal("dry run changed the topology")
+	}
+	p, res, err = m.Failover(context.Background(), false, false)
+	if err != nil || res == nil || !res.Promoted {
+		t.Fatalf("manual failover: %v %+v", err, res)
+	}
+	assertRepointed(t, c, p.NewMaster.String(), c.Master().Addr())
+}
+
+func TestSwitchoverUnderLoadLosesNothing(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	createWriterTable(t, c)
+	m, _ := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.Failover.Mode = "manual" })
+	runMonitor(t, m)
+	waitFor(t, m, 5*time.Second, "healthy", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
+	w := startWriter(t, m, c, 5*time.Millisecond)
+	w.waitAcked(t, 50)
+	old := c.Master().Addr()
+	target, _ := ipv6.ParseHostPort(c.Servers[2].Addr(), 3306)
+	p, res, err := m.Switchover(context.Background(), &target, false)
+	if err != nil {
+		t.Fatalf("switchover: %v (%+v)", err, res)
+	}
+	if p.NewMaster != target {
+		t.Fatalf("switched to %s, want %s", p.NewMaster, target)
+	}
+	w.waitAcked(t, len(w.Acked())+50)
+	w.Stop()
+	assertRepointed(t, c, target.String())
+	nm := serverByAddr(t, c, target.String())
+	if lost := missing(t, nm, w.Acked()); len(lost) > 0 {
+		t.Fatalf("switchover lost %d acknowledged writes: %v", len(lost), lost)
+	}
+	// No errant GTID anywhere: every server's position is contained in the new master's.
+	s := m.Tick(context.Background())
+	if hasProblem(s, ErrantGTID) || masterOf(s) != target.String() || states(s) != "Slave,Slave,Master" {
+		t.Fatalf("after switchover: master %s states %s problems %s", masterOf(s), states(s), codes(s.Problems))
+	}
+	t.Logf("switchover from %s: writable after %s, done in %s, longest write gap %s", old, res.WritableAfter, res.Duration, w.maxGap)
+}
+
+func TestFormerMasterRejoinsAsReplica(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	createWriterTable(t, c)
+	m, events := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.AutoRejoin = true })
+	runMonitor(t, m)
+	waitFor(t, m, 5*time.Second, "healthy", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
+	old := c.Master()
+	old.Kill()
+	s := waitNewMaster(t, m, old.Addr(), 15*time.Second)
+	nm := serverByAddr(t, c, masterOf(s))
+	nm.Exec(t, "INSERT INTO rmp.w VALUES (1000, NOW(6))") // written while the old master is away
+	old.Restart()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s = m.Snapshot()
+		if srv, ok := s.Find(mustAddr(old.Addr())); ok && srv.State == topology.StateSlave {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("old master did not rejoin: states %s problems %s", states(s), codes(s.Problems))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	assertRepointed(t, c, nm.Addr())
+	if got := old.QueryString(t, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', 10)", nm.QueryString(t, "SELECT @@gtid_binlog_pos"))); got != "0" {
+		t.Fatalf("rejoined old master did not catch up")
+	}
+	if got := old.QueryString(t, "SELECT COUNT(*) FROM rmp.w WHERE id = 1000"); got != "1" {
+		t.Fatalf("rejoined old master lacks the row written after the failover")
+	}
+	if len(eventsWith(events, "FormerMasterCanRejoin")) == 0 {
+		t.Fatalf("no rejoin event")
+	}
+	if h := m.History(); len(h.FormerMasters) != 0 {
+		t.Fatalf("former master still pending: %+v", h.FormerMasters)
+	}
+}
+
+func TestDivergedFormerMasterIsKeptOut(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	createWriterTable(t, c)
+	m, events := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.AutoRejoin = true })
+	runMonitor(t, m)
+	waitFor(t, m, 5*time.Second, "healthy", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
+	// The replicas stop receiving; the master then commits two transactions nobody gets.
+	for _, r := range c.Replicas() {
+		r.Exec(t, "STOP SLAVE IO_THREAD")
+	}
+	old := c.Master()
+	old.Exec(t, "INSERT INTO rmp.w VALUES (1, NOW(6)), (2, NOW(6))")
+	old.Exec(t, "INSERT INTO rmp.w VALUES (3, NOW(6))")
+	extra := old.QueryString(t, "SELECT @@gtid_binlog_pos")
+	old.Kill()
+	s := waitNewMaster(t, m, old.Addr(), 15*time.Second)
+	old.Restart()
+	deadline := time.Now().Add(15 * time.Second)
+	for !hasProblem(m.Snapshot(), FormerMasterDiverged) {
+		if time.Now().After(deadline) {
+			t.Fatalf("divergence not reported: %s", codes(m.Snapshot().Problems))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // a few more ticks: it must stay out
+	s = m.Snapshot()
+	srv, _ := s.Find(mustAddr(old.Addr()))
+	if srv.IsReplica() || srv.State != topology.StateStandAlone {
+		t.Fatalf("diverged old master rejoined: %+v", srv)
+	}
+	if ro := old.QueryString(t, "SELECT @@read_only"); ro != "1" {
+		t.Fatalf("diverged old master read_only = %s", ro)
+	}
+	found := false
+	for _, p := range s.Problems {
+		if p.Code == FormerMasterDiverged && strings.Contains(p.Message, extra) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("problem does not list the extra transactions %s: %+v", extra, s.Problems)
+	}
+	if len(eventsWith(events, "FormerMasterDiverged")) == 0 {
+		t.Fatal("no event")
+	}
+}
+
+func mustAddr(s string) ipv6.HostPort {
+	hp, err := ipv6.ParseHostPort(s, 3306)
+	if err != nil {
+		panic(err)
+	}
+	return hp
+}

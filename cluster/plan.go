@@ -1,0 +1,280 @@
+package cluster
+
+import (
+	"fmt"
+	"time"
+
+	"replication-manager-pro/gtid"
+	"replication-manager-pro/ipv6"
+	"replication-manager-pro/topology"
+)
+
+// PlanKind says what a plan does.
+type PlanKind string
+
+const (
+	PlanFailover   PlanKind = "failover"
+	PlanSwitchover PlanKind = "switchover"
+)
+
+// StepKind names one step of a plan. Each step is idempotent: running it twice, or after a
+// crash half-way, leaves the same result.
+type StepKind string
+
+const (
+	StepPreScript       StepKind = "pre-script"        // failover-pre-script
+	StepCheckLongWrites StepKind = "check-long-writes" // switchover-wait-write-query on the old master
+	StepFreezeOldMaster StepKind = "freeze-old-master" // read_only, kill writers, flush binlogs
+	StepWaitCatchUp     StepKind = "wait-catch-up"     // candidate applies up to a position
+	StepPromote         StepKind = "promote"           // stop and reset replication, read_only off
+	StepNotifyRouters   StepKind = "notify-routers"    // routers send writes to the new master
+	StepDemoteOldMaster StepKind = "demote-old-master" // old master replicates from the new one
+	StepRepointReplica  StepKind = "repoint-replica"   // replica follows the new master
+	StepPostScript      StepKind = "post-script"       // failover-post-script
+	StepRecordCrash     StepKind = "record"            // crash record, counters
+)
+
+// Step is one action of a plan on one server (or none).
+type Step struct {
+	Kind   StepKind      `json:"kind"`
+	Server ipv6.HostPort `json:"server"`
+	Detail string        `json:"detail"`
+	// Position to wait for (StepWaitCatchUp): empty means "the old master's position, read
+	// when the step runs" (switchover) or "what the candidate received" (failover).
+	Position gtid.List `json:"position,omitempty"`
+}
+
+// Plan is a failover or switchover decided on one snapshot. A refused plan has no steps and
+// says why in Refused.
+type Plan struct {
+	Kind      PlanKind      `json:"kind"`
+	Cluster   string        `json:"cluster"`
+	OldMaster ipv6.HostPort `json:"oldMaster"`
+	NewMaster ipv6.HostPort `json:"newMaster"`
+	Election  Election      `json:"election"`
+	Steps     []Step        `json:"steps"`
+	Refused   string        `json:"refused,omitempty"`
+	Code      RefusalCode   `json:"code,omitempty"`
+}
+
+// RefusalCode names why a failover or switchover does not run.
+type RefusalCode string
+
+const (
+	RefuseNoMaster        RefusalCode = "NoMaster"
+	RefuseMasterAlive     RefusalCode = "MasterAlive"
+	RefuseMasterDown      RefusalCode = "MasterDown"
+	RefuseNotDead         RefusalCode = "MasterNotConfirmedDead"
+	RefuseManualMode      RefusalCode = "ManualMode"
+	RefuseLimit           RefusalCode = "FailoverLimitReached"
+	RefuseTooSoon         RefusalCode = "FailoverTooSoon"
+	RefuseNotFailable     RefusalCode = "NotFailable"
+	RefuseNoCandidate     RefusalCode = "NoCandidate"
+	RefuseUnsupportedKind RefusalCode = "UnsupportedTopology"
+)
+
+// FailoverHistory is what the manager remembers between failovers, on disk so that a
+// restart keeps it: the counters of the failover preconditions, the master it promoted last,
+// and the masters it replaced, waiting to rejoin.
+type FailoverHistory struct {
+	Count         int            `json:"count"` // failovers since the last reset-failover-control
+	Last          time.Time      `json:"last"`
+	Promoted      *ipv6.HostPort `json:"promoted,omitempty"`
+	FormerMasters []FormerMaster `json:"formerMasters,omitempty"`
+}
+
+// FormerMaster is a master replaced by a failover. PromotionPos is the new master's position
+// when it was promoted: the old master may rejoin as a replica only if everything it wrote
+// is within that position; anything beyond was never received by the cluster.
+type FormerMaster struct {
+	Addr         ipv6.HostPort `json:"addr"`
+	PromotionPos gtid.List     `json:"promotionPos"`
+	Time         time.Time     `json:"time"`
+}
+
+// formerMasters indexes the history's former masters by address.
+func (h FailoverHistory) formerMasters() map[ipv6.HostPort]gtid.List {
+	out := make(map[ipv6.HostPort]gtid.List, len(h.FormerMasters))
+	for _, f := range h.FormerMasters {
+		out[f.Addr] = f.PromotionPos
+	}
+	return out
+}
+
+// PlanOptions are the settings plans depend on.
+type PlanOptions struct {
+	Elect ElectOptions
+
+	// Failover preconditions.
+	Automatic bool          // the monitor asks (failover-mode = automatic), not an operator
+	Mode      string        // failover-mode
+	Limit     int           // failover-limit; 0 = unlimited
+	TimeLimit time.Duration // failover-time-limit; 0 = no wait
+	Force     bool          // operator insists on failing over a master that answers
+	Now       time.Time
+
+	PreScript, PostScript string
+}
+
+// DecideFailover decides a failover on a snapshot. Pure.
+func DecideFailover(s *topology.Snapshot, h FailoverHistory, opt PlanOptions) Plan {
+	p := Plan{Kind: PlanFailover, Cluster: s.Cluster}
+	refuse := func(c RefusalCode, format string, a ...any) Plan {
+		p.Code, p.Refused, p.Steps = c, fmt.Sprintf(format, a...), nil
+		return p
+	}
+	master, ok := s.MasterServer()
+	if !ok {
+		return refuse(RefuseNoMaster, "no master is known")
+	}
+	p.OldMaster = master.Addr
+	if s.Kind != topology.KindMasterSlave {
+		return refuse(RefuseUnsupportedKind, "topology %s: failover handles master-slave clusters", s.Kind)
+	}
+	if opt.Automatic {
+		if opt.Mode != "automatic" {
+			return refuse(RefuseManualMode, "failover-mode is %q: failover only on command", opt.Mode)
+		}
+		if !hasProblem(s, DeadMaster) {
+			return refuse(RefuseNotDead, "master %s is not confirmed dead (%s)", master.Addr, masterVerdict(s))
+		}
+		if !s.IsFailable {
+			return refuse(RefuseNotFailable, "cluster not failable: %s", blockingProblems(s))
+		}
+		if opt.Limit > 0 && h.Count >= opt.Limit {
+			return refuse(RefuseLimit, "failover-limit %d reached (%d failovers since the last reset-failover-control)", opt.Limit, h.Count)
+		}
+		if opt.TimeLimit > 0 && !h.Last.IsZero() && opt.Now.Sub(h.Last) < opt.TimeLimit {
+			return refuse(RefuseTooSoon, "last failover %s ago, failover-time-limit is %s", opt.Now.Sub(h.Last).Round(time.Second), opt.TimeLimit)
+		}
+	} else if master.Reachable && !opt.Force {
+		return refuse(RefuseMasterAlive, "master %s answers: a failover would leave it writable beside the new master; use switchover (or --force)", master.Addr)
+	}
+	if hasProblem(s, UnreachableMasterWithHealthyReplicas) && !opt.Force {
+		return refuse(RefuseNotDead, "replicas still receive from master %s: only the manager lost it", master.Addr)
+	}
+
+	eo := opt.Elect
+	eo.Mode = ElectFailover
+	p.Election = Elect(s, eo)
+	newMaster, ok := p.Election.WinnerAddr(s)
+	if !ok {
+		return refuse(RefuseNoCandidate, "%s", p.Election.Reason)
+	}
+	p.NewMaster = newMaster
+	cand := &s.Servers[p.Election.Winner]
+	r, _ := cand.PrimaryReplication()
+
+	if opt.PreScript != "" {
+		p.Steps = append(p.Steps, Step{Kind: StepPreScript, Detail: opt.PreScript})
+	}
+	p.Steps = append(p.Steps,
+		Step{Kind: StepWaitCatchUp, Server: newMaster, Position: r.IOPos, Detail: "apply the relay log before promotion"},
+		Step{Kind: StepPromote, Server: newMaster, Detail: "stop and reset replication, read_only off"},
+		Step{Kind: StepNotifyRouters, Server: newMaster},
+	)
+	p.Steps = append(p.Steps, repointSteps(s, p.Election.Winner, master.Addr)...)
+	if opt.PostScript != "" {
+		p.Steps = append(p.Steps, Step{Kind: StepPostScript, Detail: opt.PostScript})
+	}
+	p.Steps = append(p.Steps, Step{Kind: StepRecordCrash})
+	return p
+}
+
+// DecideSwitchover decides a switchover on a snapshot. Pure.
+func DecideSwitchover(s *topology.Snapshot, opt PlanOptions) Plan {
+	p := Plan{Kind: PlanSwitchover, Cluster: s.Cluster}
+	refuse := func(c RefusalCode, format string, a ...any) Plan {
+		p.Code, p.Refused, p.Steps = c, fmt.Sprintf(format, a...), nil
+		return p
+	}
+	master, ok := s.MasterServer()
+	if !ok {
+		return refuse(RefuseNoMaster, "no master is known")
+	}
+	p.OldMaster = master.Addr
+	if !master.Reachable || master.State != topology.StateMaster {
+		return refuse(RefuseMasterDown, "master %s is %s: switchover needs a live master (use failover)", master.Addr, master.State)
+	}
+	if s.Kind != topology.KindMasterSlave {
+		return refuse(RefuseUnsupportedKind, "topology %s: switchover handles master-slave clusters", s.Kind)
+	}
+	eo := opt.Elect
+	eo.Mode = ElectSwitchover
+	p.Election = Elect(s, eo)
+	newMaster, ok := p.Election.WinnerAddr(s)
+	if !ok {
+		return refuse(RefuseNoCandidate, "%s", p.Election.Reason)
+	}
+	p.NewMaster = newMaster
+	if opt.PreScript != "" {
+		p.Steps = append(p.Steps, Step{Kind: StepPreScript, Detail: opt.PreScript})
+	}
+	p.Steps = append(p.Steps,
+		Step{Kind: StepCheckLongWrites, Server: master.Addr},
+		Step{Kind: StepFreezeOldMaster, Server: master.Addr, Detail: "read_only, kill writers, flush binary logs"},
+		Step{Kind: StepWaitCatchUp, Server: newMaster, Detail: "apply everything the old master wrote"},
+		Step{Kind: StepPromote, Server: newMaster, Detail: "stop and reset replication, read_only off"},
+		Step{Kind: StepNotifyRouters, Server: newMaster},
+		Step{Kind: StepDemoteOldMaster, Server: master.Addr, Detail: "replicate from the new master with GTID"},
+	)
+	p.Steps = append(p.Steps, repointSteps(s, p.Election.Winner, master.Addr)...)
+	if opt.PostScript != "" {
+		p.Steps = append(p.Steps, Step{Kind: StepPostScript, Detail: opt.PostScript})
+	}
+	p.Steps = append(p.Steps, Step{Kind: StepRecordCrash})
+	return p
+}
+
+// repointSteps moves every reachable replica of the old master (other than the winner) to
+// the new master. Unreachable ones are repointed when they come back (rejoin).
+func repointSteps(s *topology.Snapshot, winner int, oldMaster ipv6.HostPort) []Step {
+	var out []Step
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		if i == winner || i == s.Master || !srv.Reachable {
+			continue
+		}
+		r, ok := srv.PrimaryReplication()
+		if !ok || !(sameAddr(r.Source, oldMaster) || (r.SourceServerID != 0 && r.SourceServerID == s.Servers[s.Master].ServerID)) {
+			continue
+		}
+		out = append(out, Step{Kind: StepRepointReplica, Server: srv.Addr})
+	}
+	return out
+}
+
+func hasProblem(s *topology.Snapshot, c topology.Code) bool {
+	for _, p := range s.Problems {
+		if p.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
+func masterVerdict(s *topology.Snapshot) string {
+	for _, p := range s.Problems {
+		switch p.Code {
+		case SuspectMaster, UnreachableMasterWithHealthyReplicas:
+			return string(p.Code) + ": " + p.Message
+		}
+	}
+	if m, ok := s.MasterServer(); ok {
+		return "state " + string(m.State)
+	}
+	return "no master"
+}
+
+func blockingProblems(s *topology.Snapshot) string {
+	out := ""
+	for _, p := range s.Problems {
+		if Blocking(p.Code) {
+			if out != "" {
+				out += "; "
+			}
+			out += string(p.Code) + ": " + p.Message
+		}
+	}
+	return out
+}
