@@ -41,5 +41,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newConfigCmd())
 	root.AddCommand(newDiscoverCmd())
 	root.AddCommand(newMonitorCmd())
+	root.AddCommand(newFailoverCmd())
+	root.AddCommand(newSwitchoverCmd())
 	return root
 }

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"replication-manager-pro/cluster"
+	"replication-manager-pro/config"
+	"replication-manager-pro/eventlog"
+	"replication-manager-pro/ipv6"
+)
+
+// oneCluster picks the cluster a command acts on: the only one, or the one --cluster names.
+func oneCluster(cfg *config.Config) (*config.Cluster, error) {
+	if len(cfg.Clusters) == 1 {
+		return &cfg.Clusters[0], nil
+	}
+	return nil, fmt.Errorf("%d clusters configured (%s): choose one with --cluster", len(cfg.Clusters), strings.Join(cfg.Names(), ", "))
+}
+
+type controlFlags struct {
+	configFlags
+	dryRun  bool
+	asJSON  bool
+	verbose bool
+}
+
+func (f *controlFlags) register(cmd *cobra.Command) {
+	f.configFlags.register(cmd)
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "print the plan and why each replica was or was not chosen, change nothing")
+	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print the plan and result as JSON")
+	cmd.Flags().BoolVar(&f.verbose, "verbose", false, "log each step as it runs")
+}
+
+// run loads the cluster, runs one control action on a monitor of its own (no daemon needed)
+// and prints the outcome.
+func (f *controlFlags) run(cmd *cobra.Command, act func(context.Context, *config.Cluster, *cluster.Monitor) (cluster.Plan, *cluster.Result, error)) error {
+	cfg, err := f.load(cmd)
+	if err != nil {
+		return err
+	}
+	c, err := oneCluster(cfg)
+	if err != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), err)
+		return exitError{code: 1}
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	if f.verbose {
+		log.SetOutput(cmd.ErrOrStderr())
+		log.SetLevel(logrus.DebugLevel)
+	}
+	var events *eventlog.Log
+	if c.Settings.MonitoringDatadir != "" {
+		// The same event file as the daemon, so the operator's action is on the record.
+		events, _ = eventlog.Open(c.Settings.MonitoringDatadir+"/events.jsonl", 0)
+		if events != nil {
+			defer events.Close()
+		}
+	}
+	m, err := newMonitorFor(c, events, log)
+	if err != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), err)
+		return exitError{code: 1}
+	}
+	defer m.Close()
+	ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	p, res, err := act(ctx, c, m)
+	out := cmd.OutOrStdout()
+	if f.asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			Plan   cluster.Plan    `json:"plan"`
+			Result *cluster.Result `json:"result,omitempty"`
+			Error  string          `json:"error,omitempty"`
+		}{p, res, errText(err)})
+	} else {
+		printPlan(out, p)
+		if res != nil {
+			printResult(out, res)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", p.Kind, err)
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func printPlan(w io.Writer, p cluster.Plan) {
+	fmt.Fprintf(w, "%s of cluster %s: master %s", p.Kind, p.Cluster, p.OldMaster)
+	if p.NewMaster.Host != "" {
+		fmt.Fprintf(w, " -> %s", p.NewMaster)
+	}
+	fmt.Fprintln(w)
+	if p.Refused != "" {
+		fmt.Fprintf(w, "refused (%s): %s\n", p.Code, p.Refused)
+	}
+	if len(p.Election.Candidates) > 0 {
+		fmt.Fprintf(w, "election: %s\n", p.Election.Reason)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  CANDIDATE\tELIGIBLE\tPOSITION\tBEHIND\tWHY")
+		for _, c := range p.Election.Candidates {
+			why := strings.Join(c.Reasons, "; ")
+			if why == "" {
+				why = "-"
+			}
+			pos := c.Position.String()
+			if pos == "" {
+				pos = "-"
+			}
+			fmt.Fprintf(tw, "  %s\t%v\t%s\t%d\t%s\n", c.Server, c.Eligible, pos, c.Behind, why)
+		}
+		tw.Flush()
+	}
+	if len(p.Steps) > 0 {
+		fmt.Fprintln(w, "steps:")
+		for i, s := range p.Steps {
+			line := fmt.Sprintf("  %d. %s", i+1, s.Kind)
+			if s.Server.Host != "" {
+				line += " " + s.Server.String()
+			}
+			if s.Detail != "" {
+				line += ": " + s.Detail
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+}
+
+func printResult(w io.Writer, r *cluster.Result) {
+	fmt.Fprintln(w, "result:")
+	for _, s := range r.Steps {
+		status := "ok"
+		switch {
+		case s.Error != "":
+			status = "FAILED: " + s.Error
+		case s.Skipped != "":
+			status = "skipped: " + s.Skipped
+		}
+		server := ""
+		if s.Step.Server.Host != "" {
+			server = " " + s.Step.Server.String()
+		}
+		fmt.Fprintf(w, "  %-18s%s  %s  %s\n", s.Step.Kind, server, s.Duration.Round(time.Microsecond), status)
+	}
+	if r.Promoted {
+		fmt.Fprintf(w, "new master writable after %s, done in %s\n", r.WritableAfter.Round(time.Microsecond), r.Duration.Round(time.Microsecond))
+	}
+}
+
+func newFailoverCmd() *cobra.Command {
+	var (
+		f     controlFlags
+		force bool
+	)
+	cmd := &cobra.Command{
+		Use:   "failover",
+		Short: "Replace a dead master by the safest replica (no daemon needed)",
+		Long: "Probes the cluster, elects the replica to promote and, unless --dry-run, promotes it and " +
+			"repoints the other replicas. A master that still answers is not failed over (use " +
+			"switchover) unless --force. Exits 1 when refused or when a step failed.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.run(cmd, func(ctx context.Context, _ *config.Cluster, m *cluster.Monitor) (cluster.Plan, *cluster.Result, error) {
+				return m.Failover(ctx, f.dryRun, force)
+			})
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&force, "force", false, "fail over even though the master answers (it will be left read-write beside the new master)")
+	return cmd
+}
+
+func newSwitchoverCmd() *cobra.Command {
+	var (
+		f        controlFlags
+		prefered string
+	)
+	cmd := &cobra.Command{
+		Use:   "switchover",
+		Short: "Move the master role to a replica without losing a commit (no daemon needed)",
+		Long: "Freezes the master, lets the chosen replica apply every transaction, promotes it, and makes " +
+			"the old master and the other replicas replicate from it. --prefered host:port chooses the " +
+			"new master; otherwise preferred hosts, then the most advanced replica.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var target *ipv6.HostPort
+			if prefered != "" {
+				hp, err := ipv6.ParseHostPort(prefered, ipv6.DefaultPort)
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "--prefered: %v\n", err)
+					return exitError{code: 1}
+				}
+				target = &hp
+			}
+			return f.run(cmd, func(ctx context.Context, c *config.Cluster, m *cluster.Monitor) (cluster.Plan, *cluster.Result, error) {
+				if target != nil {
+					hosts, _ := c.Settings.Hosts()
+					known := false
+					for _, h := range hosts {
+						known = known || h == *target
+					}
+					if !known {
+						return cluster.Plan{Kind: cluster.PlanSwitchover, Cluster: c.Name}, nil,
+							fmt.Errorf("--prefered %s is not in db-servers-hosts of cluster %s", target, c.Name)
+					}
+				}
+				return m.Switchover(ctx, target, f.dryRun)
+			})
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&prefered, "prefered", "", "host:port of the replica to promote ([ipv6]:port for IPv6)")
+	return cmd
+}
