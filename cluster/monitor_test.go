@@ -2,10 +2,13 @@ package cluster
 
 import (
 	"context"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"replication-manager-pro/eventlog"
 	"replication-manager-pro/internal/testenv"
@@ -42,7 +45,9 @@ func monitorFor(t *testing.T, c *testenv.Cluster, ipv6Hosts bool, mutate func(*M
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { events.Close() })
-	m := NewMonitor(cfg, MariaDBDialer(testenv.RootUser, testenv.RootPassword, mariadb.Options{ConnectTimeout: time.Second}), events, nil)
+	log := logrus.New()
+	log.SetOutput(io.Discard) // events are asserted; the log lines would only drown go test's output
+	m := NewMonitor(cfg, MariaDBDialer(testenv.RootUser, testenv.RootPassword, mariadb.Options{ConnectTimeout: time.Second}), events, log)
 	t.Cleanup(m.Close)
 	return m, events
 }

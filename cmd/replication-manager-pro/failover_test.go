@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"replication-manager-pro/internal/testenv"
 )
@@ -47,7 +48,16 @@ func TestSwitchoverAndFailoverCommands(t *testing.T) {
 		t.Fatalf("failover of a live master: exit %d %s", code, errs)
 	}
 	c.Servers[2].Kill()
-	out, _, code = runCmd(t, "failover", "--config", cfg, "--dry-run", "--json")
+	// Until the replicas notice the lost connection (milliseconds), they vouch for the master
+	// and the failover is refused: retry briefly, as an operator would.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _, code = runCmd(t, "failover", "--config", cfg, "--dry-run", "--json")
+		if code == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	var doc struct {
 		Plan struct {
 			NewMaster string
