@@ -34,7 +34,7 @@ func monitorFor(t *testing.T, c *testenv.Cluster, ipv6Hosts bool, mutate func(*M
 		hosts = append(hosts, hp)
 	}
 	cfg := MonitorConfig{
-		Cluster: "c1", Hosts: hosts, Ticker: 200 * time.Millisecond, ProbeTimeout: time.Second,
+		Cluster: "c1", Hosts: hosts, Ticker: time.Second, ProbeTimeout: time.Second,
 		MaxFail: 3, MaxLag: 30, CheckLag: true, ReadOnlyReplicas: true,
 	}
 	if mutate != nil {
