@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"replication-manager-pro/eventlog"
+	"replication-manager-pro/gtid"
 	"replication-manager-pro/internal/testenv"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/topology"
@@ -516,12 +518,57 @@ func TestManualFailoverRefusesLiveMasterAndDryRunPrintsPlan(t *testing.T) {
 	assertRepointed(t, c, p.NewMaster.String(), c.Master().Addr())
 }
 
+// startSysbench loads the master with sysbench's oltp_write_only as the application account.
+// sysbench ignores lost connections (the switchover kills them) but stops at the first
+// read_only refusal: it cannot follow a new master by itself (a proxy does that), and with
+// every error ignored it would spin on the demoted master forever. The returned function
+// waits for it to end.
+func startSysbench(t *testing.T, master *testenv.Server, seconds int) func() {
+	t.Helper()
+	bin, err := exec.LookPath("sysbench")
+	if err != nil {
+		t.Skip("needs sysbench (Debian package sysbench; .ci/run installs it)")
+	}
+	master.Exec(t, "CREATE DATABASE IF NOT EXISTS sbtest")
+	master.Exec(t, "GRANT ALL ON sbtest.* TO app@'%'")
+	args := []string{"oltp_write_only", "--mysql-host=127.0.0.1", fmt.Sprintf("--mysql-port=%d", master.Port()),
+		"--mysql-user=app", "--mysql-password=app-pw", "--mysql-db=sbtest", "--tables=2", "--table-size=2000"}
+	if out, err := exec.Command(bin, append(args, "prepare")...).CombinedOutput(); err != nil {
+		t.Fatalf("sysbench prepare: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+30)*time.Second)
+	cmd := exec.CommandContext(ctx, bin, append(args, "--threads=2", fmt.Sprintf("--time=%d", seconds),
+		"--mysql-ignore-errors=1213,1205,1020,2013,2006,1317,1927", "run")...)
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	stop := func() { <-done; cancel() }
+	t.Cleanup(func() { cancel(); <-done })
+	return stop
+}
+
+// seqOf returns the sequence number of domain 0 in a server's binlog position.
+func seqOf(t *testing.T, s *testenv.Server) uint64 {
+	t.Helper()
+	g, _ := gtid.MustParse(s.QueryString(t, "SELECT @@gtid_binlog_pos")).Domain(0)
+	return g.Seq
+}
+
 func TestSwitchoverUnderLoadLosesNothing(t *testing.T) {
 	c := testenv.StartCluster(t, 3)
 	createWriterTable(t, c)
 	m, _ := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.Failover.Mode = "manual" })
 	runMonitor(t, m)
 	waitFor(t, m, 5*time.Second, "healthy", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
+	before := seqOf(t, c.Master())
+	sysbench := startSysbench(t, c.Master(), 4)
+	time.Sleep(time.Second) // sysbench under way
+	if n := seqOf(t, c.Master()) - before; n < 50 {
+		t.Fatalf("sysbench committed only %d transactions in a second", n)
+	}
 	w := startWriter(t, m, c, 5*time.Millisecond)
 	w.waitAcked(t, 50)
 	old := c.Master().Addr()
@@ -535,7 +582,22 @@ func TestSwitchoverUnderLoadLosesNothing(t *testing.T) {
 	}
 	w.waitAcked(t, len(w.Acked())+50)
 	w.Stop()
+	sysbench()
 	assertRepointed(t, c, target.String())
+	// Every server holds only what the new master holds: nothing was written anywhere else.
+	nmPos := serverByAddr(t, c, target.String()).QueryString(t, "SELECT @@gtid_binlog_pos")
+	for _, srv := range c.Servers {
+		if got := srv.QueryString(t, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', 10)", nmPos)); srv.Addr() != target.String() && got != "0" {
+			t.Fatalf("%s did not catch up with the new master", srv.Addr())
+		}
+		pos, err := gtid.Parse(srv.QueryString(t, "SELECT @@gtid_current_pos"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := gtid.Errant(pos, gtid.MustParse(nmPos)); len(e) > 0 {
+			t.Fatalf("errant GTID %s on %s after the switchover (new master at %s)", e, srv.Addr(), nmPos)
+		}
+	}
 	nm := serverByAddr(t, c, target.String())
 	if lost := missing(t, nm, w.Acked()); len(lost) > 0 {
 		t.Fatalf("switchover lost %d acknowledged writes: %v", len(lost), lost)
