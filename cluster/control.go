@@ -29,7 +29,9 @@ type FailoverConfig struct {
 	AtEqualGTID bool          // switchover-at-equal-gtid
 	AtSync      bool          // failover-at-sync
 	Exec        ExecConfig
-	Routers     []router.Router
+	// Routers are bootstrapped on the first tick with a master, reconciled every tick, told
+	// of maintenance, and moved by failovers and switchovers.
+	Routers []router.Router
 	// FastConfirm is the probe interval while the master is suspect, so that the
 	// false-positive ping counter is reached in a fraction of a tick. 0 = ticker / 5.
 	FastConfirm time.Duration

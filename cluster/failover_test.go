@@ -17,6 +17,7 @@ import (
 	"replication-manager-pro/gtid"
 	"replication-manager-pro/internal/testenv"
 	"replication-manager-pro/ipv6"
+	"replication-manager-pro/router"
 	"replication-manager-pro/topology"
 )
 
@@ -701,4 +702,73 @@ func mustAddr(s string) ipv6.HostPort {
 		panic(err)
 	}
 	return hp
+}
+
+// recordingRouter records the calls the monitor and the executor make through the router
+// interface (the real routers are tested against HAProxy and a ProxySQL double in their own
+// packages).
+type recordingRouter struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *recordingRouter) add(s string) { r.mu.Lock(); r.calls = append(r.calls, s); r.mu.Unlock() }
+func (r *recordingRouter) Name() string { return "recorder" }
+func (r *recordingRouter) Bootstrap(_ context.Context, s *topology.Snapshot) error {
+	r.add("bootstrap " + masterOf(s))
+	return nil
+}
+func (r *recordingRouter) Failover(_ context.Context, o, n ipv6.HostPort) error {
+	r.add("failover " + o.String() + " " + n.String())
+	return nil
+}
+func (r *recordingRouter) Maintenance(_ context.Context, a ipv6.HostPort, on bool) error {
+	r.add(fmt.Sprintf("maintenance %s %v", a, on))
+	return nil
+}
+func (r *recordingRouter) Reconcile(_ context.Context, s *topology.Snapshot) error {
+	r.add("reconcile " + masterOf(s))
+	return nil
+}
+func (r *recordingRouter) Calls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.calls...)
+}
+
+func TestRoutersFollowTheTopology(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	rec := &recordingRouter{}
+	m, _ := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.Failover.Routers = []router.Router{rec} })
+	old := c.Master().Addr()
+	m.Tick(context.Background())
+	m.Tick(context.Background())
+	if err := m.SetMaintenance(context.Background(), mustAddr(c.Servers[1].Addr()), true); err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Tick(context.Background()); s.Servers[1].State != topology.StateMaintenance {
+		t.Fatalf("maintenance not in the snapshot: %s", states(s))
+	}
+	m.SetMaintenance(context.Background(), mustAddr(c.Servers[1].Addr()), false)
+	target := mustAddr(c.Servers[2].Addr())
+	if _, _, err := m.Switchover(context.Background(), &target, false); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(rec.Calls(), "\n")
+	want := []string{
+		"bootstrap " + old,
+		"reconcile " + old,
+		"maintenance " + c.Servers[1].Addr() + " true",
+		"maintenance " + c.Servers[1].Addr() + " false",
+		"failover " + old + " " + target.String(),
+		"reconcile " + target.String(),
+	}
+	last := 0
+	for _, w := range want {
+		i := strings.Index(got[last:], w)
+		if i < 0 {
+			t.Fatalf("calls lack %q after position %d:\n%s", w, last, got)
+		}
+		last += i + len(w)
+	}
 }

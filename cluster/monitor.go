@@ -72,6 +72,11 @@ type Monitor struct {
 	hist        FailoverHistory
 	histLoaded  bool
 	lastRefusal string // last automatic-failover refusal reported, owned by Run
+
+	// Router state, under tickMu: which routers were bootstrapped, and the last error each
+	// reported (logged once, not every tick).
+	routerReady []bool
+	routerErr   []string
 }
 
 // NewMonitor prepares a monitor; nothing touches the network until the first tick.
@@ -100,8 +105,25 @@ func (m *Monitor) Snapshot() *topology.Snapshot { return m.snap.Load() }
 // Pause stops enforcement while a failover or switchover changes the topology on purpose.
 func (m *Monitor) Pause(on bool) { m.paused.Store(on) }
 
-// SetMaintenance puts a server in or out of maintenance from the next tick on.
-func (m *Monitor) SetMaintenance(addr ipv6.HostPort, on bool) { m.maintenance.Store(addr, on) }
+// SetMaintenance puts a server in or out of maintenance: routers are told at once, the
+// snapshot shows it from the next tick on.
+func (m *Monitor) SetMaintenance(ctx context.Context, addr ipv6.HostPort, on bool) error {
+	m.maintenance.Store(addr, on)
+	var errs []error
+	for _, r := range m.cfg.Failover.Routers {
+		rctx, cancel := context.WithTimeout(ctx, m.probeTimeout()+2*time.Second)
+		if err := r.Maintenance(rctx, addr, on); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.Name(), err))
+		}
+		cancel()
+	}
+	state := "off"
+	if on {
+		state = "on"
+	}
+	m.addEvent(eventlog.Event{Kind: "maintenance", Server: addr.String(), Message: "maintenance " + state})
+	return errors.Join(errs...)
+}
 
 // probeTimeout bounds one probe: at most one tick, so a stalled server never delays the
 // verdict on the others, but never below 100 ms nor above the configured connect timeout.
@@ -167,6 +189,7 @@ func (m *Monitor) tickLocked(ctx context.Context) *topology.Snapshot {
 	m.snap.Store(snap)
 	m.recordChanges(prev, snap)
 	m.enforce(ctx, snap)
+	m.reconcileRouters(ctx, snap)
 	return snap
 }
 
@@ -341,5 +364,48 @@ func (m *Monitor) Close() {
 	for a, c := range m.conns {
 		c.Close()
 		delete(m.conns, a)
+	}
+}
+
+// reconcileRouters bootstraps each router on the first tick that knows a master, then keeps
+// its routing in line with every snapshot. Skipped while a failover or switchover runs: the
+// executor tells the routers itself. tickMu is held.
+func (m *Monitor) reconcileRouters(ctx context.Context, snap *topology.Snapshot) {
+	routers := m.cfg.Failover.Routers
+	if len(routers) == 0 || m.paused.Load() {
+		return
+	}
+	if len(m.routerReady) != len(routers) {
+		m.routerReady, m.routerErr = make([]bool, len(routers)), make([]string, len(routers))
+	}
+	if _, ok := snap.MasterServer(); !ok {
+		return
+	}
+	for i, r := range routers {
+		rctx, cancel := context.WithTimeout(ctx, m.probeTimeout()+2*time.Second)
+		var err error
+		if !m.routerReady[i] {
+			if err = r.Bootstrap(rctx, snap); err == nil {
+				m.routerReady[i] = true
+				m.log.WithField("router", r.Name()).Info("router bootstrapped")
+				m.addEvent(eventlog.Event{Kind: "router", Message: r.Name() + " bootstrapped"})
+			}
+		} else {
+			err = r.Reconcile(rctx, snap)
+		}
+		cancel()
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if msg != m.routerErr[i] {
+			m.routerErr[i] = msg
+			if err != nil {
+				m.log.WithField("router", r.Name()).WithError(err).Warn("router not in line with the topology")
+				m.addEvent(eventlog.Event{Kind: "router", Message: r.Name(), Error: msg})
+			} else {
+				m.log.WithField("router", r.Name()).Info("router back in line")
+			}
+		}
 	}
 }
