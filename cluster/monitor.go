@@ -12,6 +12,7 @@ import (
 
 	"replication-manager-pro/eventlog"
 	"replication-manager-pro/ipv6"
+	"replication-manager-pro/router"
 	"replication-manager-pro/topology"
 )
 
@@ -97,6 +98,14 @@ func NewMonitor(cfg MonitorConfig, dial Dialer, events *eventlog.Log, log *logru
 		log:    log.WithField("cluster", cfg.Cluster),
 		conns:  map[ipv6.HostPort]ServerConn{},
 	}
+}
+
+// SetRouters sets the traffic routers; call it before Run.
+func (m *Monitor) SetRouters(rs []router.Router) {
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
+	m.cfg.Failover.Routers = rs
+	m.routerReady, m.routerErr = nil, nil
 }
 
 // Snapshot returns the latest published snapshot, nil before the first tick.

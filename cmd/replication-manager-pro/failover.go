@@ -75,6 +75,13 @@ func (f *controlFlags) run(cmd *cobra.Command, act func(context.Context, *config
 		return exitError{code: 1}
 	}
 	defer m.Close()
+	routers, closeRouters, err := routersFor(c, log)
+	if err != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), err)
+		return exitError{code: 1}
+	}
+	defer closeRouters()
+	m.SetRouters(routers)
 	ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	p, res, err := act(ctx, c, m)

@@ -21,6 +21,8 @@ import (
 	"replication-manager-pro/config"
 	"replication-manager-pro/eventlog"
 	"replication-manager-pro/mariadb"
+	"replication-manager-pro/proxysql"
+	"replication-manager-pro/router"
 	"replication-manager-pro/topology"
 )
 
@@ -79,6 +81,34 @@ func newMonitorFor(c *config.Cluster, events *eventlog.Log, log *logrus.Logger) 
 		ReadTimeout:    time.Duration(c.Settings.DBServersReadTimeout) * time.Second,
 	}
 	return cluster.NewMonitor(mc, cluster.MariaDBDialer(cred.User, cred.Password, opt), events, log), nil
+}
+
+// routersFor builds the traffic routers a cluster's configuration asks for. The returned
+// function closes them.
+func routersFor(c *config.Cluster, log *logrus.Logger) ([]router.Router, func(), error) {
+	var out []router.Router
+	var closers []func() error
+	closeAll := func() {
+		for _, f := range closers {
+			f()
+		}
+	}
+	if c.Settings.ProxySQL {
+		cred, err := c.Settings.DBCredential()
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster %s: db-servers-credential: %w", c.Name, err)
+		}
+		timeout := time.Duration(c.Settings.DBServersConnectTimeout) * time.Second
+		rs, err := proxysql.NewFromSettings(c.Name, &c.Settings, proxysql.MariaDBAccounts(cred.User, cred.Password, timeout), log.WithField("cluster", c.Name))
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster %s: proxysql: %w", c.Name, err)
+		}
+		for _, r := range rs {
+			out = append(out, r)
+			closers = append(closers, r.Close)
+		}
+	}
+	return out, closeAll, nil
 }
 
 func newDiscoverCmd() *cobra.Command {
@@ -238,6 +268,15 @@ func newMonitorCmd() *cobra.Command {
 			names := make([]string, 0, len(cfg.Clusters))
 			for i := range cfg.Clusters {
 				m, err := newMonitorFor(&cfg.Clusters[i], events, log)
+				if err == nil {
+					var routers []router.Router
+					var closeRouters func()
+					routers, closeRouters, err = routersFor(&cfg.Clusters[i], log)
+					if err == nil {
+						defer closeRouters()
+						m.SetRouters(routers)
+					}
+				}
 				if err != nil {
 					cancel()
 					wg.Wait()
