@@ -41,7 +41,6 @@ func benchPromotion(b *testing.B, kill bool) {
 	m := newMonitor(b, c, mode, tr)
 	if kill {
 		runMonitor(b, m)
-		runReconciler(b, r, m, 50*time.Millisecond)
 	}
 	w := startHWriter(b, fmt.Sprintf("127.0.0.1:%d", set.WritePort), "ipv4", 0, 200*time.Microsecond)
 	w.waitAcks(b, 20, 10*time.Second)
