@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -81,6 +80,22 @@ func newMonitorFor(c *config.Cluster, events *eventlog.Log, log *logrus.Logger) 
 		ReadTimeout:    time.Duration(c.Settings.DBServersReadTimeout) * time.Second,
 	}
 	return cluster.NewMonitor(mc, cluster.MariaDBDialer(cred.User, cred.Password, opt), events, log), nil
+}
+
+// monitorFactory builds a cluster's monitor with its routers, for the fleet.
+func monitorFactory(events *eventlog.Log, log *logrus.Logger) cluster.Factory {
+	return func(c *config.Cluster) (*cluster.Monitor, func(), error) {
+		m, err := newMonitorFor(c, events, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		routers, closeRouters, err := routersFor(c, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		m.SetRouters(routers)
+		return m, closeRouters, nil
+	}
 }
 
 // routersFor builds the traffic routers a cluster's configuration asks for. The returned
@@ -264,34 +279,15 @@ func newMonitorCmd() *cobra.Command {
 
 			ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer cancel()
-			var wg sync.WaitGroup
-			names := make([]string, 0, len(cfg.Clusters))
-			for i := range cfg.Clusters {
-				m, err := newMonitorFor(&cfg.Clusters[i], events, log)
-				if err == nil {
-					var routers []router.Router
-					var closeRouters func()
-					routers, closeRouters, err = routersFor(&cfg.Clusters[i], log)
-					if err == nil {
-						defer closeRouters()
-						m.SetRouters(routers)
-					}
-				}
-				if err != nil {
-					cancel()
-					wg.Wait()
+			fleet := cluster.NewFleet(ctx, monitorFactory(events, log), log)
+			defer fleet.StopAll()
+			for _, c := range cfg.Clusters {
+				if err := fleet.Start(c); err != nil {
 					return err
 				}
-				names = append(names, cfg.Clusters[i].Name)
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					m.Run(ctx)
-				}()
 			}
-			log.WithField("clusters", strings.Join(names, ",")).Info("monitoring started")
 			<-ctx.Done()
-			wg.Wait()
+			fleet.StopAll()
 			log.Info("monitoring stopped")
 			return nil
 		},
