@@ -118,6 +118,15 @@ func (m *Monitor) control(ctx context.Context, dryRun bool, decide func(*topolog
 	m.tickMu.Lock()
 	snap := m.tickLocked(ctx)
 	p := decide(snap)
+	// A replica whose IO thread is still connecting (just repointed, a demoted master a
+	// moment ago) is not electable yet: give it a few seconds rather than refusing.
+	for deadline := time.Now().Add(3 * time.Second); p.Code == RefuseNoCandidate && connecting(snap) && time.Now().Before(deadline) && ctx.Err() == nil; {
+		m.tickMu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		m.tickMu.Lock()
+		snap = m.tickLocked(ctx)
+		p = decide(snap)
+	}
 	if p.Refused != "" || dryRun {
 		m.tickMu.Unlock()
 		if p.Refused != "" {
@@ -258,4 +267,14 @@ func (m *Monitor) rejoin(ctx context.Context, snap *topology.Snapshot, a Enforce
 	h.FormerMasters = kept
 	m.setHistory(h)
 	return nil
+}
+
+// connecting reports a reachable replica whose IO thread is between states.
+func connecting(s *topology.Snapshot) bool {
+	for i := range s.Servers {
+		if r, ok := s.Servers[i].PrimaryReplication(); ok && s.Servers[i].Reachable && r.IO != topology.ThreadYes && r.IO != topology.ThreadNo {
+			return true
+		}
+	}
+	return false
 }

@@ -19,6 +19,7 @@ import (
 	"replication-manager-pro/cluster"
 	"replication-manager-pro/config"
 	"replication-manager-pro/eventlog"
+	"replication-manager-pro/haproxy"
 	"replication-manager-pro/mariadb"
 	"replication-manager-pro/proxysql"
 	"replication-manager-pro/router"
@@ -121,6 +122,17 @@ func routersFor(c *config.Cluster, log *logrus.Logger) ([]router.Router, func(),
 		for _, r := range rs {
 			out = append(out, r)
 			closers = append(closers, r.Close)
+		}
+	}
+	if c.Settings.HAProxy {
+		for k, h := range c.Settings.List("haproxy-servers") {
+			hs, err := haproxy.SettingsFrom(c, k)
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			name := fmt.Sprintf("haproxy %s (%s)", h, hs.Socket())
+			out = append(out, haproxy.NewRouter(name, haproxy.NewClient(hs.Socket()), hs, log.WithField("cluster", c.Name)))
 		}
 	}
 	return out, closeAll, nil
