@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -125,7 +126,25 @@ func (x *Executor) Run(ctx context.Context, p Plan) Result {
 		Message: fmt.Sprintf("starting %s from %s to %s: %s%s", p.Kind, p.OldMaster, p.NewMaster, p.Election.Reason, p.Election.Excluded())})
 
 	var errs []string
-	for _, st := range p.Steps {
+	for i := 0; i < len(p.Steps); i++ {
+		st := p.Steps[i]
+		if parallel(st.Kind) {
+			// Demoting the old master and repointing each replica are independent once the
+			// new master is writable: run the whole group at once.
+			j := i
+			for j < len(p.Steps) && parallel(p.Steps[j].Kind) {
+				j++
+			}
+			for _, sr := range x.runParallel(ctx, p, p.Steps[i:j]) {
+				res.Steps = append(res.Steps, sr)
+				x.stepEvent(p, sr)
+				if sr.Error != "" {
+					errs = append(errs, fmt.Sprintf("%s %s: %s", sr.Step.Kind, sr.Step.Server, sr.Error))
+				}
+			}
+			i = j - 1
+			continue
+		}
 		start := time.Now()
 		skipped, err := x.step(ctx, p, st)
 		sr := StepResult{Step: st, Duration: time.Since(start), Skipped: skipped}
@@ -171,6 +190,33 @@ func (x *Executor) Run(ctx context.Context, p Plan) Result {
 	}
 	x.event(eventlog.Event{Kind: string(p.Kind), Server: p.NewMaster.String(), Message: msg, Duration: res.Duration, Error: res.Err})
 	return res
+}
+
+func parallel(k StepKind) bool { return k == StepDemoteOldMaster || k == StepRepointReplica }
+
+// runParallel runs independent steps at once and returns their results in plan order.
+func (x *Executor) runParallel(ctx context.Context, p Plan, steps []Step) []StepResult {
+	// Open every handle first: the lookup may add to the caller's connection map, which
+	// must not happen from several goroutines.
+	for _, st := range steps {
+		x.server(st.Server)
+	}
+	out := make([]StepResult, len(steps))
+	var wg sync.WaitGroup
+	for i, st := range steps {
+		wg.Add(1)
+		go func(i int, st Step) {
+			defer wg.Done()
+			start := time.Now()
+			skipped, err := x.step(ctx, p, st)
+			out[i] = StepResult{Step: st, Duration: time.Since(start), Skipped: skipped}
+			if err != nil {
+				out[i].Error = err.Error()
+			}
+		}(i, st)
+	}
+	wg.Wait()
+	return out
 }
 
 func (x *Executor) event(e eventlog.Event) {
@@ -330,7 +376,7 @@ func (x *Executor) freeze(ctx context.Context, addr ipv6.HostPort) error {
 		if !writing {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	c, err := s.DB().Conn(sctx)
 	if err != nil {
