@@ -165,20 +165,26 @@ func DecideFailover(s *topology.Snapshot, h FailoverHistory, opt PlanOptions) Pl
 	cand := &s.Servers[p.Election.Winner]
 	r, _ := cand.PrimaryReplication()
 
-	if opt.PreScript != "" {
-		p.Steps = append(p.Steps, Step{Kind: StepPreScript, Detail: opt.PreScript})
-	}
-	p.Steps = append(p.Steps,
-		Step{Kind: StepWaitCatchUp, Server: newMaster, Position: r.IOPos, Detail: "apply the relay log before promotion"},
-		Step{Kind: StepPromote, Server: newMaster, Detail: "stop and reset replication, read_only off"},
-		Step{Kind: StepNotifyRouters, Server: newMaster},
-	)
-	p.Steps = append(p.Steps, repointSteps(s, p.Election.Winner, master.Addr)...)
-	if opt.PostScript != "" {
-		p.Steps = append(p.Steps, Step{Kind: StepPostScript, Detail: opt.PostScript})
-	}
-	p.Steps = append(p.Steps, Step{Kind: StepRecordCrash})
+	p.Steps = frame(opt, []Step{
+		{Kind: StepWaitCatchUp, Server: newMaster, Position: r.IOPos, Detail: "apply the relay log before promotion"},
+		{Kind: StepPromote, Server: newMaster, Detail: "stop and reset replication, read_only off"},
+		{Kind: StepNotifyRouters, Server: newMaster},
+	}, repointSteps(s, p.Election.Winner, master.Addr))
 	return p
+}
+
+// frame puts a plan's own steps between the configured scripts: pre-script, core steps,
+// replica repointing, post-script, record.
+func frame(opt PlanOptions, core, repoint []Step) []Step {
+	var out []Step
+	if opt.PreScript != "" {
+		out = append(out, Step{Kind: StepPreScript, Detail: opt.PreScript})
+	}
+	out = append(append(out, core...), repoint...)
+	if opt.PostScript != "" {
+		out = append(out, Step{Kind: StepPostScript, Detail: opt.PostScript})
+	}
+	return append(out, Step{Kind: StepRecordCrash})
 }
 
 // DecideSwitchover decides a switchover on a snapshot. Pure.
@@ -207,22 +213,14 @@ func DecideSwitchover(s *topology.Snapshot, opt PlanOptions) Plan {
 		return refuse(RefuseNoCandidate, "%s", p.Election.Reason)
 	}
 	p.NewMaster = newMaster
-	if opt.PreScript != "" {
-		p.Steps = append(p.Steps, Step{Kind: StepPreScript, Detail: opt.PreScript})
-	}
-	p.Steps = append(p.Steps,
-		Step{Kind: StepCheckLongWrites, Server: master.Addr},
-		Step{Kind: StepFreezeOldMaster, Server: master.Addr, Detail: "read_only, kill writers, flush binary logs"},
-		Step{Kind: StepWaitCatchUp, Server: newMaster, Detail: "apply everything the old master wrote"},
-		Step{Kind: StepPromote, Server: newMaster, Detail: "stop and reset replication, read_only off"},
-		Step{Kind: StepNotifyRouters, Server: newMaster},
-		Step{Kind: StepDemoteOldMaster, Server: master.Addr, Detail: "replicate from the new master with GTID"},
-	)
-	p.Steps = append(p.Steps, repointSteps(s, p.Election.Winner, master.Addr)...)
-	if opt.PostScript != "" {
-		p.Steps = append(p.Steps, Step{Kind: StepPostScript, Detail: opt.PostScript})
-	}
-	p.Steps = append(p.Steps, Step{Kind: StepRecordCrash})
+	p.Steps = frame(opt, []Step{
+		{Kind: StepCheckLongWrites, Server: master.Addr},
+		{Kind: StepFreezeOldMaster, Server: master.Addr, Detail: "read_only, kill writers, flush binary logs"},
+		{Kind: StepWaitCatchUp, Server: newMaster, Detail: "apply everything the old master wrote"},
+		{Kind: StepPromote, Server: newMaster, Detail: "stop and reset replication, read_only off"},
+		{Kind: StepNotifyRouters, Server: newMaster},
+		{Kind: StepDemoteOldMaster, Server: master.Addr, Detail: "replicate from the new master with GTID"},
+	}, repointSteps(s, p.Election.Winner, master.Addr))
 	return p
 }
 
