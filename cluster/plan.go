@@ -215,7 +215,7 @@ func DecideSwitchover(s *topology.Snapshot, opt PlanOptions) Plan {
 	p.NewMaster = newMaster
 	p.Steps = frame(opt, []Step{
 		{Kind: StepCheckLongWrites, Server: master.Addr},
-		{Kind: StepFreezeOldMaster, Server: master.Addr, Detail: "read_only, kill writers, flush binary logs"},
+		{Kind: StepFreezeOldMaster, Server: master.Addr, Detail: "read_only, kill clients, read lock, final position"},
 		{Kind: StepWaitCatchUp, Server: newMaster, Detail: "apply everything the old master wrote"},
 		{Kind: StepPromote, Server: newMaster, Detail: "stop and reset replication, read_only off"},
 		{Kind: StepNotifyRouters, Server: newMaster},
