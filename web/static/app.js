@@ -1,0 +1,248 @@
+// replication-manager-pro UI: plain JavaScript against the REST API, no build step.
+"use strict";
+
+const state = { token: sessionStorage.getItem("rmp-token"), user: sessionStorage.getItem("rmp-user"),
+  cluster: null, timer: null, refreshMs: 4000, servers: [] };
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, attrs = {}, ...kids) => {
+  const n = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") n.className = v; else if (k.startsWith("on")) n.addEventListener(k.slice(2), v); else n.setAttribute(k, v);
+  }
+  for (const k of kids) n.append(k instanceof Node ? k : document.createTextNode(k ?? ""));
+  return n;
+};
+
+async function api(path, opts = {}) {
+  const headers = Object.assign({}, opts.headers || {});
+  if (state.token) headers.Authorization = "Bearer " + state.token;
+  const res = await fetch(path, Object.assign({}, opts, { headers }));
+  if (res.status === 401) { logout(); throw new Error("session expired: log in again"); }
+  const text = await res.text();
+  if (!res.ok) throw new Error(text.trim() || res.statusText);
+  try { return text ? JSON.parse(text) : null; } catch { return text; }
+}
+
+function show(view) {
+  $("login-view").classList.toggle("hidden", view !== "login");
+  $("app-view").classList.toggle("hidden", view !== "app");
+  $("logout").classList.toggle("hidden", view !== "app");
+  $("who").textContent = view === "app" ? state.user : "";
+}
+
+function logout() {
+  state.token = null;
+  sessionStorage.removeItem("rmp-token");
+  clearInterval(state.timer);
+  show("login");
+}
+
+$("logout").addEventListener("click", logout);
+
+$("login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  $("login-error").textContent = "";
+  const username = $("login-user").value, password = $("login-password").value;
+  try {
+    const r = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ username, password }) });
+    const text = await r.text();
+    if (!r.ok) throw new Error(text.trim() || r.statusText);
+    state.token = JSON.parse(text).token;
+    state.user = username;
+    sessionStorage.setItem("rmp-token", state.token);
+    sessionStorage.setItem("rmp-user", username);
+    $("login-password").value = "";
+    start();
+  } catch (err) {
+    $("login-error").textContent = err.message;
+  }
+});
+
+async function start() {
+  show("app");
+  await loadClusters();
+  clearInterval(state.timer);
+  state.timer = setInterval(refresh, state.refreshMs);
+}
+
+async function loadClusters() {
+  const list = await api("/api/clusters");
+  const nav = $("clusters");
+  nav.replaceChildren();
+  for (const c of list || []) {
+    const a = el("a", { href: "#" + encodeURIComponent(c.name), "data-cluster": c.name,
+      onclick: (e) => { e.preventDefault(); select(c.name); } },
+      el("span", { class: "dot" + (c.isFailable && !c.isDown ? "" : " bad") }), c.name);
+    nav.append(a);
+  }
+  const wanted = decodeURIComponent(location.hash.slice(1));
+  const names = (list || []).map((c) => c.name);
+  if (names.length) await select(names.includes(wanted) ? wanted : (names.includes(state.cluster) ? state.cluster : names[0]));
+}
+
+async function select(name) {
+  state.cluster = name;
+  history.replaceState(null, "", "#" + encodeURIComponent(name));
+  for (const a of $("clusters").querySelectorAll("a")) a.classList.toggle("active", a.dataset.cluster === name);
+  const c = await api("/api/clusters/" + encodeURIComponent(name));
+  const ms = Number(c && c.config && c.config.httpRefreshInterval);
+  if (ms >= 500 && ms !== state.refreshMs) {
+    state.refreshMs = ms;
+    clearInterval(state.timer);
+    state.timer = setInterval(refresh, ms);
+  }
+  await refresh();
+}
+
+const base = () => "/api/clusters/" + encodeURIComponent(state.cluster);
+
+async function refresh() {
+  if (!state.cluster || !state.token) return;
+  try {
+    const [cluster, servers, alerts, logs] = await Promise.all([
+      api(base()), api(base() + "/topology/servers"), api(base() + "/topology/alerts"), api(base() + "/topology/logs")]);
+    renderCluster(cluster);
+    renderServers(servers || []);
+    renderAlerts(alerts || {});
+    renderEvents(logs || []);
+  } catch (err) {
+    $("action-status").textContent = err.message;
+  }
+}
+
+function renderCluster(c) {
+  $("cluster-name").textContent = c.name;
+  const flags = $("cluster-flags");
+  flags.replaceChildren(
+    el("span", { class: "flag" }, c.topology || "unknown"),
+    el("span", { class: "flag" + (c.isFailable ? "" : " bad") }, c.isFailable ? "failable" : "not failable"),
+    el("span", { class: "flag" + (c.isDown ? " bad" : "") }, c.isDown ? "down" : "up"));
+}
+
+// Field accessors tolerate both our names and the original's.
+const addrOf = (s) => s.url || (s.host + ":" + s.port);
+const gtidOf = (s) => s.currentGtid || s.gtidCurrentPos || s.gtidBinlogPos || "";
+function replOf(s) { return (s.replications && s.replications[0]) || null; }
+function sourceOf(s) {
+  const r = replOf(s);
+  if (!r) return "";
+  if (r.source) return r.source;
+  const h = r.masterHost || r.MasterHost || "", p = r.masterPort || r.MasterPort || "";
+  return h ? (h.includes(":") && !h.startsWith("[") ? "[" + h + "]" : h) + ":" + p : "";
+}
+function lagOf(s) {
+  const r = replOf(s);
+  if (!r) return "";
+  const v = r.lag ?? r.secondsBehindMaster;
+  if (v === null || v === undefined) return "null";
+  return (typeof v === "object" ? (v.Valid ? v.Int64 : "null") : v) + (typeof v === "object" && !v.Valid ? "" : " s");
+}
+
+function renderServers(servers) {
+  state.servers = servers;
+  const tbody = $("servers").querySelector("tbody");
+  tbody.replaceChildren();
+  const sel = $("switchover-target");
+  const prev = sel.value;
+  sel.replaceChildren(el("option", { value: "" }, "best replica"));
+  for (const s of servers) {
+    const maint = s.isMaintenance || s.state === "Maintenance";
+    tbody.append(el("tr", { "data-server": addrOf(s) },
+      el("td", {}, addrOf(s)),
+      el("td", { class: "state st-" + s.state }, s.state),
+      el("td", {}, sourceOf(s) || "-"),
+      el("td", {}, gtidOf(s) || "-"),
+      el("td", {}, lagOf(s) || "-"),
+      el("td", {}, String(s.readOnly)),
+      el("td", {}, el("button", { onclick: () => action(base() + "/servers/" + encodeURIComponent(s.id) + "/actions/maintenance",
+        (maint ? "maintenance off for " : "maintenance on for ") + addrOf(s)) }, maint ? "End maintenance" : "Maintenance"))));
+    if (s.state !== "Master") sel.append(el("option", { value: addrOf(s) }, addrOf(s)));
+  }
+  sel.value = [...sel.options].some((o) => o.value === prev) ? prev : "";
+  drawTopology(servers);
+}
+
+function drawTopology(servers) {
+  const svg = $("topology");
+  const W = svg.clientWidth || 800, boxW = 190, boxH = 64;
+  svg.replaceChildren();
+  const ns = "http://www.w3.org/2000/svg";
+  const mk = (tag, attrs) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); return n; };
+  const defs = mk("defs", {});
+  const marker = mk("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto-start-reverse" });
+  marker.append(mk("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#9aa3b2" }));
+  defs.append(marker);
+  svg.append(defs);
+  const master = servers.find((s) => s.state === "Master") || null;
+  const others = servers.filter((s) => s !== master);
+  const pos = new Map();
+  if (master) pos.set(addrOf(master), { x: W / 2 - boxW / 2, y: 16 });
+  others.forEach((s, i) => {
+    const step = W / (others.length || 1);
+    pos.set(addrOf(s), { x: step * i + step / 2 - boxW / 2, y: 140 });
+  });
+  for (const s of others) {
+    const src = sourceOf(s), a = pos.get(src), b = pos.get(addrOf(s));
+    if (a && b) svg.append(mk("line", { x1: a.x + boxW / 2, y1: a.y + boxH, x2: b.x + boxW / 2, y2: b.y }));
+  }
+  for (const s of servers) {
+    const p = pos.get(addrOf(s));
+    const g = mk("g", { class: "node", transform: `translate(${p.x},${p.y})`, "data-server": addrOf(s) });
+    g.append(mk("rect", { width: boxW, height: boxH, class: "st-" + s.state }));
+    const t1 = mk("text", { x: 10, y: 18, class: "title" }); t1.textContent = addrOf(s);
+    const t2 = mk("text", { x: 10, y: 36, class: "st-" + s.state }); t2.textContent = s.state + (s.readOnly ? "  read_only" : "  writable");
+    const t3 = mk("text", { x: 10, y: 54 }); t3.textContent = "GTID " + (gtidOf(s) || "-") + (replOf(s) ? "  lag " + lagOf(s) : "");
+    g.append(t1, t2, t3);
+    svg.append(g);
+  }
+}
+
+function renderAlerts(a) {
+  const ul = $("alerts");
+  ul.replaceChildren();
+  for (const [list, cls] of [[a.errors, "ERROR"], [a.warnings, "WARN"]]) {
+    for (const x of list || []) ul.append(el("li", { class: cls }, (x.number || "") + ": " + (x.desc || "")));
+  }
+  if (!ul.children.length) ul.append(el("li", {}, "none"));
+}
+
+function renderEvents(logs) {
+  const tbody = $("events").querySelector("tbody");
+  tbody.replaceChildren();
+  const list = Array.isArray(logs) ? logs.slice(-40).reverse() : [];
+  for (const e of list) {
+    const text = e.kind ? `${e.kind}: ${e.oldState ? e.oldState + " → " + e.newState + " " : ""}${e.message || ""}${e.error ? " (" + e.error + ")" : ""}` : (e.text || JSON.stringify(e));
+    const dur = e.durationNs ? (e.durationNs / 1e6).toFixed(1) + " ms" : "";
+    tbody.append(el("tr", {}, el("td", {}, e.time ? new Date(e.time).toLocaleTimeString() : ""), el("td", {}, e.server || ""), el("td", {}, text), el("td", {}, dur)));
+  }
+}
+
+async function action(path, what, form) {
+  $("action-status").textContent = what + "…";
+  for (const b of document.querySelectorAll("#cluster button")) b.disabled = true;
+  try {
+    const body = form ? new URLSearchParams(form) : undefined;
+    await api(path, { method: "POST", body, headers: form ? { "Content-Type": "application/x-www-form-urlencoded" } : {} });
+    $("action-status").textContent = what + ": done";
+  } catch (err) {
+    $("action-status").textContent = what + ": " + err.message;
+  } finally {
+    for (const b of document.querySelectorAll("#cluster button")) b.disabled = false;
+    refresh();
+  }
+}
+
+$("switchover-btn").addEventListener("click", () => {
+  const target = $("switchover-target").value;
+  action(base() + "/actions/switchover", "switchover" + (target ? " to " + target : ""), target ? { prefmaster: target } : null);
+});
+
+$("failover-btn").addEventListener("click", () => {
+  const master = state.servers.find((s) => s.state === "Master" || s.state === "Failed" || s.state === "Suspect");
+  if (!confirm("Fail over " + (master ? addrOf(master) : "the master") + "? The master is replaced without waiting for it: use switchover when it is alive.")) return;
+  action(base() + "/actions/failover", "failover");
+});
+
+if (state.token) start(); else show("login");
