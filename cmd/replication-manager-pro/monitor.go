@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"replication-manager-pro/api"
 	"replication-manager-pro/cluster"
 	"replication-manager-pro/config"
 	"replication-manager-pro/eventlog"
@@ -24,6 +26,7 @@ import (
 	"replication-manager-pro/proxysql"
 	"replication-manager-pro/router"
 	"replication-manager-pro/topology"
+	"replication-manager-pro/web"
 )
 
 // configFlags are the flags every command reading the configuration shares.
@@ -64,6 +67,24 @@ func (f *configFlags) load(cmd *cobra.Command) (*config.Config, error) {
 		return nil, exitError{code: 1}
 	}
 	return cfg, nil
+}
+
+// reloader re-reads the configuration files with the same command-line overrides, for the
+// API's settings reload (every cluster of the files, not only --cluster ones: a cluster
+// added through the API is reloaded from its section).
+func (f *configFlags) reloader(cmd *cobra.Command) func() (*config.Config, error) {
+	overrides := config.Overrides(cmd.Flags())
+	return func() (*config.Config, error) {
+		path := f.path
+		if path == "" {
+			p, err := config.FindConfig()
+			if err != nil {
+				return nil, err
+			}
+			path = p
+		}
+		return config.Load(path, config.Options{Overrides: overrides})
+	}
 }
 
 // newMonitorFor builds the monitor of one configured cluster against real servers.
@@ -298,7 +319,19 @@ func newMonitorCmd() *cobra.Command {
 					return err
 				}
 			}
+			apiSrv, err := api.New(api.Options{Fleet: fleet, Events: events, Defaults: cfg.Default, LoadConfig: cf.reloader(cmd), Log: log})
+			if err != nil {
+				return err
+			}
+			apiSrv.MountUI(web.Handler())
+			if err := apiSrv.Start(); err != nil {
+				return err
+			}
+			apiSrv.SetReady(true)
 			<-ctx.Done()
+			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+			apiSrv.Shutdown(sctx)
+			scancel()
 			fleet.StopAll()
 			log.Info("monitoring stopped")
 			return nil

@@ -1,0 +1,440 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"replication-manager-pro/cluster"
+	"replication-manager-pro/config"
+	"replication-manager-pro/ipv6"
+	"replication-manager-pro/topology"
+)
+
+// Cluster is the cluster object of GET /api/clusters and /api/clusters/{c}: the fields of
+// replication-manager's cluster JSON that this implementation can fill.
+type Cluster struct {
+	Name                          string             `json:"name"`
+	Tenant                        string             `json:"tenant"`
+	WorkingDir                    string             `json:"workingDir"`
+	DBServers                     []string           `json:"dbServers"`
+	DBServersCrashes              []any              `json:"dbServersCrashes"`
+	ProxyServers                  []string           `json:"proxyServers"`
+	FailoverCounter               int                `json:"failoverCounter"`
+	FailoverLastTime              int64              `json:"failoverLastTime"`
+	ActivePassiveStatus           string             `json:"activePassiveStatus"`
+	IsSplitBrain                  bool               `json:"isSplitBrain"`
+	IsFailedArbitrator            bool               `json:"isFailedArbitrator"`
+	IsLostMajority                bool               `json:"isLostMajority"`
+	IsDown                        bool               `json:"isDown"`
+	IsClusterDown                 bool               `json:"isClusterDown"`
+	IsAllDBUp                     bool               `json:"isAllDbUp"`
+	IsFailable                    bool               `json:"isFailable"`
+	IsPostgres                    bool               `json:"isPostgres"`
+	IsProvision                   bool               `json:"isProvision"`
+	IsNeedProxyRestart            bool               `json:"isNeedProxyRestart"`
+	IsNeedProxiesRestart          bool               `json:"isNeedProxiesRestart"`
+	IsNeedProxiesConfigChange     bool               `json:"isNeedProxiesConfigChange"`
+	IsNeedDatabasesRestart        bool               `json:"isNeedDatabasesRestart"`
+	IsNeedDatabasesRollingRestart bool               `json:"isNeedDatabasesRollingRestart"`
+	IsNeedDatabasesRollingReprov  bool               `json:"isNeedDatabasesRollingReprov"`
+	IsNeedDatabasesReprov         bool               `json:"isNeedDatabasesReprov"`
+	IsNeedDatabasesConfigChange   bool               `json:"isNeedDatabasesConfigChange"`
+	IsNotMonitoring               bool               `json:"isNotMonitoring"`
+	IsAlertDisable                bool               `json:"isAlertDisable"`
+	Config                        json.RawMessage    `json:"config"`
+	Topology                      string             `json:"topology"`
+	MonitorType                   string             `json:"monitorType"`
+	Uptime                        string             `json:"uptime"`
+	StateMachine                  StateMachine       `json:"stateMachine"`
+	APIUsers                      map[string]apiUser `json:"apiUsers"`
+	WaitingRejoin                 int                `json:"waitingRejoin"`
+	WaitingSwitchover             int                `json:"waitingSwitchover"`
+	WaitingFailover               int                `json:"waitingFailover"`
+	Master                        string             `json:"master"` // master's server id, "" when none (extension)
+	LastTick                      time.Time          `json:"lastTick"`
+}
+
+// StateMachine is the cluster object's stateMachine.
+type StateMachine struct {
+	Discovered      bool `json:"discovered"`
+	InFailover      bool `json:"inFailover"`
+	InSchemaMonitor bool `json:"inSchemaMonitor"`
+}
+
+// memberCache holds what does not change while a member runs (settings are replaced with
+// the member on reload): its masked, camelCase config and its API users.
+type memberCache struct {
+	config   json.RawMessage
+	apiUsers map[string]apiUser
+	ids      []string
+	hosts    []ipv6.HostPort
+}
+
+func (s *Server) cached(m *cluster.Member) *memberCache {
+	if v, ok := s.cache.Load(m); ok {
+		return v.(*memberCache)
+	}
+	mc := &memberCache{config: maskedConfig(&m.Config.Settings), apiUsers: apiUsersOf(&m.Config.Settings)}
+	mc.hosts, _ = m.Config.Settings.Hosts()
+	for _, h := range mc.hosts {
+		mc.ids = append(mc.ids, topology.ServerIDFor(h))
+	}
+	// Forget the caches of members replaced by a reload.
+	live := map[*cluster.Member]bool{}
+	for _, x := range s.opt.Fleet.Members() {
+		live[x] = true
+	}
+	s.cache.Range(func(k, _ any) bool {
+		if !live[k.(*cluster.Member)] {
+			s.cache.Delete(k)
+		}
+		return true
+	})
+	s.cache.Store(m, mc)
+	return mc
+}
+
+// maskedConfig renders settings as camelCase keys (db-servers-hosts -> dbServersHosts), as
+// the original's cluster JSON, with every secret key's value replaced by "*:*" (even an
+// empty one: the reader learns nothing of it).
+func maskedConfig(st *config.Settings) json.RawMessage {
+	out := make(map[string]any, len(config.Keys()))
+	for _, k := range config.Keys() {
+		var v any = config.MaskedValue
+		if !k.Secret {
+			v, _ = st.Get(k.Name)
+		}
+		out[camel(k.Name)] = v
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return json.RawMessage("{}")
+	}
+	return b
+}
+
+func camel(key string) string {
+	parts := strings.Split(key, "-")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+// provisioned computes isProvision: always true for the onpremise and local orchestrators,
+// else the orchestrator's hook decides (true without one).
+func (s *Server) provisioned(m *cluster.Member) bool {
+	switch strings.ToLower(m.Config.Settings.ProvOrchestrator) {
+	case "onpremise", "local", "":
+		return true
+	}
+	if s.opt.Provisioned == nil {
+		return true
+	}
+	return s.opt.Provisioned(m)
+}
+
+func (s *Server) clusterObject(m *cluster.Member) Cluster {
+	mc := s.cached(m)
+	st := &m.Config.Settings
+	c := Cluster{
+		Name: m.Name, WorkingDir: filepath.Join(st.MonitoringDatadir, m.Name),
+		DBServers: mc.ids, DBServersCrashes: []any{}, ProxyServers: []string{},
+		ActivePassiveStatus: "A", Config: mc.config, APIUsers: mc.apiUsers,
+		MonitorType: "database", Topology: string(topology.KindUnknown),
+		IsProvision: s.provisioned(m),
+	}
+	if c.DBServers == nil {
+		c.DBServers = []string{}
+	}
+	h := m.Monitor.History()
+	c.FailoverCounter = h.Count
+	if !h.Last.IsZero() {
+		c.FailoverLastTime = h.Last.Unix()
+	}
+	snap := m.Monitor.Snapshot()
+	if snap == nil {
+		return c
+	}
+	c.Topology = string(snap.Kind)
+	c.IsDown, c.IsAllDBUp, c.IsFailable = snap.IsDown, snap.IsAllDBUp, snap.IsFailable
+	c.StateMachine.Discovered = true
+	c.StateMachine.InFailover = m.Monitor.Busy()
+	c.LastTick = snap.Time
+	for _, p := range snap.Problems {
+		switch p.Code {
+		case cluster.SplitBrain:
+			c.IsSplitBrain = true
+		case cluster.ClusterDown:
+			c.IsClusterDown = true
+		}
+	}
+	if ms, ok := snap.MasterServer(); ok {
+		c.Master = ms.ID
+	}
+	return c
+}
+
+// handleStatus: GET /api/status (unprotected).
+func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request, _ *reqCtx) {
+	alive := "starting"
+	if s.ready.Load() {
+		alive = "running"
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"alive": alive})
+}
+
+// handleClusterStatus: GET /api/clusters/{c}/status (unprotected): running when failable.
+func (s *Server) handleClusterStatus(w http.ResponseWriter, r *http.Request, _ *reqCtx) {
+	name := param(r, "c")
+	m, ok := s.opt.Fleet.Get(name)
+	if !ok {
+		http.Error(w, "No cluster found:"+name, http.StatusBadRequest)
+		return
+	}
+	alive := "errors"
+	if snap := m.Monitor.Snapshot(); snap != nil && snap.IsFailable {
+		alive = "running"
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"alive": alive})
+}
+
+// handleClusters: GET /api/clusters: array of cluster objects sorted by name.
+func (s *Server) handleClusters(w http.ResponseWriter, _ *http.Request, _ *reqCtx) {
+	members := s.opt.Fleet.Members()
+	out := make([]Cluster, 0, len(members))
+	for _, m := range members {
+		out = append(out, s.clusterObject(m))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleCluster(w http.ResponseWriter, _ *http.Request, rc *reqCtx) {
+	writeJSON(w, http.StatusOK, s.clusterObject(rc.member))
+}
+
+func (s *Server) handleServers(w http.ResponseWriter, _ *http.Request, rc *reqCtx) {
+	snap := rc.member.Monitor.Snapshot()
+	out := []DBServer{}
+	if snap != nil {
+		for i := range snap.Servers {
+			out = append(out, serverObject(rc.member, &snap.Servers[i]))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleMaster(w http.ResponseWriter, _ *http.Request, rc *reqCtx) {
+	ms, ok := rc.member.Monitor.Snapshot().MasterServer()
+	if !ok {
+		http.Error(w, "No master", http.StatusServiceUnavailable)
+		return
+	}
+	writeJSON(w, http.StatusOK, serverObject(rc.member, ms))
+}
+
+func (s *Server) handleSlaves(w http.ResponseWriter, _ *http.Request, rc *reqCtx) {
+	snap := rc.member.Monitor.Snapshot()
+	out := []DBServer{}
+	if snap != nil {
+		for i := range snap.Servers {
+			if i != snap.Master && snap.Servers[i].IsReplica() {
+				out = append(out, serverObject(rc.member, &snap.Servers[i]))
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Alert is one item of topology/alerts.
+type Alert struct {
+	Number string `json:"number"`
+	Desc   string `json:"desc"`
+	From   string `json:"from"`
+}
+
+// Alerts is topology/alerts: empty lists encode as null, as the original.
+type Alerts struct {
+	Errors   []Alert `json:"errors"`
+	Warnings []Alert `json:"warnings"`
+}
+
+func alertsOf(snap *topology.Snapshot) Alerts {
+	var a Alerts
+	if snap == nil {
+		return a
+	}
+	for _, p := range snap.Problems {
+		num := string(p.Code)
+		if p.Server != "" {
+			num += "@" + p.Server
+		}
+		it := Alert{Number: num, Desc: p.Message, From: "MON"}
+		if p.Severity == topology.SeverityError || cluster.Blocking(p.Code) {
+			a.Errors = append(a.Errors, it)
+		} else {
+			a.Warnings = append(a.Warnings, it)
+		}
+	}
+	sort.Slice(a.Errors, func(i, j int) bool { return a.Errors[i].Number < a.Errors[j].Number })
+	sort.Slice(a.Warnings, func(i, j int) bool { return a.Warnings[i].Number < a.Warnings[j].Number })
+	return a
+}
+
+func (s *Server) handleAlerts(w http.ResponseWriter, _ *http.Request, rc *reqCtx) {
+	writeJSON(w, http.StatusOK, alertsOf(rc.member.Monitor.Snapshot()))
+}
+
+// handleLogs: the cluster's recent events, oldest first (?n= limits, default 200).
+func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	n := 200
+	if v, err := strconv.Atoi(r.URL.Query().Get("n")); err == nil && v > 0 {
+		n = min(v, 10000)
+	}
+	if s.opt.Events == nil {
+		writeJSON(w, http.StatusOK, []any{})
+		return
+	}
+	writeJSON(w, http.StatusOK, s.opt.Events.Recent(rc.member.Name, n))
+}
+
+// actionContext bounds a synchronous action: it goes on when the client disconnects (a
+// half-done failover must not be cut short), but never runs unbounded.
+func actionContext(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), d)
+}
+
+const actionTimeout = 5 * time.Minute
+
+// controlResult is the body of failover and switchover: the plan and what ran.
+type controlResult struct {
+	Plan   cluster.Plan    `json:"plan"`
+	Result *cluster.Result `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// writeControl answers a failover or switchover: 200 with the result; 409 with the reason
+// when refused; 500 when a step failed (the original always answered 200).
+func writeControl(w http.ResponseWriter, p cluster.Plan, res *cluster.Result, err error) {
+	body := controlResult{Plan: p, Result: res}
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, body)
+	case errors.Is(err, cluster.ErrRefused):
+		body.Error = err.Error()
+		writeJSON(w, http.StatusConflict, body)
+	default:
+		body.Error = err.Error()
+		writeJSON(w, http.StatusInternalServerError, body)
+	}
+}
+
+func (s *Server) handleFailover(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	ctx, cancel := actionContext(r, actionTimeout)
+	defer cancel()
+	unlock, ok := s.lockCluster(ctx, rc.member.Name)
+	if !ok {
+		http.Error(w, "Another action runs on this cluster", http.StatusConflict)
+		return
+	}
+	defer unlock()
+	s.log.WithField("cluster", rc.member.Name).WithField("user", rc.user).Info("failover requested through the API")
+	p, res, err := rc.member.Monitor.Failover(ctx, false, false)
+	writeControl(w, p, res, err)
+}
+
+// masterFailed reports a missing or down master (switchover is then refused with 400).
+func masterFailed(snap *topology.Snapshot) bool {
+	ms, ok := snap.MasterServer()
+	return !ok || ms.State.IsDown()
+}
+
+func (s *Server) handleSwitchover(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	var target *ipv6.HostPort
+	if pm := strings.TrimSpace(r.FormValue("prefmaster")); pm != "" {
+		hp, err := ipv6.ParseHostPort(pm, ipv6.DefaultPort)
+		if err != nil || !contains(s.cached(rc.member).hosts, hp) {
+			http.Error(w, "prefmaster "+strconv.Quote(pm)+" is not in db-servers-hosts", http.StatusBadRequest)
+			return
+		}
+		target = &hp
+	}
+	s.switchover(w, r, rc, target)
+}
+
+func (s *Server) switchover(w http.ResponseWriter, r *http.Request, rc *reqCtx, target *ipv6.HostPort) {
+	if masterFailed(rc.member.Monitor.Snapshot()) {
+		http.Error(w, "Master failed", http.StatusBadRequest)
+		return
+	}
+	ctx, cancel := actionContext(r, actionTimeout)
+	defer cancel()
+	unlock, ok := s.lockCluster(ctx, rc.member.Name)
+	if !ok {
+		http.Error(w, "Another action runs on this cluster", http.StatusConflict)
+		return
+	}
+	defer unlock()
+	s.log.WithField("cluster", rc.member.Name).WithField("user", rc.user).Info("switchover requested through the API")
+	p, res, err := rc.member.Monitor.Switchover(ctx, target, false)
+	writeControl(w, p, res, err)
+}
+
+func contains(l []ipv6.HostPort, h ipv6.HostPort) bool {
+	for _, x := range l {
+		if x == h {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) handleResetFailoverControl(w http.ResponseWriter, _ *http.Request, rc *reqCtx) {
+	rc.member.Monitor.ResetFailoverControl()
+	w.WriteHeader(http.StatusOK)
+}
+
+// handleWaitDatabases waits up to monitoring-wait-retry × monitoring-ticker for every
+// database to be up: 200, else 503 (the original answered 403, which reads as an ACL
+// refusal).
+func (s *Server) handleWaitDatabases(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	st := settingsOf(rc.member)
+	tick := st.MonitoringTickerDuration()
+	if tick <= 0 {
+		tick = 2 * time.Second
+	}
+	limit := time.Duration(max(st.MonitoringWaitRetry, 1)) * tick
+	ctx, cancel := context.WithTimeout(r.Context(), limit)
+	defer cancel()
+	start := time.Now()
+	poll := min(tick, 200*time.Millisecond)
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		// The member may be replaced meanwhile (settings reload): follow it.
+		m, ok := s.opt.Fleet.Get(rc.member.Name)
+		if !ok {
+			http.Error(w, "Cluster Not Found", http.StatusNotFound)
+			return
+		}
+		if snap := m.Monitor.Snapshot(); snap != nil && snap.IsAllDBUp && len(snap.Servers) > 0 && !snap.Time.Before(start) {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			http.Error(w, "Connections to databases failure", http.StatusServiceUnavailable)
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"replication-manager-pro/eventlog"
+	"replication-manager-pro/topology"
+)
+
+// metrics is a Prometheus collector reading the fleet's snapshots at scrape time (nothing
+// runs between scrapes), plus counters and a histogram fed from the event log: failovers,
+// switchovers and their step durations, whether started by the API or by the monitor.
+type metrics struct {
+	s   *Server
+	reg *prometheus.Registry
+
+	state, up, lag, latency, failCount             *prometheus.Desc
+	failable, down, allUp, problems, failoverCount *prometheus.Desc
+
+	mu      sync.Mutex // one scrape reads the event log at a time
+	lastSeq uint64
+	plans   *prometheus.CounterVec
+	steps   *prometheus.HistogramVec
+}
+
+// States exported by replication_manager_server_state, one series per state.
+var metricStates = []topology.State{
+	topology.StateMaster, topology.StateSlave, topology.StateSlaveErr, topology.StateSlaveLate,
+	topology.StateRelay, topology.StateRelayErr, topology.StateRelayLate, topology.StateSuspect,
+	topology.StateFailed, topology.StateStandAlone, topology.StateMaintenance, topology.StateErrorAuth,
+}
+
+func newMetrics(s *Server) *metrics {
+	srv := []string{"cluster", "server"}
+	m := &metrics{
+		s:         s,
+		reg:       prometheus.NewRegistry(),
+		state:     prometheus.NewDesc("replication_manager_server_state", "1 for the server's current monitoring state, 0 for the others.", []string{"cluster", "server", "state"}, nil),
+		up:        prometheus.NewDesc("replication_manager_server_up", "1 when the last probe of the server succeeded.", srv, nil),
+		lag:       prometheus.NewDesc("replication_manager_server_replication_lag_seconds", "Seconds_Behind_Master of the server's replication channel (absent when NULL).", srv, nil),
+		latency:   prometheus.NewDesc("replication_manager_server_probe_latency_seconds", "Duration of the server's last probe.", srv, nil),
+		failCount: prometheus.NewDesc("replication_manager_server_fail_count", "Consecutive failed probes.", srv, nil),
+		failable:  prometheus.NewDesc("replication_manager_cluster_failable", "1 when no problem blocks a failover.", []string{"cluster"}, nil),
+		down:      prometheus.NewDesc("replication_manager_cluster_down", "1 when every server is down.", []string{"cluster"}, nil),
+		allUp:     prometheus.NewDesc("replication_manager_cluster_all_db_up", "1 when every server is up.", []string{"cluster"}, nil),
+		problems:  prometheus.NewDesc("replication_manager_cluster_problems", "Problems of the last analysis by code and severity.", []string{"cluster", "code", "severity"}, nil),
+		failoverCount: prometheus.NewDesc("replication_manager_cluster_failover_counter",
+			"Failovers counted against failover-limit (reset by reset-failover-control).", []string{"cluster"}, nil),
+		plans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "replication_manager_plans_total",
+			Help: "Failovers and switchovers executed, by kind (failover, switchover) and result (ok, error), since the daemon started.",
+		}, []string{"cluster", "kind", "result"}),
+		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "replication_manager_plan_step_duration_seconds",
+			Help:    "Duration of each failover and switchover step.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"cluster", "kind", "step"}),
+	}
+	m.reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Describe sends the descriptors of the snapshot metrics and of the event-fed vectors.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.state, m.up, m.lag, m.latency, m.failCount, m.failable, m.down, m.allUp, m.problems, m.failoverCount} {
+		ch <- d
+	}
+	m.plans.Describe(ch)
+	m.steps.Describe(ch)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Collect reads each member's latest snapshot and the events recorded since the last scrape.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, mem := range m.s.opt.Fleet.Members() {
+		name := mem.Name
+		ch <- prometheus.MustNewConstMetric(m.failoverCount, prometheus.GaugeValue, float64(mem.Monitor.History().Count), name)
+		for _, kind := range []string{"failover", "switchover"} {
+			m.plans.WithLabelValues(name, kind, "ok") // a zero series from the start
+		}
+		snap := mem.Monitor.Snapshot()
+		if snap == nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(m.failable, prometheus.GaugeValue, b2f(snap.IsFailable), name)
+		ch <- prometheus.MustNewConstMetric(m.down, prometheus.GaugeValue, b2f(snap.IsDown), name)
+		ch <- prometheus.MustNewConstMetric(m.allUp, prometheus.GaugeValue, b2f(snap.IsAllDBUp), name)
+		counts := map[[2]string]int{}
+		for _, p := range snap.Problems {
+			counts[[2]string{string(p.Code), string(p.Severity)}]++
+		}
+		for k, n := range counts {
+			ch <- prometheus.MustNewConstMetric(m.problems, prometheus.GaugeValue, float64(n), name, k[0], k[1])
+		}
+		for i := range snap.Servers {
+			srv := &snap.Servers[i]
+			addr := srv.Addr.String()
+			for _, st := range metricStates {
+				ch <- prometheus.MustNewConstMetric(m.state, prometheus.GaugeValue, b2f(srv.State == st), name, addr, string(st))
+			}
+			ch <- prometheus.MustNewConstMetric(m.up, prometheus.GaugeValue, b2f(srv.Reachable), name, addr)
+			ch <- prometheus.MustNewConstMetric(m.latency, prometheus.GaugeValue, srv.ProbeLatency.Seconds(), name, addr)
+			ch <- prometheus.MustNewConstMetric(m.failCount, prometheus.GaugeValue, float64(srv.FailCount), name, addr)
+			if r, ok := srv.PrimaryReplication(); ok && r.Lag != nil {
+				ch <- prometheus.MustNewConstMetric(m.lag, prometheus.GaugeValue, float64(*r.Lag), name, addr)
+			}
+		}
+	}
+	m.readEvents()
+	m.plans.Collect(ch)
+	m.steps.Collect(ch)
+}
+
+// readEvents feeds the counters and the histogram with the events recorded since the last
+// scrape. The executor records a plan's end as an event of kind "failover"/"switchover"
+// with a duration (its start and refusals carry none), and each step as "<kind>-step"
+// whose message starts with the step name.
+func (m *metrics) readEvents() {
+	log := m.s.opt.Events
+	if log == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	evs := log.Recent("", 1000)
+	if len(evs) > 0 && evs[0].Seq > m.lastSeq+1 {
+		evs = log.Recent("", 0)
+	}
+	for _, e := range evs {
+		if e.Seq <= m.lastSeq {
+			continue
+		}
+		m.lastSeq = e.Seq
+		m.observe(e)
+	}
+}
+
+func (m *metrics) observe(e eventlog.Event) {
+	switch e.Kind {
+	case "failover", "switchover":
+		if e.Duration <= 0 {
+			return
+		}
+		result := "ok"
+		if e.Error != "" {
+			result = "error"
+		}
+		m.plans.WithLabelValues(e.Cluster, e.Kind, result).Inc()
+	case "failover-step", "switchover-step":
+		step := e.Message
+		if i := strings.IndexAny(step, ": ("); i >= 0 {
+			step = step[:i]
+		}
+		m.steps.WithLabelValues(e.Cluster, strings.TrimSuffix(e.Kind, "-step"), step).Observe(e.Duration.Seconds())
+	}
+}

@@ -1,0 +1,198 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"replication-manager-pro/cluster"
+	"replication-manager-pro/config"
+)
+
+// route is one entry of the route table. Every route answers GET and POST (and HEAD), as
+// the original's router restricted no method.
+type route struct {
+	pattern   string
+	protected bool   // needs a valid token (401 otherwise)
+	grant     string // ACL grant needed besides the token ("" = any valid user)
+	// plain: always served on the plain HTTP listener; the other routes are there only
+	// when api-https-bind is false.
+	plain   bool
+	handler func(w http.ResponseWriter, r *http.Request, rc *reqCtx)
+}
+
+// reqCtx is what the middleware resolved for a handler.
+type reqCtx struct {
+	user   string
+	member *cluster.Member // for protected routes with {c}: the running cluster
+}
+
+const (
+	clusterPrefix = "/api/clusters/{c}"
+	serverPrefix  = clusterPrefix + "/servers/{s}/actions/"
+)
+
+// routes is the route table (see docs/api.md).
+func (s *Server) routes() []route {
+	rt := []route{
+		// Unprotected.
+		{pattern: "/api/status", plain: true, handler: s.handleStatus},
+		{pattern: clusterPrefix + "/status", plain: true, handler: s.handleClusterStatus},
+		{pattern: clusterPrefix + "/servers/{host}/is-master", plain: true, handler: s.handleIsMaster},
+		{pattern: clusterPrefix + "/servers/{host}/is-slave", plain: true, handler: s.handleIsSlave},
+		{pattern: clusterPrefix + "/servers/{host}/{port}/is-master", plain: true, handler: s.handleIsMaster},
+		{pattern: clusterPrefix + "/servers/{host}/{port}/is-slave", plain: true, handler: s.handleIsSlave},
+
+		// Login: on the plain listener only with the protected routes (api-https-bind false),
+		// so that no password crosses a plain listener whose tokens would be useless there.
+		{pattern: "/api/login", handler: func(w http.ResponseWriter, r *http.Request, _ *reqCtx) { s.handleLogin(w, r) }},
+
+		// Protected, global.
+		{pattern: "/api/clusters", protected: true, handler: s.handleClusters},
+		{pattern: "/api/clusters/actions/add/{c}", protected: true, grant: GrantClusterCreate, handler: s.handleAddCluster},
+
+		// Protected, per cluster.
+		{pattern: clusterPrefix, protected: true, handler: s.handleCluster},
+		{pattern: clusterPrefix + "/topology/servers", protected: true, handler: s.handleServers},
+		{pattern: clusterPrefix + "/topology/master", protected: true, handler: s.handleMaster},
+		{pattern: clusterPrefix + "/topology/slaves", protected: true, handler: s.handleSlaves},
+		{pattern: clusterPrefix + "/topology/alerts", protected: true, handler: s.handleAlerts},
+		{pattern: clusterPrefix + "/topology/logs", protected: true, handler: s.handleLogs},
+		{pattern: clusterPrefix + "/actions/failover", protected: true, grant: GrantClusterFailover, handler: s.handleFailover},
+		{pattern: clusterPrefix + "/actions/switchover", protected: true, grant: GrantClusterSwitchover, handler: s.handleSwitchover},
+		{pattern: clusterPrefix + "/actions/reset-failover-control", protected: true, grant: GrantClusterResetFailoverControl, handler: s.handleResetFailoverControl},
+		{pattern: clusterPrefix + "/actions/waitdatabases", protected: true, handler: s.handleWaitDatabases},
+		{pattern: clusterPrefix + "/actions/replication/cleanup", protected: true, grant: GrantClusterReplicationCleanup, handler: s.handleReplicationCleanup},
+		{pattern: clusterPrefix + "/actions/replication/bootstrap/{topology}", protected: true, grant: GrantClusterReplicationBootstrap, handler: s.handleReplicationBootstrap},
+		{pattern: clusterPrefix + "/settings/actions/reload", protected: true, grant: GrantClusterSettings, handler: s.handleReload},
+		{pattern: clusterPrefix + "/settings/actions/switch/{setting}", protected: true, grant: GrantClusterSettings, handler: s.handleSwitchSetting},
+
+		// Protected, per server ({s} is the server id db<crc64>).
+		{pattern: serverPrefix + "maintenance", protected: true, grant: GrantDBMaintenance, handler: s.serverAction(actMaintenanceToggle)},
+		{pattern: serverPrefix + "set-maintenance", protected: true, grant: GrantDBMaintenance, handler: s.serverAction(actMaintenanceOn)},
+		{pattern: serverPrefix + "del-maintenance", protected: true, grant: GrantDBMaintenance, handler: s.serverAction(actMaintenanceOff)},
+		{pattern: serverPrefix + "switchover", protected: true, grant: GrantClusterSwitchover, handler: s.serverAction(actSwitchover)},
+		{pattern: serverPrefix + "set-prefered", protected: true, grant: GrantClusterSettings, handler: s.serverAction(actSetPrefered)},
+		{pattern: serverPrefix + "set-ignored", protected: true, grant: GrantClusterSettings, handler: s.serverAction(actSetIgnored)},
+		{pattern: serverPrefix + "set-unrated", protected: true, grant: GrantClusterSettings, handler: s.serverAction(actSetUnrated)},
+		{pattern: serverPrefix + "start", protected: true, grant: GrantDBStart, handler: s.serverAction(actStart)},
+		{pattern: serverPrefix + "stop", protected: true, grant: GrantDBStop, handler: s.serverAction(actStop)},
+	}
+	return rt
+}
+
+// wrap applies authentication, cluster resolution and the ACL to one route.
+func (s *Server) wrap(rt route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rc := &reqCtx{}
+		if !rt.protected {
+			rt.handler(w, r, rc)
+			return
+		}
+		user, ok := s.authenticate(w, r)
+		if !ok {
+			return
+		}
+		rc.user = user
+		st := s.settings()
+		if strings.Contains(rt.pattern, "{c}") && !strings.HasPrefix(rt.pattern, "/api/clusters/actions/") {
+			name := param(r, "c")
+			m, ok := s.opt.Fleet.Get(name)
+			if !ok {
+				http.Error(w, "Cluster Not Found", http.StatusNotFound)
+				return
+			}
+			rc.member = m
+			st = &m.Config.Settings
+		}
+		if rt.grant != "" && !hasGrant(st, user, rt.grant) {
+			http.Error(w, "No valid ACL", http.StatusForbidden)
+			return
+		}
+		rt.handler(w, r, rc)
+	}
+}
+
+// param returns a path variable, percent-decoded: chi matches on the raw path when the
+// request's path was sent encoded, so "%5B2001%3Adb8%3A%3A1%5D" and "[2001:db8::1]" both
+// reach handlers as "[2001:db8::1]".
+func param(r *http.Request, name string) string {
+	v := chi.URLParam(r, name)
+	if u, err := url.PathUnescape(v); err == nil {
+		return u
+	}
+	return v
+}
+
+// recoverer turns a panic into a 500 and a log line (never the panic value, which might
+// hold request data).
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.WithField("path", r.URL.Path).Errorf("panic in API handler: %v\n%s", v, debug.Stack())
+				http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cors sets the original's CORS headers and answers preflight requests.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
+		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, HEAD, OPTIONS")
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "Encoding error", http.StatusInternalServerError)
+		return
+	}
+	writeRawJSON(w, code, b)
+}
+
+func writeRawJSON(w http.ResponseWriter, code int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(b)
+	w.Write([]byte("\n"))
+}
+
+// clusterMutex serialises the actions of one cluster (failover, bootstrap, settings...).
+func (s *Server) clusterMutex(name string) chan struct{} {
+	v, _ := s.actionMu.LoadOrStore(strings.ToLower(name), make(chan struct{}, 1))
+	return v.(chan struct{})
+}
+
+// lockCluster takes the cluster's action lock, or gives up when ctx ends.
+func (s *Server) lockCluster(ctx context.Context, name string) (func(), bool) {
+	ch := s.clusterMutex(name)
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, true
+	case <-ctx.Done():
+		return nil, false
+	}
+}
+
+// settingsOf returns a member's settings.
+func settingsOf(m *cluster.Member) *config.Settings { return &m.Config.Settings }
