@@ -1,0 +1,339 @@
+package slapos
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"replication-manager-pro/config"
+	"replication-manager-pro/orchestrator"
+	"replication-manager-pro/topology"
+)
+
+type fakeFleet struct {
+	c    *config.Cluster
+	snap *topology.Snapshot
+}
+
+func (f *fakeFleet) Cluster(name string) (*config.Cluster, *topology.Snapshot, bool) {
+	if !strings.EqualFold(name, f.c.Name) {
+		return nil, nil, false
+	}
+	return f.c, f.snap, true
+}
+
+// fakeBundle stands in for package configurator: a tarball naming the node.
+func fakeBundle(_ context.Context, c *config.Cluster, t orchestrator.Target) ([]byte, error) {
+	files := map[string]string{"etc/mysql/custom/node.cnf": "# " + c.Name + " " + t.Addr.String() + "\n"}
+	if t.Kind == orchestrator.KindProxySQL {
+		files = map[string]string{"etc/proxysql/proxysql.cnf": "admin_variables={}\n", "etc/proxysql.cnf": "admin_variables={}\n"}
+	}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for name, body := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body))}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write([]byte(body)); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func newServer(t *testing.T) (*httptest.Server, *fakeFleet, *Handlers) {
+	t.Helper()
+	c := testCluster(t)
+	f := &fakeFleet{c: c, snap: snapshotOf(c, topology.StateMaster, topology.StateSlave, topology.StateFailed)}
+	h := &Handlers{Clusters: f, Bundles: BundleFunc(fakeBundle), Log: quiet()}
+	srv := httptest.NewServer(h.Handler())
+	t.Cleanup(srv.Close)
+	return srv, f, h
+}
+
+func quiet() *logrus.Logger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestNeedCodes(t *testing.T) {
+	srv, f, _ := newServer(t)
+	c := f.c
+	o := New(Options{Log: quiet()})
+	ctx := context.Background()
+	p, _ := Place(c)
+	master, failed, proxy := p.Databases[0], p.Databases[2], p.Proxies[0]
+	set := func(tg orchestrator.Target, ck Cookie) func() {
+		return func() {
+			n, _ := NodeOf(c, tg.Addr)
+			if err := n.Set(ck); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	base := srv.URL + "/api/clusters/"
+	m := "cluster1/servers/[2001:db8::10]/2099/"
+	fl := "cluster1/servers/[2001:db8::12]/2299/"
+	px := "cluster1/servers/10.0.74.165/6032/"
+	for _, tc := range []struct {
+		name  string
+		setup func()
+		path  string
+		code  int
+		body  string
+	}{
+		{"unknown cluster", nil, "nope/servers/[2001:db8::10]/2099/need-start", 500, "500 -No cluster!"},
+		{"unknown server", nil, "cluster1/servers/[2001:db8::99]/2099/need-start", 500, "500 -No valid server!"},
+		{"bad port", nil, "cluster1/servers/[2001:db8::10]/x/need-start", 500, "500 -No valid server!"},
+		{"proxy by client port", nil, "cluster1/servers/10.0.74.165/7032/need-start", 500, "500 -No valid server!"},
+		{"no start", nil, m + "need-start", 500, "500 -No start needed!"},
+		{"start", func() { _ = o.StartDatabase(ctx, c, master) }, m + "need-start", 200, "200 -Need start!"},
+		{"start consumed", nil, m + "need-start", 500, "500 -No start needed!"},
+		{"start of a failed db", func() { _ = o.StartDatabase(ctx, c, failed) }, fl + "need-start", 200, "200 -Need start!"},
+		{"case-insensitive cluster, encoded host", set(master, CookieWaitStart), "CLUSTER1/servers/%5B2001:DB8::10%5D/2099/need-start", 200, "200 -Need start!"},
+		{"bare ipv6 host", set(master, CookieWaitStart), "cluster1/servers/2001:db8::10/2099/need-start", 200, "200 -Need start!"},
+		{"no stop", nil, m + "need-stop", 500, "500 -No stop needed!"},
+		{"stop of a failed db", set(failed, CookieWaitStop), fl + "need-stop", 500, "500 -No stop needed!"},
+		{"stop", set(master, CookieWaitStop), m + "need-stop", 200, "200 -Need stop!"},
+		{"stop consumed", nil, m + "need-stop", 500, "500 -No stop needed!"},
+		{"no restart", nil, m + "need-restart", 503, "503 -No restart needed!"},
+		{"restart", set(master, CookieRestart), m + "need-restart", 200, "200 -Need restart!"},
+		{"restart kept", nil, m + "need-restart", 200, "200 -Need restart!"},
+		{"restart of a failed db", set(failed, CookieRestart), fl + "need-restart", 503, "503 -Not a Valid Server!"},
+		{"no reprov", nil, m + "need-reprov", 503, "503 -No reprov needed!"},
+		{"reprov", set(master, CookieReprov), m + "need-reprov", 200, "200 -Need reprov!"},
+		{"prov", func() { _ = o.ProvisionDatabase(ctx, c, master) }, m + "need-prov", 200, "200 -Need prov!"},
+		{"no unprov", nil, m + "need-unprov", 503, "503 -No unprov needed!"},
+		{"unprov", func() { _ = o.UnprovisionDatabase(ctx, c, master) }, m + "need-unprov", 200, "200 -Need unprov!"},
+		{"no config change", nil, m + "need-config-change", 503, "503 -No config change needed!"},
+		{"config change", set(failed, CookieConfig), fl + "need-config-change", 200, "200 -Need config change!"},
+		{"config change consumed", nil, fl + "need-config-change", 503, "503 -No config change needed!"},
+		{"proxy no start", nil, px + "need-start", 500, "500 -No start needed!"},
+		{"proxy start", func() { _ = o.StartProxy(ctx, c, proxy) }, px + "need-start", 200, "200 -Need start!"},
+		{"proxy stop", func() { _ = o.StopProxy(ctx, c, proxy) }, px + "need-stop", 200, "200 -Need stop!"},
+		{"proxy config change deletes cookie_config", set(proxy, CookieConfig), px + "need-config-change", 200, "200 -Need config change!"},
+		{"proxy config change consumed", nil, px + "need-config-change", 503, "503 -No config change needed!"},
+		{"no rolling restart", nil, "cluster1/need-rolling-restart", 503, "503 -No rolling restart needed!"},
+		{"rolling restart", func() {
+			for _, db := range p.Databases {
+				set(db, CookieRestart)()
+			}
+		}, "cluster1/need-rolling-restart", 200, "200 -Need rolling restart!"},
+		{"no rolling reprov", nil, "cluster1/need-rolling-reprov", 503, "503 -No rolling reprov needed!"},
+		{"rolling of unknown cluster", nil, "nope/need-rolling-reprov", 500, "500 -No cluster!"},
+	} {
+		if tc.setup != nil {
+			tc.setup()
+		}
+		code, body := get(t, base+tc.path)
+		if code != tc.code || body != tc.body {
+			t.Errorf("%s: GET %s = %d %q, want %d %q", tc.name, tc.path, code, body, tc.code, tc.body)
+		}
+	}
+}
+
+func untar(t *testing.T, b []byte, dir string) []string {
+	t.Helper()
+	gz, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("not gzip: %v", err)
+	}
+	tr := tar.NewReader(gz)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(h.Name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(tr)
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+	}
+	return names
+}
+
+// TestPartitionAgentFlow does what SlapOS' cron scripts do, over HTTP: poll need-start with
+// the bracketed IPv6 host, start once when told, download the bundle and unpack it.
+func TestPartitionAgentFlow(t *testing.T) {
+	srv, f, _ := newServer(t)
+	o := New(Options{Log: quiet()})
+	url := srv.URL + "/api/clusters/cluster1/servers/[2001:db8::11]/2199/"
+	if code, _ := get(t, url+"need-start"); code != 500 {
+		t.Fatalf("need-start before any request: %d", code)
+	}
+	p, _ := Place(f.c)
+	if err := o.StartDatabase(context.Background(), f.c, p.Databases[1]); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, url+"need-start"); code != 200 || body != "200 -Need start!" {
+		t.Fatalf("need-start after Start: %d %q", code, body)
+	}
+	if code, _ := get(t, url+"need-start"); code != 500 {
+		t.Fatalf("need-start again: %d", code)
+	}
+	resp, err := http.Get(url + "config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/gzip" {
+		t.Fatalf("config: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	dir := t.TempDir()
+	names := untar(t, b, dir)
+	got, err := os.ReadFile(filepath.Join(dir, "etc/mysql/custom/node.cnf"))
+	if err != nil || string(got) != "# cluster1 [2001:db8::11]:2199\n" {
+		t.Fatalf("bundle %v: %q %v", names, got, err)
+	}
+}
+
+// TestPartitionAgentFlowCurl runs the same steps with bash and curl, as the SlapOS scripts
+// (curl -o /dev/null -w "%{http_code}"); skipped when either is missing.
+func TestPartitionAgentFlowCurl(t *testing.T) {
+	for _, b := range []string{"bash", "curl", "tar"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not installed", b)
+		}
+	}
+	srv, f, _ := newServer(t)
+	p, _ := Place(f.c)
+	o := New(Options{Log: quiet()})
+	script := `set -eu
+code() { curl -g --silent -o /dev/null -w "%{http_code}" "$1"; }
+U="$BASE/api/clusters/cluster1/servers/[2001:db8::10]/2099"
+echo "first=$(code "$U/need-start")"
+"$START"
+echo "second=$(code "$U/need-start")"
+echo "third=$(code "$U/need-start")"
+cd "$DIR" && curl -g --silent --fail -o bundle.tar.gz "$U/config" && tar -xzf bundle.tar.gz && cat etc/mysql/custom/node.cnf
+`
+	// The start request comes from the orchestrator, between two polls: a tiny HTTP hook.
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if err := o.StartDatabase(context.Background(), f.c, p.Databases[0]); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	}))
+	defer hook.Close()
+	startScript := filepath.Join(t.TempDir(), "start.sh")
+	if err := os.WriteFile(startScript, []byte("#!/bin/bash\ncurl --silent --fail "+hook.URL+" >/dev/null\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), "BASE="+srv.URL, "START="+startScript, "DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("script: %v\n%s", err, out)
+	}
+	want := "first=500\nsecond=200\nthird=500\n# cluster1 [2001:db8::10]:2099\n"
+	if string(out) != want {
+		t.Fatalf("script output:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestConfigEndpoint(t *testing.T) {
+	srv, f, h := newServer(t)
+	url := srv.URL + "/api/clusters/cluster1/servers/10.0.74.165/6032/config"
+	code, body := get(t, url)
+	if code != 200 {
+		t.Fatalf("proxy config: %d", code)
+	}
+	names := untar(t, []byte(body), t.TempDir())
+	if len(names) != 2 {
+		t.Fatalf("proxy bundle entries %v", names)
+	}
+	if code, body := get(t, srv.URL+"/api/clusters/cluster1/servers/10.0.74.166/6032/config"); code != 500 || body != "500 -No valid server!" {
+		t.Fatalf("unknown server: %d %q", code, body)
+	}
+	// Secure config: refused without the API's authorisation, served with it.
+	f.c.Settings.APICredentialsSecureConfig = true
+	if !h.ConfigRequiresAuth("cluster1") || h.ConfigRequiresAuth("nope") {
+		t.Fatal("ConfigRequiresAuth")
+	}
+	if code, _ := get(t, url); code != 401 {
+		t.Fatalf("secure config without Authorize: %d", code)
+	}
+	h.Authorize = func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer ok" }
+	if code, _ := get(t, url); code != 401 {
+		t.Fatalf("secure config without token: %d", code)
+	}
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer ok")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("secure config with token: %d", resp.StatusCode)
+	}
+	// A bundle failure is a 404 whose body does not leak the error.
+	f.c.Settings.APICredentialsSecureConfig = false
+	h.Bundles = BundleFunc(func(context.Context, *config.Cluster, orchestrator.Target) ([]byte, error) {
+		return nil, errors.New("secret detail")
+	})
+	if code, body := get(t, url); code != 404 || strings.Contains(body, "secret") {
+		t.Fatalf("bundle error: %d %q", code, body)
+	}
+}
+
+func TestParseServer(t *testing.T) {
+	for _, tc := range []struct{ host, port, want string }{
+		{"[2001:db8::1]", "2099", "[2001:db8::1]:2099"},
+		{"%5B2001:db8::1%5D", "2099", "[2001:db8::1]:2099"},
+		{"%5b2001:db8::1%5d", "2099", "[2001:db8::1]:2099"},
+		{"2001:db8::1", "2099", "[2001:db8::1]:2099"},
+		{"10.0.0.1", "6032", "10.0.0.1:6032"},
+		{"db1", "3306", "db1:3306"},
+		{"db1:3307", "3306", ""},
+		{"[2001:db8::1]:5", "3306", ""},
+		{"db1", "0", ""},
+		{"db1", "x", ""},
+		{"", "3306", ""},
+	} {
+		got, err := ParseServer(tc.host, tc.port)
+		if (tc.want == "") != (err != nil) || (err == nil && got.String() != tc.want) {
+			t.Errorf("ParseServer(%q, %q) = %v, %v; want %q", tc.host, tc.port, got, err, tc.want)
+		}
+	}
+}
