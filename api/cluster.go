@@ -315,8 +315,8 @@ func actionContext(r *http.Request, d time.Duration) (context.Context, context.C
 
 const actionTimeout = 5 * time.Minute
 
-// controlResult is the body of failover and switchover: the plan and what ran.
-type controlResult struct {
+// ControlResult is the body of failover and switchover answers: the plan and what ran.
+type ControlResult struct {
 	Plan   cluster.Plan    `json:"plan"`
 	Result *cluster.Result `json:"result,omitempty"`
 	Error  string          `json:"error,omitempty"`
@@ -325,7 +325,7 @@ type controlResult struct {
 // writeControl answers a failover or switchover: 200 with the result; 409 with the reason
 // when refused; 500 when a step failed (the original always answered 200).
 func writeControl(w http.ResponseWriter, p cluster.Plan, res *cluster.Result, err error) {
-	body := controlResult{Plan: p, Result: res}
+	body := ControlResult{Plan: p, Result: res}
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, body)

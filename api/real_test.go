@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"replication-manager-pro/internal/testenv"
 	"replication-manager-pro/ipv6"
@@ -180,21 +181,34 @@ func TestSlapOSFlowOnRealCluster(t *testing.T) {
 	assertNoRealSecret(t, "switchover", r)
 	waitStates(t, e, "cluster1", topology.StateSlave, topology.StateMaster, topology.StateSlave)
 
-	// Metrics: states, lag, probe latency, the switchover counter and its steps.
-	m := call(t, hc, "GET", e.apiURL("/metrics"), "", nil).body
-	for _, want := range []string{
+	// Metrics: states, lag, probe latency, the switchover counter and its steps. The
+	// demoted master's lag shows once its replication runs: poll.
+	wants := []string{
 		fmt.Sprintf(`replication_manager_server_state{cluster="cluster1",server="%s",state="Master"} 1`, hosts[1]),
 		fmt.Sprintf(`replication_manager_server_state{cluster="cluster1",server="%s",state="Master"} 0`, hosts[0]),
 		`replication_manager_plans_total{cluster="cluster1",kind="switchover",result="ok"} 1`,
 		`replication_manager_plans_total{cluster="cluster1",kind="failover",result="ok"} 0`,
 		`replication_manager_plan_step_duration_seconds_count{cluster="cluster1",kind="switchover",step="promote"} 1`,
 		`replication_manager_server_probe_latency_seconds{cluster="cluster1",server="` + hosts[0] + `"}`,
-		`replication_manager_server_replication_lag_seconds{cluster="cluster1",server="` + hosts[0] + `"}`,
+		`replication_manager_server_replication_lag_seconds{cluster="cluster1",server="` + hosts[2] + `"}`,
 		`replication_manager_cluster_failover_counter{cluster="cluster1"} 0`,
-	} {
-		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %q", want)
+	}
+	var missing []string
+	for try := 0; try < 300; try++ {
+		m := call(t, hc, "GET", e.apiURL("/metrics"), "", nil).body
+		missing = missing[:0]
+		for _, want := range wants {
+			if !strings.Contains(m, want) {
+				missing = append(missing, want)
+			}
 		}
+		if len(missing) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(missing) > 0 {
+		t.Errorf("metrics lack %q", missing)
 	}
 }
 

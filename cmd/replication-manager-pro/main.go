@@ -43,5 +43,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newMonitorCmd())
 	root.AddCommand(newFailoverCmd())
 	root.AddCommand(newSwitchoverCmd())
+	root.AddCommand(newClientCmd())
 	return root
 }
