@@ -44,5 +44,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newFailoverCmd())
 	root.AddCommand(newSwitchoverCmd())
 	root.AddCommand(newClientCmd())
+	root.AddCommand(newSlaposCmd())
 	return root
 }

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"replication-manager-pro/orchestrator/slapos"
+)
+
+// newSlaposCmd groups the SlapOS commands.
+func newSlaposCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "slapos", Short: "SlapOS orchestrator: render an instance request into configuration files"}
+	cmd.AddCommand(newSlaposRenderCmd())
+	return cmd
+}
+
+// newSlaposRenderCmd renders a repman instance request (the instance profile, in Go).
+func newSlaposRenderCmd() *cobra.Command {
+	var (
+		params, out, parts string
+		root               slapos.Partition
+		port, adminPort    int
+		checkFree          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "render --parameters request.json --out DIR",
+		Short: "Validate a repman instance request and write config.toml and cluster.d/",
+		Long: "Validates the request's parameters (repman-cluster-dict, ...) against the shipped JSON Schema, " +
+			"then writes DIR/config.toml, DIR/cluster.d/config-<cluster>.toml, DIR/partition-requests.json and " +
+			"DIR/secrets.json (generated passwords, mode 0600, reused by later renders). Partitions and addresses " +
+			"come from --partitions (see docs/slapos.md), else one local node: the root's --ipv4/--ipv6 for every " +
+			"database, database partitions under DIR/partitions. Each bad parameter is reported on one line; exit 1.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stderr := cmd.ErrOrStderr()
+			fail := func(format string, a ...any) error {
+				fmt.Fprintf(stderr, format+"\n", a...)
+				return exitError{code: 1}
+			}
+			if params == "" || out == "" {
+				return fail("slapos render: --parameters and --out are required")
+			}
+			data, err := os.ReadFile(params)
+			if err != nil {
+				return fail("slapos render: %v", err)
+			}
+			req, warnings, err := slapos.ParseRequest(data)
+			if err != nil {
+				var re *slapos.RequestError
+				if errors.As(err, &re) {
+					for _, l := range re.Lines {
+						fmt.Fprintln(stderr, l)
+					}
+					return exitError{code: 1}
+				}
+				return fail("%s: %v", params, err)
+			}
+			for _, w := range warnings {
+				fmt.Fprintln(stderr, "warning:", w)
+			}
+			o := slapos.RenderOptions{OutDir: out, Root: root, ProxySQLPort: port, ProxySQLAdminPort: adminPort,
+				CheckFreePorts: checkFree, Source: params}
+			if parts != "" {
+				b, err := os.ReadFile(parts)
+				if err != nil {
+					return fail("slapos render: %v", err)
+				}
+				if o.Alloc, err = slapos.ReadAllocation(b); err != nil {
+					return fail("%s: %v", parts, err)
+				}
+			}
+			if root.Path != "" && !filepath.IsAbs(root.Path) {
+				if o.Root.Path, err = filepath.Abs(root.Path); err != nil {
+					return fail("slapos render: %v", err)
+				}
+			}
+			res, err := slapos.Render(req, o)
+			if err != nil {
+				var re *slapos.RequestError
+				if errors.As(err, &re) {
+					for _, l := range re.Lines {
+						fmt.Fprintln(stderr, l)
+					}
+					return exitError{code: 1}
+				}
+				return fail("slapos render: %v", err)
+			}
+			w := cmd.OutOrStdout()
+			for _, f := range res.Files {
+				fmt.Fprintf(w, "wrote %s\n", filepath.Join(out, f))
+			}
+			for _, f := range res.Removed {
+				fmt.Fprintf(w, "removed %s\n", filepath.Join(out, f))
+			}
+			for _, c := range res.Clusters {
+				fmt.Fprintf(w, "%s: databases %v, proxysql %s (admin port %d)\n", c.Name, c.Hosts, c.ProxySQL, c.ProxySQLAdminPort)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&params, "parameters", "", "instance parameters as JSON (the repman request: repman-cluster-dict, ...)")
+	f.StringVar(&out, "out", "", "output directory")
+	f.StringVar(&parts, "partitions", "", "allocated partitions as JSON (format in docs/slapos.md)")
+	f.StringVar(&root.IPv4, "ipv4", "", "root partition IPv4: listeners, ProxySQL, databases without --partitions (default 127.0.0.1)")
+	f.StringVar(&root.IPv6, "ipv6", "", "root partition IPv6: ProxySQL's IPv6 bind, databases without --partitions (default ::1)")
+	f.StringVar(&root.Path, "root-partition", "", "root partition path, holding the ProxySQL (default: the output directory)")
+	f.IntVar(&port, "proxysql-port", 0, fmt.Sprintf("first ProxySQL client port tried (default %d; the k-th cluster by name gets the k-th free one)", slapos.ProxySQLPortMin))
+	f.IntVar(&adminPort, "proxysql-admin-port", 0, fmt.Sprintf("first ProxySQL admin port tried (default %d)", slapos.ProxySQLAdminPortMin))
+	f.BoolVar(&checkFree, "check-free-ports", false, "skip ProxySQL ports already listened on at the root IPv4")
+	return cmd
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"replication-manager-pro/config"
+)
+
+const slaposRequest = "../../../shared/testdata/slapos-request-cluster1.json"
+
+func TestSlaposRender(t *testing.T) {
+	if _, err := os.Stat(slaposRequest); err != nil {
+		t.Skipf("shared test data: %v", err)
+	}
+	out := t.TempDir()
+	stdout, stderr, code := runCmd(t, "slapos", "render", "--parameters", slaposRequest, "--out", out)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	cfg, err := config.Load(filepath.Join(out, "config.toml"), config.Options{})
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	c, ok := cfg.Cluster("cluster1")
+	if !ok {
+		t.Fatal("no cluster1")
+	}
+	hosts, _ := c.Settings.Hosts()
+	var ports []int
+	for _, h := range hosts {
+		ports = append(ports, h.Port)
+	}
+	if len(ports) != 4 || ports[0] != 2099 || ports[1] != 2199 || ports[2] != 2299 || ports[3] != 2399 {
+		t.Fatalf("ports %v", ports)
+	}
+	// No secret on the output.
+	dbCred, _ := c.Settings.DBCredential()
+	api, _ := cfg.Default.APIUsers()
+	for _, s := range []string{dbCred.Password, c.Settings.ProxySQLPassword, api[0].Password} {
+		if s == "" || strings.Contains(stdout+stderr, s) {
+			t.Fatalf("secret %q missing or printed:\n%s", s, stdout)
+		}
+	}
+	if !strings.Contains(stdout, "cluster1: databases [[::1]:2099 [::1]:2199 [::1]:2299 [::1]:2399], proxysql 127.0.0.1:7032 (admin port 6032)") {
+		t.Fatalf("summary:\n%s", stdout)
+	}
+	// Flags for the root partition and the ports.
+	out2 := t.TempDir()
+	_, stderr, code = runCmd(t, "slapos", "render", "--parameters", slaposRequest, "--out", out2,
+		"--ipv4", "10.0.74.165", "--ipv6", "2001:db8::5", "--proxysql-port", "7050", "--proxysql-admin-port", "6050")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	cfg, err = config.Load(filepath.Join(out2, "config.toml"), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ = cfg.Cluster("cluster1")
+	if c.Settings.DBServersHosts != "[2001:db8::5]:2099,[2001:db8::5]:2199,[2001:db8::5]:2299,[2001:db8::5]:2399" ||
+		c.Settings.ProxySQLPort != 7050 || c.Settings.ProxySQLAdminPort != 6050 || cfg.Default.APIBind != "10.0.74.165" {
+		t.Fatalf("flags not applied: %q %d %d", c.Settings.DBServersHosts, c.Settings.ProxySQLPort, c.Settings.ProxySQLAdminPort)
+	}
+}
+
+func TestSlaposRenderBadParameters(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, json, want string }{
+		{"amount", `{"repman-cluster-dict": {"cluster1": {"database-amount": 1}}}`, "cluster1: database-amount: must be >= 2, got 1\n"},
+		{"mode", `{"repman-cluster-dict": {"cluster1": {"failover-mode": "sometimes"}}}`,
+			`cluster1: failover-mode: must be one of "manual", "automatic", got "sometimes"` + "\n"},
+		{"both", `{"repman-cluster-dict": {"cluster1": {"database-amount": 1, "failover-mode": "sometimes"}}}`,
+			"cluster1: database-amount: must be >= 2, got 1\n" + `cluster1: failover-mode: must be one of "manual", "automatic", got "sometimes"` + "\n"},
+	} {
+		p := filepath.Join(dir, tc.name+".json")
+		if err := os.WriteFile(p, []byte(tc.json), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, tc.name+"-out")
+		stdout, stderr, code := runCmd(t, "slapos", "render", "--parameters", p, "--out", out)
+		if code != 1 || stderr != tc.want || stdout != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want %q", tc.name, code, stdout, stderr, tc.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: output written for a bad request", tc.name)
+		}
+	}
+	_, stderr, code := runCmd(t, "slapos", "render", "--parameters", filepath.Join(dir, "missing.json"), "--out", dir)
+	if code != 1 || !strings.Contains(stderr, "missing.json") {
+		t.Errorf("missing file: %d %q", code, stderr)
+	}
+}
