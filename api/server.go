@@ -12,6 +12,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"strconv"
@@ -72,6 +74,9 @@ type Server struct {
 
 	actionMu sync.Map // cluster name (lower case) -> *sync.Mutex: one action at a time per cluster
 	cache    sync.Map // *cluster.Member -> *memberCache
+
+	errLogOnce sync.Once
+	errLog     *io.PipeWriter
 
 	mu        sync.Mutex
 	servers   []*http.Server
@@ -237,8 +242,14 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 		WriteTimeout:      s.writeTimeout(),
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
+		// TLS handshake failures and the like, at debug level: scanners would flood the log.
+		ErrorLog: stdlog.New(s.errorLogWriter(), "", 0),
 	}
+}
+
+func (s *Server) errorLogWriter() io.Writer {
+	s.errLogOnce.Do(func() { s.errLog = s.log.WriterLevel(logrus.DebugLevel) })
+	return s.errLog
 }
 
 // bindAddr joins a bind address and a port; IPv6 literals may come with or without brackets.

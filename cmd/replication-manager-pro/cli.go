@@ -361,7 +361,7 @@ func newClientControlCmd(f *clientFlags, kind string) *cobra.Command {
 				return fail(cmd, err)
 			}
 			out := cmd.OutOrStdout()
-			var res api.ControlResult
+			var res controlAnswer
 			if jerr := json.Unmarshal(b, &res); jerr != nil {
 				// Not a plan: a plain-text refusal (400 Master failed, 401, 403...).
 				if code == http.StatusOK {
@@ -394,7 +394,33 @@ func newClientControlCmd(f *clientFlags, kind string) *cobra.Command {
 	return cmd
 }
 
-func printControl(w io.Writer, kind string, res api.ControlResult) {
+// controlAnswer reads api.ControlResult leniently: addresses as plain strings (a plan
+// without a new master carries an empty address).
+type controlAnswer struct {
+	Plan struct {
+		OldMaster string `json:"oldMaster"`
+		NewMaster string `json:"newMaster"`
+		Refused   string `json:"refused"`
+		Code      string `json:"code"`
+	} `json:"plan"`
+	Result *struct {
+		Duration      time.Duration `json:"durationNs"`
+		WritableAfter time.Duration `json:"writableAfterNs"`
+		Err           string        `json:"error"`
+		Steps         []struct {
+			Step struct {
+				Kind   string `json:"kind"`
+				Server string `json:"server"`
+			} `json:"step"`
+			Duration time.Duration `json:"durationNs"`
+			Error    string        `json:"error"`
+			Skipped  string        `json:"skipped"`
+		} `json:"steps"`
+	} `json:"result"`
+	Error string `json:"error"`
+}
+
+func printControl(w io.Writer, kind string, res controlAnswer) {
 	p := res.Plan
 	if p.Refused != "" {
 		fmt.Fprintf(w, "%s refused (%s): %s\n", kind, p.Code, p.Refused)
@@ -413,9 +439,9 @@ func printControl(w io.Writer, kind string, res api.ControlResult) {
 		case s.Skipped != "":
 			status = "skipped: " + s.Skipped
 		}
-		server := ""
-		if s.Step.Server.Host != "" {
-			server = s.Step.Server.String()
+		server := s.Step.Server
+		if server == ":0" {
+			server = ""
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.Step.Kind, server, s.Duration.Round(time.Millisecond), status)
 	}
