@@ -180,6 +180,15 @@ func untar(t *testing.T, b []byte, dir string) []string {
 			t.Fatal(err)
 		}
 		p := filepath.Join(dir, filepath.FromSlash(h.Name))
+		if h.Typeflag == tar.TypeDir {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -3,12 +3,14 @@ package slapos
 import (
 	"encoding/json"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"replication-manager-pro/config"
+	"replication-manager-pro/topology"
 )
 
 func mustRequest(t *testing.T, js string) *Request {
@@ -210,5 +212,44 @@ func TestPickPortsRanges(t *testing.T) {
 	ports, err := pickPorts(req, alloc, RenderOptions{ProxySQLPort: 9000, ProxySQLAdminPort: 9100})
 	if err != nil || ports["cac"] != [2]int{9002, 9102} {
 		t.Fatalf("%v %v", ports, err)
+	}
+}
+
+// TestRenderedClusterServesBundles renders a request, loads it, and downloads the real
+// configurator bundles of a database and of the ProxySQL through the config endpoint.
+func TestRenderedClusterServesBundles(t *testing.T) {
+	req := mustRequest(t, `{"repman-cluster-dict": {"cluster1": {"database-amount": 3, "tags": ["gtidstrict", "innodb", "readonly"], "proxy-tags": ["pkg", "masterslave"]}}}`)
+	out := t.TempDir()
+	if _, err := Render(req, RenderOptions{OutDir: out}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(filepath.Join(out, "config.toml"), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := cfg.Cluster("cluster1")
+	h := &Handlers{Clusters: ClusterSourceFunc(func(name string) (*config.Cluster, *topology.Snapshot, bool) {
+		return c, nil, strings.EqualFold(name, c.Name)
+	}), Bundles: ConfiguratorBundles(nil), Log: quiet()}
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	code, body := get(t, srv.URL+"/api/clusters/cluster1/servers/[::1]/2199/config")
+	if code != 200 {
+		t.Fatalf("db config: %d %q", code, body)
+	}
+	dir := t.TempDir()
+	names := untar(t, []byte(body), dir)
+	cnf, err := os.ReadFile(filepath.Join(dir, "etc/mysql/my.cnf"))
+	if err != nil || !strings.Contains(string(cnf), filepath.Join(out, "partitions", "cluster1-mariadb-1")) {
+		t.Fatalf("my.cnf of partition 1 (%v): %v\n%s", names, err, cnf)
+	}
+	code, body = get(t, srv.URL+"/api/clusters/cluster1/servers/127.0.0.1/6032/config")
+	if code != 200 {
+		t.Fatalf("proxy config: %d %q", code, body)
+	}
+	dir = t.TempDir()
+	untar(t, []byte(body), dir)
+	if _, err := os.Stat(filepath.Join(dir, "etc/proxysql.cnf")); err != nil {
+		t.Fatalf("etc/proxysql.cnf for SlapOS' download script: %v", err)
 	}
 }
