@@ -647,3 +647,20 @@ func TestUnpackLayout(t *testing.T) {
 		t.Errorf("bind fragment through the link: %q, %v", got, err)
 	}
 }
+
+// TestDocsListEveryTag keeps docs/configurator.md's tag table in step with the catalogue.
+func TestDocsListEveryTag(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "configurator.md"))
+	if err != nil {
+		t.Skipf("docs: %v", err)
+	}
+	for _, tg := range Catalogue() {
+		row := "| `" + tg.Name + "`"
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/configurator.md: no row for tag %s", tg.Name)
+		}
+		if tg.Fragment != "" && !strings.Contains(string(doc), "`"+tg.Fragment+"`") {
+			t.Errorf("docs/configurator.md: fragment %s of tag %s not named", tg.Fragment, tg.Name)
+		}
+	}
+}
