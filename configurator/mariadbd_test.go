@@ -213,7 +213,7 @@ func TestBundleStartsMariaDB(t *testing.T) {
 			stop := startServer(t, myCnf, db)
 			defer stop()
 			set, _ := ParseTags(tags)
-			v, err := p.vars(set)
+			v, err := VarsFor(p)
 			if err != nil {
 				t.Fatal(err)
 			}

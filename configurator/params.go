@@ -225,3 +225,12 @@ func (p Params) vars(tags TagSet) (Vars, error) {
 	}
 	return Vars{Host: host, Port: p.Server.Port, ServerID: sid, DomainID: p.DomainID, Layout: l, S: sz}, nil
 }
+
+// VarsFor returns the values the fragments of p are rendered with (see RenderFragment).
+func VarsFor(p Params) (Vars, error) {
+	tags, err := ParseTags(p.Tags)
+	if err != nil {
+		return Vars{}, err
+	}
+	return p.vars(tags)
+}
