@@ -516,3 +516,26 @@ func TestHooksAndPanicRecovery(t *testing.T) {
 		t.Fatalf("calls %v", svc.calls)
 	}
 }
+
+func TestIPv6Binds(t *testing.T) {
+	e := newDeadEnv(t, "", nil)
+	d := e.cfg.Default
+	d.APIBind, d.HTTPBindAddress = "::1", "[::1]"
+	e.opts.Defaults = d
+	srv, err := New(e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(t.Context())
+	for _, u := range []string{"https://" + srv.APIAddr().String() + "/api/status", "http://" + srv.HTTPAddr().String() + "/api/status"} {
+		if !strings.HasPrefix(u[strings.Index(u, "//")+2:], "[::1]:") {
+			t.Fatalf("not bound on ::1: %s", u)
+		}
+		if r := call(t, httpsClient(), "GET", u, "", nil); r.code != 200 {
+			t.Fatalf("%s: %d", u, r.code)
+		}
+	}
+}

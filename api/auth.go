@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -44,6 +45,9 @@ type authenticator struct {
 
 	mu       sync.Mutex
 	failures map[string]*loginFailures
+
+	verified  sync.Map // token -> verifiedToken
+	verifiedN atomic.Int64
 }
 
 type loginFailures struct {
@@ -109,18 +113,46 @@ func (a *authenticator) issue(user string, lifetime time.Duration) (string, erro
 }
 
 // verify checks a token's signature, algorithm, issuer and lifetime and returns its user.
+// Tokens already verified are remembered (signature checked once) until they expire.
 func (a *authenticator) verify(token string) (string, error) {
+	if v, ok := a.verified.Load(token); ok {
+		vt := v.(verifiedToken)
+		if a.now().Before(vt.exp) {
+			return vt.user, nil
+		}
+		a.verified.Delete(token)
+	}
+	user, exp, err := a.parse(token)
+	if err != nil {
+		return "", err
+	}
+	if a.verifiedN.Add(1) > maxVerifiedTokens { // bound memory: start over
+		a.verified.Clear()
+		a.verifiedN.Store(0)
+	}
+	a.verified.Store(token, verifiedToken{user: user, exp: exp})
+	return user, nil
+}
+
+const maxVerifiedTokens = 10000
+
+type verifiedToken struct {
+	user string
+	exp  time.Time
+}
+
+func (a *authenticator) parse(token string) (string, time.Time, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.key, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(jwtIssuer), jwt.WithExpirationRequired(), jwt.WithTimeFunc(a.now))
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	if c.Subject == "" {
-		return "", errors.New("token has no user")
+		return "", time.Time{}, errors.New("token has no user")
 	}
-	return c.Subject, nil
+	return c.Subject, c.ExpiresAt.Time, nil
 }
 
 // blocked reports whether user is locked out by the login guard.
@@ -163,30 +195,51 @@ func (a *authenticator) succeeded(user string) {
 	delete(a.failures, user)
 }
 
-// users returns every API user with its password: [Default]'s api-credentials and
+// userList parses a settings' API users (api-credentials then api-credentials-external).
+func userList(st *config.Settings) []config.Credential {
+	l, err := st.APIUsers()
+	if err != nil {
+		return nil
+	}
+	return l
+}
+
+// password returns user's password from [Default]'s api-credentials and
 // api-credentials-external, then each running cluster's (first definition wins).
-func (s *Server) users() map[string]string {
-	out := map[string]string{}
-	add := func(st *config.Settings) {
-		l, err := st.APIUsers()
-		if err != nil {
-			return
+func (s *Server) password(user string) (string, bool) {
+	for _, c := range s.defaultUsers() {
+		if c.User == user {
+			return c.Password, true
 		}
-		for _, c := range l {
-			if _, ok := out[c.User]; !ok {
-				out[c.User] = c.Password
+	}
+	for _, m := range s.opt.Fleet.Members() {
+		for _, c := range s.cached(m).users {
+			if c.User == user {
+				return c.Password, true
 			}
 		}
 	}
-	add(s.settings())
-	for _, m := range s.opt.Fleet.Members() {
-		add(&m.Config.Settings)
+	return "", false
+}
+
+func (s *Server) defaultUsers() []config.Credential {
+	d := s.settings()
+	if c := s.defUsers.Load(); c != nil && c.from == d {
+		return c.users
 	}
-	return out
+	c := &parsedUsers{from: d, users: userList(d)}
+	s.defUsers.Store(c)
+	return c.users
+}
+
+// parsedUsers caches the users of one [Default] settings value.
+type parsedUsers struct {
+	from  *config.Settings
+	users []config.Credential
 }
 
 func (s *Server) knownUser(user string) bool {
-	_, ok := s.users()[user]
+	_, ok := s.password(user)
 	return ok
 }
 
@@ -211,7 +264,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Too many failed logins, retry later", http.StatusTooManyRequests)
 		return
 	}
-	want, ok := s.users()[req.Username]
+	want, ok := s.password(req.Username)
 	// Compare even for unknown users, so timing does not tell which users exist.
 	match := subtle.ConstantTimeCompare([]byte(want), []byte(req.Password)) == 1
 	if !ok || !match || req.Username == "" {

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"replication-manager-pro/cluster"
@@ -75,13 +79,31 @@ type memberCache struct {
 	apiUsers map[string]apiUser
 	ids      []string
 	hosts    []ipv6.HostPort
+	users    []config.Credential
+	rendered atomic.Pointer[renderedCluster]
+}
+
+// renderedCluster is a cluster object encoded once per snapshot (GET /api/clusters is
+// polled by UIs and scripts; encoding the config of every cluster on every call costs).
+type renderedCluster struct {
+	key  renderKey
+	json []byte
+}
+
+// renderKey holds everything a cluster object is computed from.
+type renderKey struct {
+	snap        *topology.Snapshot
+	count       int
+	last        time.Time
+	busy        bool
+	provisioned bool
 }
 
 func (s *Server) cached(m *cluster.Member) *memberCache {
 	if v, ok := s.cache.Load(m); ok {
 		return v.(*memberCache)
 	}
-	mc := &memberCache{config: maskedConfig(&m.Config.Settings), apiUsers: apiUsersOf(&m.Config.Settings)}
+	mc := &memberCache{config: maskedConfig(&m.Config.Settings), apiUsers: apiUsersOf(&m.Config.Settings), users: userList(&m.Config.Settings)}
 	mc.hosts, _ = m.Config.Settings.Hosts()
 	for _, h := range mc.hosts {
 		mc.ids = append(mc.ids, topology.ServerIDFor(h))
@@ -143,7 +165,65 @@ func (s *Server) provisioned(m *cluster.Member) bool {
 	return s.opt.Provisioned(m)
 }
 
-func (s *Server) clusterObject(m *cluster.Member) Cluster {
+// clusterJSON returns the encoded cluster object, re-encoded only when its inputs changed.
+func (s *Server) clusterJSON(m *cluster.Member) ([]byte, error) {
+	r, err := s.renderCluster(m)
+	if err != nil {
+		return nil, err
+	}
+	return r.json, nil
+}
+
+func (s *Server) renderCluster(m *cluster.Member) (*renderedCluster, error) {
+	mc := s.cached(m)
+	h := m.Monitor.History()
+	key := renderKey{snap: m.Monitor.Snapshot(), count: h.Count, last: h.Last, busy: m.Monitor.Busy(), provisioned: s.provisioned(m)}
+	if r := mc.rendered.Load(); r != nil && r.key == key {
+		return r, nil
+	}
+	b, err := json.Marshal(s.clusterObject(m, key))
+	if err != nil {
+		return nil, err
+	}
+	r := &renderedCluster{key: key, json: b}
+	mc.rendered.Store(r)
+	return r, nil
+}
+
+// renderedList is the body of GET /api/clusters (newline-terminated) for one set of
+// rendered clusters, with its gzip form made on first demand. Shared: never modified.
+type renderedList struct {
+	parts    []*renderedCluster
+	body     []byte
+	gzipOnce sync.Once
+	gzipped  []byte
+}
+
+func (l *renderedList) gzip() []byte {
+	l.gzipOnce.Do(func() {
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+		zw.Write(l.body)
+		if zw.Close() == nil {
+			l.gzipped = b.Bytes()
+		}
+	})
+	return l.gzipped
+}
+
+func sameParts(a, b []*renderedCluster) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) clusterObject(m *cluster.Member, key renderKey) Cluster {
 	mc := s.cached(m)
 	st := &m.Config.Settings
 	c := Cluster{
@@ -151,24 +231,23 @@ func (s *Server) clusterObject(m *cluster.Member) Cluster {
 		DBServers: mc.ids, DBServersCrashes: []any{}, ProxyServers: []string{},
 		ActivePassiveStatus: "A", Config: mc.config, APIUsers: mc.apiUsers,
 		MonitorType: "database", Topology: string(topology.KindUnknown),
-		IsProvision: s.provisioned(m),
+		IsProvision: key.provisioned,
 	}
 	if c.DBServers == nil {
 		c.DBServers = []string{}
 	}
-	h := m.Monitor.History()
-	c.FailoverCounter = h.Count
-	if !h.Last.IsZero() {
-		c.FailoverLastTime = h.Last.Unix()
+	c.FailoverCounter = key.count
+	if !key.last.IsZero() {
+		c.FailoverLastTime = key.last.Unix()
 	}
-	snap := m.Monitor.Snapshot()
+	snap := key.snap
 	if snap == nil {
 		return c
 	}
 	c.Topology = string(snap.Kind)
 	c.IsDown, c.IsAllDBUp, c.IsFailable = snap.IsDown, snap.IsAllDBUp, snap.IsFailable
 	c.StateMachine.Discovered = true
-	c.StateMachine.InFailover = m.Monitor.Busy()
+	c.StateMachine.InFailover = key.busy
 	c.LastTick = snap.Time
 	for _, p := range snap.Problems {
 		switch p.Code {
@@ -209,17 +288,58 @@ func (s *Server) handleClusterStatus(w http.ResponseWriter, r *http.Request, _ *
 }
 
 // handleClusters: GET /api/clusters: array of cluster objects sorted by name.
-func (s *Server) handleClusters(w http.ResponseWriter, _ *http.Request, _ *reqCtx) {
+func (s *Server) handleClusters(w http.ResponseWriter, r *http.Request, _ *reqCtx) {
 	members := s.opt.Fleet.Members()
-	out := make([]Cluster, 0, len(members))
-	for _, m := range members {
-		out = append(out, s.clusterObject(m))
+	parts := make([]*renderedCluster, len(members))
+	for i, m := range members {
+		r, err := s.renderCluster(m)
+		if err != nil {
+			http.Error(w, "Encoding error", http.StatusInternalServerError)
+			return
+		}
+		parts[i] = r
 	}
-	writeJSON(w, http.StatusOK, out)
+	l := s.list.Load()
+	if l == nil || !sameParts(l.parts, parts) {
+		var buf bytes.Buffer
+		buf.WriteByte('[')
+		for i, r := range parts {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			buf.Write(r.json)
+		}
+		buf.WriteString("]\n")
+		l = &renderedList{parts: parts, body: buf.Bytes()}
+		s.list.Store(l)
+	}
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		if gz := l.gzip(); gz != nil {
+			h := w.Header()
+			h.Set("Content-Type", "application/json")
+			h.Set("Content-Encoding", "gzip")
+			h.Set("Vary", "Accept-Encoding")
+			h.Set("Content-Length", strconv.Itoa(len(gz)))
+			w.WriteHeader(http.StatusOK)
+			w.Write(gz)
+			return
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Vary", "Accept-Encoding")
+	h.Set("Content-Length", strconv.Itoa(len(l.body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(l.body)
 }
 
 func (s *Server) handleCluster(w http.ResponseWriter, _ *http.Request, rc *reqCtx) {
-	writeJSON(w, http.StatusOK, s.clusterObject(rc.member))
+	b, err := s.clusterJSON(rc.member)
+	if err != nil {
+		http.Error(w, "Encoding error", http.StatusInternalServerError)
+		return
+	}
+	writeRawJSON(w, http.StatusOK, b)
 }
 
 func (s *Server) handleServers(w http.ResponseWriter, _ *http.Request, rc *reqCtx) {

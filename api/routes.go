@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -170,8 +171,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	writeRawJSON(w, code, b)
 }
 
+// writeRawJSON writes an encoded body and a newline in one write, with its length (no
+// chunked encoding).
 func writeRawJSON(w http.ResponseWriter, code int, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(code)
 	w.Write(b)
 	w.Write([]byte("\n"))

@@ -63,6 +63,8 @@ type Server struct {
 	opt      Options
 	log      *logrus.Entry
 	defaults atomic.Pointer[config.Settings]
+	defUsers atomic.Pointer[parsedUsers]
+	list     atomic.Pointer[renderedList]
 	ready    atomic.Bool
 	ui       atomic.Pointer[http.Handler]
 
