@@ -84,6 +84,24 @@ func (s *Server) routes() []route {
 		{pattern: serverPrefix + "start", protected: true, grant: GrantDBStart, handler: s.serverAction(actStart)},
 		{pattern: serverPrefix + "stop", protected: true, grant: GrantDBStop, handler: s.serverAction(actStop)},
 	}
+	if n := s.opt.Nodes; n != nil {
+		// Agent endpoints: no token (SlapOS' scripts send none); the handlers apply
+		// api-credentials-secure-config to the bundle themselves.
+		for _, a := range n.NodeActions() {
+			a := a
+			rt = append(rt, route{pattern: clusterPrefix + "/servers/{host}/{port}/" + a, plain: true,
+				handler: func(w http.ResponseWriter, r *http.Request, _ *reqCtx) {
+					n.Node(w, r, param(r, "c"), param(r, "host"), param(r, "port"), a)
+				}})
+		}
+		for _, a := range n.ClusterActions() {
+			a := a
+			rt = append(rt, route{pattern: clusterPrefix + "/" + a, plain: true,
+				handler: func(w http.ResponseWriter, r *http.Request, _ *reqCtx) {
+					n.ClusterAction(w, r, param(r, "c"), a)
+				}})
+		}
+	}
 	return rt
 }
 

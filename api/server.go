@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,9 +53,33 @@ type Options struct {
 	Provisioned func(m *cluster.Member) bool
 	// Services starts and stops databases (server actions start/stop). nil: 501.
 	Services ServiceControl
-	Log      *logrus.Logger
+	// Nodes serves the endpoints orchestrator agents poll without a token: need-* and the
+	// configuration bundle (the SlapOS orchestrator). nil: not served.
+	Nodes NodeHandlers
+	Log   *logrus.Logger
 	// Now is the clock of tokens and of the login guard; nil is time.Now.
 	Now func() time.Time
+}
+
+// NodeHandlers answer the per-node and per-cluster agent endpoints:
+// /api/clusters/{c}/servers/{host}/{port}/<node action> and /api/clusters/{c}/<cluster action>.
+type NodeHandlers interface {
+	NodeActions() []string
+	ClusterActions() []string
+	Node(w http.ResponseWriter, r *http.Request, cluster, host, port, action string)
+	ClusterAction(w http.ResponseWriter, r *http.Request, cluster, action string)
+}
+
+// Authorized reports whether the request carries a valid token of a known user, without
+// answering it (for handlers that decide themselves, e.g. a protected bundle download).
+func (s *Server) Authorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || strings.TrimSpace(tok) == "" {
+		return false
+	}
+	user, err := s.auth.verify(strings.TrimSpace(tok))
+	return err == nil && s.knownUser(user)
 }
 
 // Server is the API. Create it with New, then Start (or Run) it; its handlers can also be

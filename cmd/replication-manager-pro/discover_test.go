@@ -19,6 +19,8 @@ func writeClusterConfig(t *testing.T, hosts []string) string {
 	path := filepath.Join(t.TempDir(), "config.toml")
 	body := fmt.Sprintf(`[Default]
 monitoring-datadir = %q
+api-port = `+fmt.Sprint(testenv.FreePort(t))+`
+http-port = `+fmt.Sprint(testenv.FreePort(t))+`
 
 [c1]
 db-servers-hosts = %q

@@ -20,9 +20,12 @@ import (
 	"replication-manager-pro/api"
 	"replication-manager-pro/cluster"
 	"replication-manager-pro/config"
+	"replication-manager-pro/configurator"
 	"replication-manager-pro/eventlog"
 	"replication-manager-pro/haproxy"
 	"replication-manager-pro/mariadb"
+	"replication-manager-pro/orchestrator"
+	"replication-manager-pro/orchestrator/slapos"
 	"replication-manager-pro/proxysql"
 	"replication-manager-pro/router"
 	"replication-manager-pro/topology"
@@ -319,10 +322,24 @@ func newMonitorCmd() *cobra.Command {
 					return err
 				}
 			}
-			apiSrv, err := api.New(api.Options{Fleet: fleet, Events: events, Defaults: cfg.Default, LoadConfig: cf.reloader(cmd), Log: log})
+			nodes := &slapos.Handlers{
+				Clusters: slapos.ClusterSourceFunc(func(n string) (*config.Cluster, *topology.Snapshot, bool) {
+					m, ok := fleet.Get(n)
+					if !ok {
+						return nil, nil, false
+					}
+					c := m.Config
+					return &c, m.Monitor.Snapshot(), true
+				}),
+				Bundles: slapos.ConfiguratorBundles(clusterTLS),
+				Log:     log,
+			}
+			apiSrv, err := api.New(api.Options{Fleet: fleet, Events: events, Defaults: cfg.Default, LoadConfig: cf.reloader(cmd), Log: log,
+				Nodes: nodes, Provisioned: provisioned(log), Services: services{fleet: fleet, log: log}})
 			if err != nil {
 				return err
 			}
+			nodes.Authorize = apiSrv.Authorized
 			apiSrv.MountUI(web.Handler())
 			if err := apiSrv.Start(); err != nil {
 				return err
@@ -339,6 +356,37 @@ func newMonitorCmd() *cobra.Command {
 	}
 	cf.register(cmd)
 	return cmd
+}
+
+// clusterTLS gives a cluster's certificates (created once, kept in its working directory)
+// for the bundles of databases with the ssl tag.
+func clusterTLS(c *config.Cluster) (*configurator.TLSFiles, error) {
+	hosts, err := c.Settings.Hosts()
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(hosts))
+	for i, h := range hosts {
+		names[i] = h.Host
+	}
+	return configurator.ClusterTLS(filepath.Join(configurator.WorkingDir(&c.Settings), c.Name), c.Name, names)
+}
+
+// provisioned computes a cluster's isProvision through its orchestrator (prov-orchestrator);
+// an orchestrator the registry does not know counts as provisioned (onpremise, local).
+func provisioned(log *logrus.Logger) func(m *cluster.Member) bool {
+	return func(m *cluster.Member) bool {
+		o, err := orchestrator.New(m.Config.Settings.ProvOrchestrator, orchestrator.Deps{Log: log})
+		if err != nil {
+			return true
+		}
+		ok, err := o.IsProvisioned(&m.Config, m.Monitor.Snapshot(), nil)
+		if err != nil {
+			log.WithField("cluster", m.Name).WithError(err).Warn("isProvision")
+			return false
+		}
+		return ok
+	}
 }
 
 // logLevel maps repman's log-level (0 quiet .. 4+ debug; 3 is its default) to logrus.

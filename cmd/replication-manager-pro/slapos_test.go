@@ -9,7 +9,7 @@ import (
 	"replication-manager-pro/config"
 )
 
-const slaposRequest = "../../../shared/testdata/slapos-request-cluster1.json"
+const slaposRequest = "../../testdata/slapos-request-cluster1.json"
 
 func TestSlaposRender(t *testing.T) {
 	if _, err := os.Stat(slaposRequest); err != nil {

@@ -63,6 +63,10 @@ const (
 	ActionNeedRollingReprov  = "need-rolling-reprov"
 )
 
+// NodeActions and ClusterActions return the action lists (the API mounts them one by one).
+func (h *Handlers) NodeActions() []string    { return NodeActions }
+func (h *Handlers) ClusterActions() []string { return ClusterActions }
+
 // NodeActions and ClusterActions list the actions, for routers mounting them one by one.
 var (
 	NodeActions = []string{ActionNeedStart, ActionNeedStop, ActionNeedRestart, ActionNeedReprov,

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-const cluster1Request = "../../../shared/testdata/slapos-request-cluster1.json"
+const cluster1Request = "../../testdata/slapos-request-cluster1.json"
 
 func TestParseRequestCluster1(t *testing.T) {
 	data, err := os.ReadFile(cluster1Request)
