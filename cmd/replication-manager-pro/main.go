@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCmd())
+	root.AddCommand(newDemoCmd())
 	root.AddCommand(newConfigCmd())
 	root.AddCommand(newDiscoverCmd())
 	root.AddCommand(newMonitorCmd())

@@ -185,6 +185,7 @@ func (s *Server) buildArgs(extra []string) []string {
 	args := []string{
 		"--no-defaults",
 		"--datadir=" + filepath.Join(s.dir, "data"),
+		"--tmpdir=" + s.dir, // private: a starting mariadbd deletes stray #sql files of its tmpdir
 		"--socket=" + filepath.Join(s.dir, "sock"),
 		"--pid-file=" + filepath.Join(s.dir, "mariadbd.pid"),
 		"--log-error=" + s.ErrorLogPath(),

@@ -57,8 +57,13 @@ var SmallFootprint = []string{
 // and sys schema, which cost seconds) and the accounts. extra are mariadbd options the
 // servers will run with (storage options must match).
 func Bootstrap(ctx context.Context, datadir string, extra []string, accounts []Account) error {
-	if err := os.MkdirAll(datadir, 0o750); err != nil {
-		return fmt.Errorf("bootstrap %s: %w", datadir, err)
+	// A private tmpdir: mariadbd removes stray #sql files of its tmpdir when it starts, which
+	// would delete the temporary tables of another server bootstrapping at the same time.
+	tmp := filepath.Join(filepath.Dir(datadir), "tmp")
+	for _, d := range []string{datadir, tmp} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return fmt.Errorf("bootstrap %s: %w", datadir, err)
+		}
 	}
 	var sqlText bytes.Buffer
 	sqlText.WriteString("CREATE DATABASE IF NOT EXISTS mysql;\nUSE mysql;\nSET @auth_root_socket=NULL;\n")
@@ -71,7 +76,7 @@ func Bootstrap(ctx context.Context, datadir string, extra []string, accounts []A
 		sqlText.WriteString("\n")
 	}
 	sqlText.WriteString(AccountsSQL(accounts))
-	args := append([]string{"--no-defaults", "--bootstrap", "--datadir=" + datadir,
+	args := append([]string{"--no-defaults", "--bootstrap", "--datadir=" + datadir, "--tmpdir=" + tmp,
 		"--log-warnings=0", "--skip-log-bin", "--max-allowed-packet=8M", "--net-buffer-length=16K"}, extra...)
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
@@ -164,6 +169,9 @@ type Process struct {
 // DataDir is the server's data directory.
 func (d DB) DataDir() string { return filepath.Join(d.Dir, "data") }
 
+// TmpDir is the server's private tmpdir (created by Bootstrap).
+func (d DB) TmpDir() string { return filepath.Join(d.Dir, "tmp") }
+
 // Socket is the server's unix socket.
 func (d DB) Socket() string { return filepath.Join(d.Dir, "mysqld.sock") }
 
@@ -178,6 +186,7 @@ func (d DB) args() []string {
 	args := []string{
 		"--no-defaults",
 		"--datadir=" + d.DataDir(),
+		"--tmpdir=" + d.TmpDir(),
 		"--port=" + strconv.Itoa(d.Port),
 		"--bind-address=" + strings.Join(bind, ","),
 		"--socket=" + d.Socket(),
