@@ -124,6 +124,8 @@ function renderCluster(c) {
 // Field accessors tolerate both our names and the original's.
 const addrOf = (s) => s.url || (s.host + ":" + s.port);
 const gtidOf = (s) => s.currentGtid || s.gtidCurrentPos || s.gtidBinlogPos || "";
+// The API says read_only as "ON"/"OFF" (as the original does); accept booleans too.
+const readOnlyOf = (s) => s.readOnly === true || s.readOnly === "ON";
 function replOf(s) { return (s.replications && s.replications[0]) || null; }
 function sourceOf(s) {
   const r = replOf(s);
@@ -155,7 +157,7 @@ function renderServers(servers) {
       el("td", {}, sourceOf(s) || "-"),
       el("td", {}, gtidOf(s) || "-"),
       el("td", {}, lagOf(s) || "-"),
-      el("td", {}, String(s.readOnly)),
+      el("td", {}, readOnlyOf(s) ? "ON" : "OFF"),
       el("td", {}, el("button", { onclick: () => action(base() + "/servers/" + encodeURIComponent(s.id) + "/actions/maintenance",
         (maint ? "maintenance off for " : "maintenance on for ") + addrOf(s)) }, maint ? "End maintenance" : "Maintenance"))));
     if (s.state !== "Master") sel.append(el("option", { value: addrOf(s) }, addrOf(s)));
@@ -192,7 +194,7 @@ function drawTopology(servers) {
     const g = mk("g", { class: "node", transform: `translate(${p.x},${p.y})`, "data-server": addrOf(s) });
     g.append(mk("rect", { width: boxW, height: boxH, class: "st-" + s.state }));
     const t1 = mk("text", { x: 10, y: 18, class: "title" }); t1.textContent = addrOf(s);
-    const t2 = mk("text", { x: 10, y: 36, class: "st-" + s.state }); t2.textContent = s.state + (s.readOnly ? "  read_only" : "  writable");
+    const t2 = mk("text", { x: 10, y: 36, class: "st-" + s.state }); t2.textContent = s.state + (readOnlyOf(s) ? "  read_only" : "  writable");
     const t3 = mk("text", { x: 10, y: 54 }); t3.textContent = "GTID " + (gtidOf(s) || "-") + (replOf(s) ? "  lag " + lagOf(s) : "");
     g.append(t1, t2, t3);
     svg.append(g);
@@ -213,7 +215,8 @@ function renderEvents(logs) {
   tbody.replaceChildren();
   const list = Array.isArray(logs) ? logs.slice(-40).reverse() : [];
   for (const e of list) {
-    const text = e.kind ? `${e.kind}: ${e.oldState ? e.oldState + " → " + e.newState + " " : ""}${e.message || ""}${e.error ? " (" + e.error + ")" : ""}` : (e.text || JSON.stringify(e));
+    const change = e.oldState || e.newState ? `${e.oldState || "(new)"} → ${e.newState || "(unknown)"} ` : "";
+    const text = e.kind ? `${e.kind}: ${change}${e.message || ""}${e.error ? " (" + e.error + ")" : ""}` : (e.text || JSON.stringify(e));
     const dur = e.durationNs ? (e.durationNs / 1e6).toFixed(1) + " ms" : "";
     tbody.append(el("tr", {}, el("td", {}, e.time ? new Date(e.time).toLocaleTimeString() : ""), el("td", {}, e.server || ""), el("td", {}, text), el("td", {}, dur)));
   }

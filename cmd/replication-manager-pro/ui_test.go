@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"image/png"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+var updateScreenshot = flag.Bool("update-screenshot", false, "write the topology page's screenshot to docs/ui.png")
+
+// TestUIEndToEnd drives the web UI in headless Chromium against the demo cluster: log in,
+// see the 3-node topology, ask a switchover to a chosen replica, see the new master.
+func TestUIEndToEnd(t *testing.T) {
+	chrome, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("needs Debian's chromium (apt-get install chromium; .ci/run installs it)")
+	}
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		t.Skip("needs Debian's haproxy")
+	}
+	dir, err := prepareDemoDir(filepath.Join(t.TempDir(), "demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	env, err := startDemo(ctx, dir, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Stop()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+
+	url := fmt.Sprintf("http://127.0.0.1:%d/", env.HTTPPort)
+	states := `Array.from(document.querySelectorAll('#servers tbody tr')).map(r => r.dataset.server + '=' + r.querySelector('td.state').textContent).join(',')`
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(url),
+		chromedp.WaitVisible(`#login-user`),
+		chromedp.SendKeys(`#login-user`, "admin"),
+		chromedp.SendKeys(`#login-password`, env.AdminPassword),
+		chromedp.Click(`#login-submit`),
+		chromedp.WaitVisible(`#servers tbody tr`),
+	); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	want := fmt.Sprintf("%s=Master,%s=Slave,%s=Slave", env.Hosts[0], env.Hosts[1], env.Hosts[2])
+	waitUI(t, bctx, states, want)
+	// The master's GTID position shows once a refresh follows the demo's first transaction.
+	waitUI(t, bctx, `document.querySelector('#servers tbody tr td:nth-child(4)').textContent`, "0-1-1")
+	topo, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('topology').textContent`))
+	if err != nil || !strings.Contains(topo, env.Hosts[0]) {
+		t.Fatalf("topology diagram lacks the master: %q %v", topo, err)
+	}
+
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shotPath := filepath.Join(t.TempDir(), "ui.png")
+	if *updateScreenshot {
+		shotPath = filepath.Join("..", "..", "docs", "ui.png")
+	}
+	if err := os.WriteFile(shotPath, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := os.Open(shotPath); err != nil {
+		t.Fatal(err)
+	} else if _, err := png.Decode(f); err != nil {
+		t.Fatalf("screenshot is not a PNG: %v", err)
+	}
+
+	// Switchover to the third server, picked in the UI.
+	if err := chromedp.Do(bctx,
+		chromedp.SetValue(`#switchover-target`, env.Hosts[2]),
+		chromedp.Click(`#switchover-btn`),
+	); err != nil {
+		t.Fatalf("switchover click: %v", err)
+	}
+	waitUI(t, bctx, states, fmt.Sprintf("%s=Slave,%s=Slave,%s=Master", env.Hosts[0], env.Hosts[1], env.Hosts[2]))
+	status, _ := chromedp.Run(bctx, chromedp.Text(`#action-status`))
+	if !strings.Contains(status, "done") {
+		t.Fatalf("action status %q", status)
+	}
+}
+
+func waitUI(t *testing.T, ctx context.Context, js, want string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var got string
+	for time.Now().Before(deadline) {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if got = v; err == nil && got == want {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("UI shows %q, want %q", got, want)
+}
