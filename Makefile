@@ -6,14 +6,18 @@ LDFLAGS := -X replication-manager-pro/internal/version.Version=$(VERSION)
 # Tests start real mariadbd processes; keep packages from fighting over 2 cores.
 TESTFLAGS ?= -count=1 -p 2 -timeout 15m
 
-.PHONY: all build test test-short bench demo lint fuzz clean
+.PHONY: all build deps test test-short bench demo lint fuzz clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/replication-manager-pro
 
-test: build
+# Debian packages the tests need (MariaDB, HAProxy, sysbench, Chromium...), installed when missing.
+deps:
+	@./scripts/install-deps.sh
+
+test: deps build
 	$(GO) test $(TESTFLAGS) ./...
 
 # Pure packages only: no mariadbd needed.
