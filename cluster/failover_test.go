@@ -772,3 +772,50 @@ func TestRoutersFollowTheTopology(t *testing.T) {
 		last += i + len(w)
 	}
 }
+
+// A manager that dies right after promoting the new master (before repointing anyone) is
+// replaced by a new one: it re-derives the state from a fresh snapshot and its history,
+// keeps the promoted server as master and repoints the replica left on the dead master.
+func TestRestartAfterPromotionFinishesTheFailover(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	stateDir := t.TempDir()
+	withState := func(mc *MonitorConfig) { mc.AutoRejoin = true; mc.Failover.Exec.StateDir = stateDir }
+	first, _ := failoverMonitor(t, c, withState)
+	first.Tick(context.Background())
+	old := c.Master().Addr()
+	c.Master().Kill()
+	waitFor(t, first, 10*time.Second, "dead master", func(s *topology.Snapshot) bool { return hasProblem(s, DeadMaster) })
+	// Run the failover plan only up to the promotion: the manager "dies" there.
+	first.tickMu.Lock()
+	snap := first.tickLocked(context.Background())
+	p := DecideFailover(snap, first.History(), first.planOptions(true, false))
+	if p.Refused != "" {
+		first.tickMu.Unlock()
+		t.Fatalf("refused: %s", p.Refused)
+	}
+	var upTo []Step
+	for _, st := range p.Steps {
+		upTo = append(upTo, st)
+		if st.Kind == StepPromote {
+			break
+		}
+	}
+	p.Steps = upTo
+	res := first.executor().Run(context.Background(), p)
+	first.tickMu.Unlock()
+	first.Close()
+	if !res.Promoted {
+		t.Fatalf("not promoted: %+v", res)
+	}
+	// A new manager on the same state directory.
+	second, _ := failoverMonitor(t, c, withState)
+	runMonitor(t, second)
+	s := waitNewMaster(t, second, old, 15*time.Second)
+	if masterOf(s) != p.NewMaster.String() {
+		t.Fatalf("master %s, want the promoted %s", masterOf(s), p.NewMaster)
+	}
+	assertRepointed(t, c, p.NewMaster.String(), old)
+	if h := second.History(); h.Count != 1 || len(h.FormerMasters) != 1 {
+		t.Fatalf("history %+v", h)
+	}
+}
