@@ -1,7 +1,7 @@
 package testenv
 
 import (
-	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"replication-manager-pro/orchestrator/local"
 )
 
 // Credentials created in every test server. They are test-only secrets on loopback or
@@ -26,7 +28,7 @@ const (
 
 // templateRevision changes whenever the template's content (users, options) changes, so a
 // cached template of an older revision is never reused.
-const templateRevision = "3"
+const templateRevision = "4"
 
 // mariadbd and friends, overridable through the environment for unusual layouts.
 var (
@@ -114,70 +116,27 @@ func buildTemplate() (string, error) {
 	return filepath.Join(final, "data"), nil
 }
 
-// usersSQL creates the test users. Bootstrap runs without a binary log; sql_log_bin=0
-// states the intent anyway (users must never become errant GTIDs on replicas).
-func usersSQL() string {
-	return strings.Join([]string{
-		"FLUSH PRIVILEGES;",
-		"SET sql_log_bin=0;",
-		// The system tables' data script creates password-less root@127.0.0.1/::1/<hostname>;
-		// they would shadow root@'%'.
-		"DELETE FROM mysql.global_priv WHERE User='' OR (User='root' AND Host NOT IN ('localhost'));",
-		"FLUSH PRIVILEGES;",
-		fmt.Sprintf("ALTER USER 'root'@'localhost' IDENTIFIED BY %s;", sqlString(RootPassword)),
-		fmt.Sprintf("CREATE USER 'root'@'%%' IDENTIFIED BY %s;", sqlString(RootPassword)),
-		"GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;",
-		fmt.Sprintf("CREATE USER %s@'%%' IDENTIFIED BY %s;", sqlString(ReplUser), sqlString(ReplPassword)),
-		fmt.Sprintf("GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR, REPLICATION MASTER ADMIN ON *.* TO %s@'%%';", sqlString(ReplUser)),
-		"",
-	}, "\n")
+// testAccounts are the users of every test server (created with sql_log_bin=0 by
+// local.AccountsSQL, so they never become errant GTIDs on replicas).
+var testAccounts = []local.Account{
+	{User: "root", Host: "localhost", Password: RootPassword},
+	{User: "root", Host: "%", Password: RootPassword, Grants: "ALL PRIVILEGES ON *.* WITH GRANT OPTION"},
+	{User: ReplUser, Host: "%", Password: ReplPassword, Grants: "REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR, REPLICATION MASTER ADMIN ON *.*"},
 }
+
+func usersSQL() string { return local.AccountsSQL(testAccounts) }
 
 // bootstrap fills datadir with the system tables (without the help tables and the sys
 // schema, which cost seconds and no test needs) and the users. Falls back to
 // mariadb-install-db when the SQL scripts are not where Debian puts them.
 func bootstrap(datadir string) error {
-	scripts := []string{"mysql_system_tables.sql", "mysql_performance_tables.sql", "mysql_system_tables_data.sql"}
-	var sqlText bytes.Buffer
-	sqlText.WriteString("CREATE DATABASE IF NOT EXISTS mysql;\nUSE mysql;\nSET @auth_root_socket=NULL;\n")
-	direct := true
-	for _, s := range scripts {
-		b, err := os.ReadFile(filepath.Join(sqlSharePath, s))
-		if err != nil {
-			direct = false
-			break
+	for _, f := range []string{"mysql_system_tables.sql", "mysql_performance_tables.sql", "mysql_system_tables_data.sql"} {
+		if _, err := os.Stat(filepath.Join(sqlSharePath, f)); err != nil {
+			return installDB(datadir)
 		}
-		sqlText.Write(b)
-		sqlText.WriteString("\n")
 	}
-	if !direct {
-		return installDB(datadir)
-	}
-	sqlText.WriteString(usersSQL())
-	args := append([]string{"--no-defaults", "--bootstrap", "--datadir=" + datadir,
-		"--log-warnings=0", "--skip-log-bin", "--max-allowed-packet=8M", "--net-buffer-length=16K"}, innodbArgs...)
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
-	}
-	cmd := exec.Command(mariadbdPath, args...)
-	cmd.Stdin = &sqlText
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	p, err := startProcess(cmd)
-	if err != nil {
-		return fmt.Errorf("template bootstrap: %w", err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(2 * time.Minute):
-		p.kill()
-		return fmt.Errorf("template bootstrap: timed out: %s", lastLines(out.String(), 20))
-	}
-	if p.err != nil {
-		return fmt.Errorf("template bootstrap: %w: %s", p.err, lastLines(out.String(), 20))
-	}
-	if strings.Contains(out.String(), "[ERROR]") {
-		return fmt.Errorf("template bootstrap: %s", lastLines(out.String(), 20))
+	if err := local.Bootstrap(context.Background(), datadir, innodbArgs, testAccounts); err != nil {
+		return fmt.Errorf("template: %w", err)
 	}
 	return nil
 }
@@ -214,24 +173,7 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// sqlString quotes s as a MariaDB string literal (backslash and quote escaped).
-func sqlString(s string) string {
-	var b strings.Builder
-	b.WriteByte('\'')
-	for _, r := range s {
-		switch r {
-		case '\'':
-			b.WriteString("''")
-		case '\\':
-			b.WriteString(`\\`)
-		case 0:
-			b.WriteString(`\0`)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('\'')
-	return b.String()
-}
+// sqlString quotes s as a MariaDB string literal.
+func sqlString(s string) string { return local.QuoteString(s) }
 
 var errNotRunning = errors.New("server not running")
