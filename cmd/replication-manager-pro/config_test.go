@@ -126,3 +126,19 @@ func TestConfigCheckDefaultSearch(t *testing.T) {
 		t.Errorf("exit %d stderr %q out %q", code, errs, out)
 	}
 }
+
+// SlapOS runs the original with its flags before the command.
+func TestFlagsBeforeTheCommand(t *testing.T) {
+	root := newRootCmd()
+	args := commandFirst(root, []string{"--monitoring-datadir", "/tmp/x", "--config", slaposFixture, "--memprofile", "/dev/null", "config", "check"})
+	if args[0] != "config" || args[1] != "check" {
+		t.Fatalf("commandFirst = %v", args)
+	}
+	out, errs, code := runCmd(t, args...)
+	if code != 0 || !strings.Contains(out, "[cluster1]") || !strings.Contains(out, `monitoring-datadir = "/tmp/x"`) {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if got := commandFirst(root, []string{"monitor", "--config", "x"}); got[0] != "monitor" {
+		t.Fatalf("command already first: %v", got)
+	}
+}
