@@ -24,9 +24,9 @@ import (
 
 	"replication-manager-pro/config"
 	"replication-manager-pro/haproxy"
+	"replication-manager-pro/internal/dbproc"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/mariadb"
-	"replication-manager-pro/orchestrator/local"
 )
 
 // demoMarker marks a directory the demo created, so it only ever removes its own.
@@ -41,7 +41,7 @@ type demoEnv struct {
 	AppPassword         string
 	Hosts               []string
 
-	dbs     []*local.Process
+	dbs     []*dbproc.Process
 	haproxy *exec.Cmd
 	hpDone  chan struct{}
 	cancel  context.CancelFunc
@@ -88,13 +88,13 @@ func startDemo(ctx context.Context, dir string, log io.Writer) (*demoEnv, error)
 	}()
 	ports := make([]int, 9)
 	for i := range ports {
-		if ports[i], err = local.FreePort(); err != nil {
+		if ports[i], err = dbproc.FreePort(); err != nil {
 			return nil, err
 		}
 	}
 	e.HTTPPort, e.APIPort, e.WritePort, e.ReadPort = ports[3], ports[4], ports[5], ports[6]
 	rootPW, replPW := secret(), secret()
-	accounts := []local.Account{
+	accounts := []dbproc.Account{
 		{User: "root", Host: "localhost", Password: rootPW},
 		{User: "root", Host: "%", Password: rootPW, Grants: "ALL PRIVILEGES ON *.* WITH GRANT OPTION"},
 		{User: "repl", Host: "%", Password: replPW, Grants: "REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR, REPLICATION MASTER ADMIN ON *.*"},
@@ -102,7 +102,7 @@ func startDemo(ctx context.Context, dir string, log io.Writer) (*demoEnv, error)
 	}
 
 	// Three servers, bootstrapped and started in parallel.
-	e.dbs = make([]*local.Process, 3)
+	e.dbs = make([]*dbproc.Process, 3)
 	errs := make([]error, 3)
 	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
@@ -110,11 +110,11 @@ func startDemo(ctx context.Context, dir string, log io.Writer) (*demoEnv, error)
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			db := local.DB{Dir: filepath.Join(dir, fmt.Sprintf("db%d", i+1)), Port: ports[i], ServerID: i + 1, Args: local.SmallFootprint}
-			if errs[i] = local.Bootstrap(ctx, db.DataDir(), local.SmallFootprint, accounts); errs[i] != nil {
+			db := dbproc.DB{Dir: filepath.Join(dir, fmt.Sprintf("db%d", i+1)), Port: ports[i], ServerID: i + 1, Args: dbproc.SmallFootprint}
+			if errs[i] = dbproc.Bootstrap(ctx, db.DataDir(), dbproc.SmallFootprint, accounts); errs[i] != nil {
 				return
 			}
-			e.dbs[i], errs[i] = local.Start(ctx, db)
+			e.dbs[i], errs[i] = dbproc.Start(ctx, db)
 		}(i)
 	}
 	wg.Wait()

@@ -25,6 +25,7 @@ import (
 	"replication-manager-pro/haproxy"
 	"replication-manager-pro/mariadb"
 	"replication-manager-pro/orchestrator"
+	_ "replication-manager-pro/orchestrator/local" // registers prov-orchestrator "local"
 	"replication-manager-pro/orchestrator/slapos"
 	"replication-manager-pro/proxysql"
 	"replication-manager-pro/router"

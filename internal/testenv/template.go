@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"replication-manager-pro/orchestrator/local"
+	"replication-manager-pro/internal/dbproc"
 )
 
 // Credentials created in every test server. They are test-only secrets on loopback or
@@ -117,14 +117,14 @@ func buildTemplate() (string, error) {
 }
 
 // testAccounts are the users of every test server (created with sql_log_bin=0 by
-// local.AccountsSQL, so they never become errant GTIDs on replicas).
-var testAccounts = []local.Account{
+// dbproc.AccountsSQL, so they never become errant GTIDs on replicas).
+var testAccounts = []dbproc.Account{
 	{User: "root", Host: "localhost", Password: RootPassword},
 	{User: "root", Host: "%", Password: RootPassword, Grants: "ALL PRIVILEGES ON *.* WITH GRANT OPTION"},
 	{User: ReplUser, Host: "%", Password: ReplPassword, Grants: "REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR, REPLICATION MASTER ADMIN ON *.*"},
 }
 
-func usersSQL() string { return local.AccountsSQL(testAccounts) }
+func usersSQL() string { return dbproc.AccountsSQL(testAccounts) }
 
 // bootstrap fills datadir with the system tables (without the help tables and the sys
 // schema, which cost seconds and no test needs) and the users. Falls back to
@@ -135,7 +135,7 @@ func bootstrap(datadir string) error {
 			return installDB(datadir)
 		}
 	}
-	if err := local.Bootstrap(context.Background(), datadir, innodbArgs, testAccounts); err != nil {
+	if err := dbproc.Bootstrap(context.Background(), datadir, innodbArgs, testAccounts); err != nil {
 		return fmt.Errorf("template: %w", err)
 	}
 	return nil
@@ -174,6 +174,6 @@ func lastLines(s string, n int) string {
 }
 
 // sqlString quotes s as a MariaDB string literal.
-func sqlString(s string) string { return local.QuoteString(s) }
+func sqlString(s string) string { return dbproc.QuoteString(s) }
 
 var errNotRunning = errors.New("server not running")

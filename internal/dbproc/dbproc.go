@@ -1,8 +1,8 @@
-// Package local runs MariaDB servers as child processes of this machine: the `local`
-// orchestrator, used by the demo and by tests. It initialises a data directory with the
-// system tables and accounts, starts mariadbd, and stops it; every process is owned by an
-// exec.Cmd waited on by its own goroutine (no pid polling, no zombie).
-package local
+// Package dbproc runs MariaDB servers as child processes of this machine, for the `local`
+// orchestrator, the demo and the tests. It initialises a data directory with the system
+// tables and accounts, starts mariadbd, and stops it; every process is owned by an exec.Cmd
+// waited on by its own goroutine (no pid polling, no zombie).
+package dbproc
 
 import (
 	"bytes"
