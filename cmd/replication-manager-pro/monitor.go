@@ -308,6 +308,9 @@ func newMonitorCmd() *cobra.Command {
 				defer f.Close()
 				log.SetOutput(io.MultiWriter(cmd.ErrOrStderr(), f))
 			}
+			if cfg.Default.APICredentials == config.Defaults().APICredentials {
+				log.Warn("api-credentials is replication-manager's well-known default (admin:repman): anyone who can reach the API port can log in; set your own")
+			}
 			events, err := eventlog.Open(filepath.Join(cfg.Default.MonitoringDatadir, "events.jsonl"), 0)
 			if err != nil {
 				return fmt.Errorf("monitoring-datadir: %w", err)
