@@ -459,14 +459,11 @@ func writeControl(w http.ResponseWriter, p cluster.Plan, res *cluster.Result, er
 }
 
 func (s *Server) handleFailover(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	ctx, cancel := actionContext(r, actionTimeout)
-	defer cancel()
-	unlock, ok := s.lockCluster(ctx, rc.member.Name)
+	ctx, done, ok := s.exclusive(w, r, rc)
 	if !ok {
-		http.Error(w, "Another action runs on this cluster", http.StatusConflict)
 		return
 	}
-	defer unlock()
+	defer done()
 	s.log.WithField("cluster", rc.member.Name).WithField("user", rc.user).Info("failover requested through the API")
 	p, res, err := rc.member.Monitor.Failover(ctx, false, false)
 	writeControl(w, p, res, err)
@@ -496,14 +493,11 @@ func (s *Server) switchover(w http.ResponseWriter, r *http.Request, rc *reqCtx, 
 		http.Error(w, "Master failed", http.StatusBadRequest)
 		return
 	}
-	ctx, cancel := actionContext(r, actionTimeout)
-	defer cancel()
-	unlock, ok := s.lockCluster(ctx, rc.member.Name)
+	ctx, done, ok := s.exclusive(w, r, rc)
 	if !ok {
-		http.Error(w, "Another action runs on this cluster", http.StatusConflict)
 		return
 	}
-	defer unlock()
+	defer done()
 	s.log.WithField("cluster", rc.member.Name).WithField("user", rc.user).Info("switchover requested through the API")
 	p, res, err := rc.member.Monitor.Switchover(ctx, target, false)
 	writeControl(w, p, res, err)

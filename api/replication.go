@@ -32,14 +32,11 @@ func withPausedMonitor(ctx context.Context, m *cluster.Member, f func() error) e
 // handleReplicationCleanup: on every server RESET MASTER, STOP ALL SLAVES, RESET SLAVE ALL
 // of every connection, gtid_slave_pos=”. 200, or 500 with the first error.
 func (s *Server) handleReplicationCleanup(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	ctx, cancel := actionContext(r, actionTimeout)
-	defer cancel()
-	unlock, ok := s.lockCluster(ctx, rc.member.Name)
+	ctx, done, ok := s.exclusive(w, r, rc)
 	if !ok {
-		http.Error(w, "Another action runs on this cluster", http.StatusConflict)
 		return
 	}
-	defer unlock()
+	defer done()
 	err := withPausedMonitor(ctx, rc.member, func() error { return cleanupReplication(ctx, rc.member) })
 	if err != nil {
 		http.Error(w, "Replication cleanup failed: "+err.Error(), http.StatusInternalServerError)
@@ -106,14 +103,11 @@ func (s *Server) handleReplicationBootstrap(w http.ResponseWriter, r *http.Reque
 		http.Error(w, "Topology not supported: "+topo+" (only master-slave)", http.StatusNotImplemented)
 		return
 	}
-	ctx, cancel := actionContext(r, actionTimeout)
-	defer cancel()
-	unlock, ok := s.lockCluster(ctx, rc.member.Name)
+	ctx, done, ok := s.exclusive(w, r, rc)
 	if !ok {
-		http.Error(w, "Another action runs on this cluster", http.StatusConflict)
 		return
 	}
-	defer unlock()
+	defer done()
 	err := withPausedMonitor(ctx, rc.member, func() error { return bootstrapMasterSlave(ctx, rc.member) })
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -206,6 +206,19 @@ func (s *Server) clusterMutex(name string) chan struct{} {
 	return v.(chan struct{})
 }
 
+// exclusive starts a cluster action: the action timeout and the cluster's action lock. It
+// answers 409 and returns false when another action holds the lock; call done when finished.
+func (s *Server) exclusive(w http.ResponseWriter, r *http.Request, rc *reqCtx) (context.Context, func(), bool) {
+	ctx, cancel := actionContext(r, actionTimeout)
+	unlock, ok := s.lockCluster(ctx, rc.member.Name)
+	if !ok {
+		cancel()
+		http.Error(w, "Another action runs on this cluster", http.StatusConflict)
+		return nil, nil, false
+	}
+	return ctx, func() { unlock(); cancel() }, true
+}
+
 // lockCluster takes the cluster's action lock, or gives up when ctx ends.
 func (s *Server) lockCluster(ctx context.Context, name string) (func(), bool) {
 	ch := s.clusterMutex(name)
