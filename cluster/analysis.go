@@ -95,8 +95,10 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 				names[i] = s.Servers[r].Addr.String()
 			}
 			add(SplitBrain, topology.SeverityError, nil, "replicas follow %d different masters: %v", len(roots), names)
-		} else {
+		} else if anyReachable(s) {
 			add(NoMaster, topology.SeverityError, nil, "no server is replicated from: topology unknown")
+		} else {
+			add(NoMaster, topology.SeverityError, nil, "no server answers: topology unknown")
 		}
 	}
 
@@ -304,4 +306,13 @@ func SourceAlive(r topology.Replication, now time.Time, heartbeatCheck bool, tim
 		timeout = p
 	}
 	return now.Sub(r.SourceActivity) <= timeout
+}
+
+func anyReachable(s *topology.Snapshot) bool {
+	for i := range s.Servers {
+		if s.Servers[i].Reachable {
+			return true
+		}
+	}
+	return false
 }

@@ -363,3 +363,16 @@ func TestHeartbeatCheck(t *testing.T) {
 		t.Fatalf("heartbeats moving: %s", codes(ps))
 	}
 }
+
+func TestNeverReachedServersAreUnknown(t *testing.T) {
+	snap := discoverSeq(t, []Observation{obs("db1", 1, down), obs("db2", 2, down)})
+	for _, s := range snap.Servers {
+		if s.Role != topology.RoleUnknown || s.State != topology.StateSuspect {
+			t.Fatalf("%s: role %s state %s", s.Addr, s.Role, s.State)
+		}
+	}
+	ps := Analyze(snap, AnalyzeOptions{})
+	if codes(ps) != "NoMaster" || !strings.Contains(ps[0].Message, "no server answers") {
+		t.Fatalf("problems %+v", ps)
+	}
+}

@@ -66,6 +66,9 @@ func Discover(obs []Observation, prev *topology.Snapshot, opt DiscoverOptions, t
 	for i := range snap.Servers {
 		s := &snap.Servers[i]
 		s.Role = g.role(i, snap.Master, snap.Kind)
+		if s.Role == topology.RoleStandalone && !s.Reachable {
+			s.Role = topology.RoleUnknown // never answered: nothing is known of it
+		}
 		s.State = serverState(s, i == snap.Master, opt)
 	}
 	snap.IsAllDBUp = len(snap.Servers) > 0
