@@ -38,8 +38,17 @@ func TestSwitchoverAndFailoverCommands(t *testing.T) {
 	if got := c.Servers[2].QueryString(t, "SELECT @@read_only"); got != "0" {
 		t.Fatal("new master read-only")
 	}
-	if st := c.Servers[0].SlaveStatus(t); st["Slave_IO_Running"] != "Yes" || st["Master_Port"] != strings.TrimPrefix(hosts[2][strings.LastIndex(hosts[2], ":"):], ":") {
-		t.Fatalf("old master not replicating from the new one: %v", st["Master_Port"])
+	// START SLAVE returns before the IO thread has connected: poll.
+	newPort := strings.TrimPrefix(hosts[2][strings.LastIndex(hosts[2], ":"):], ":")
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		st := c.Servers[0].SlaveStatus(t)
+		if st["Slave_IO_Running"] == "Yes" && st["Slave_SQL_Running"] == "Yes" && st["Master_Port"] == newPort {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("old master not replicating from the new one: port %s IO %s SQL %s", st["Master_Port"], st["Slave_IO_Running"], st["Slave_SQL_Running"])
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// A live master is not failed over.
