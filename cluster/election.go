@@ -191,7 +191,7 @@ func judge(s *topology.Snapshot, srv, master *topology.Server, replicas int, opt
 		no("not a replica")
 		return srv.CurrentPos, why
 	}
-	if !sameAddr(r.Source, master.Addr) && (r.SourceServerID == 0 || r.SourceServerID != master.ServerID) {
+	if !ipv6.SameAddr(r.Source, master.Addr) && (r.SourceServerID == 0 || r.SourceServerID != master.ServerID) {
 		no("replicates from %s, not from the master", r.Source)
 	}
 	if srv.Role == topology.RoleRelay {

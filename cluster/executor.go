@@ -497,7 +497,7 @@ func (x *Executor) promote(ctx context.Context, p Plan, addr ipv6.HostPort) erro
 	}
 	for _, r := range st.Replications {
 		src := ipv6.HostPort{Host: ipv6.Unbracket(r.MasterHost), Port: r.MasterPort}
-		if !sameAddr(src, p.OldMaster) && r.ConnectionName != "" {
+		if !ipv6.SameAddr(src, p.OldMaster) && r.ConnectionName != "" {
 			continue // another source of a multi-source replica stays
 		}
 		if err := s.StopReplica(ctx, r.ConnectionName); err != nil {
@@ -625,10 +625,10 @@ func (x *Executor) repoint(ctx context.Context, p Plan, addr ipv6.HostPort) (str
 	channel := ""
 	for _, r := range st.Replications {
 		src := ipv6.HostPort{Host: ipv6.Unbracket(r.MasterHost), Port: r.MasterPort}
-		if sameAddr(src, p.NewMaster) && r.IORunning() && r.SQLRunning() {
+		if ipv6.SameAddr(src, p.NewMaster) && r.IORunning() && r.SQLRunning() {
 			return "already replicating from the new master", s.SetReadOnly(ctx, x.cfg.ReadOnlyReplicas && !x.cfg.IgnoredReadOnly[addr])
 		}
-		if sameAddr(src, p.OldMaster) {
+		if ipv6.SameAddr(src, p.OldMaster) {
 			channel = r.ConnectionName
 		}
 	}

@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"net/netip"
-
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/topology"
 )
@@ -39,7 +37,7 @@ func buildGraph(servers []topology.Server) graph {
 // configuration lists an address.
 func sourceIndex(servers []topology.Server, self int, r topology.Replication) int {
 	for j := range servers {
-		if j != self && sameAddr(servers[j].Addr, r.Source) {
+		if j != self && ipv6.SameAddr(servers[j].Addr, r.Source) {
 			return j
 		}
 	}
@@ -56,18 +54,6 @@ func sourceIndex(servers []topology.Server, self int, r topology.Replication) in
 		}
 	}
 	return found
-}
-
-func sameAddr(a, b ipv6.HostPort) bool {
-	if a.Port != b.Port {
-		return false
-	}
-	if a.Host == b.Host {
-		return true
-	}
-	x, err1 := netip.ParseAddr(a.Host)
-	y, err2 := netip.ParseAddr(b.Host)
-	return err1 == nil && err2 == nil && x.Unmap() == y.Unmap()
 }
 
 // root follows sources up from i. It returns the top server and whether the walk closed a

@@ -234,7 +234,7 @@ func repointSteps(s *topology.Snapshot, winner int, oldMaster ipv6.HostPort) []S
 			continue
 		}
 		r, ok := srv.PrimaryReplication()
-		if !ok || !(sameAddr(r.Source, oldMaster) || (r.SourceServerID != 0 && r.SourceServerID == s.Servers[s.Master].ServerID)) {
+		if !ok || !(ipv6.SameAddr(r.Source, oldMaster) || (r.SourceServerID != 0 && r.SourceServerID == s.Servers[s.Master].ServerID)) {
 			continue
 		}
 		out = append(out, Step{Kind: StepRepointReplica, Server: srv.Addr})

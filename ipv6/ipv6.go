@@ -201,3 +201,18 @@ func (h *HostPort) UnmarshalText(b []byte) error {
 	*h = hp
 	return nil
 }
+
+// SameAddr reports whether two addresses name the same server: same port, and hosts equal
+// as IP addresses ("::1" is "0::1", an IPv4-mapped address is its IPv4) or, for names,
+// case-insensitively. Brackets are ignored.
+func SameAddr(a, b HostPort) bool {
+	if a.Port != b.Port {
+		return false
+	}
+	ha, hb := Unbracket(a.Host), Unbracket(b.Host)
+	if x, err := netip.ParseAddr(ha); err == nil {
+		y, err := netip.ParseAddr(hb)
+		return err == nil && x.Unmap() == y.Unmap()
+	}
+	return strings.EqualFold(ha, hb)
+}

@@ -211,3 +211,24 @@ func FuzzBindListRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func TestSameAddr(t *testing.T) {
+	cases := []struct {
+		a, b string
+		same bool
+	}{
+		{"[::1]:3306", "[0::1]:3306", true},
+		{"[::ffff:127.0.0.1]:3306", "127.0.0.1:3306", true},
+		{"DB1:3306", "db1:3306", true},
+		{"[2001:DB8::1]:1", "[2001:db8::1]:1", true},
+		{"db1:3306", "db1:3307", false},
+		{"127.0.0.1:3306", "localhost:3306", false},
+	}
+	for _, c := range cases {
+		a, _ := ParseHostPort(c.a, DefaultPort)
+		b, _ := ParseHostPort(c.b, DefaultPort)
+		if got := SameAddr(a, b); got != c.same {
+			t.Errorf("SameAddr(%s, %s) = %v", c.a, c.b, got)
+		}
+	}
+}

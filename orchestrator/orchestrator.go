@@ -13,8 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
-	"strings"
 
 	"replication-manager-pro/config"
 	"replication-manager-pro/ipv6"
@@ -63,26 +61,12 @@ type Placement struct {
 func (p Placement) Find(addr ipv6.HostPort) (Target, bool) {
 	for _, l := range [][]Target{p.Databases, p.Proxies} {
 		for _, t := range l {
-			if SameAddr(t.Addr, addr) {
+			if ipv6.SameAddr(t.Addr, addr) {
 				return t, true
 			}
 		}
 	}
 	return Target{}, false
-}
-
-// SameAddr compares two addresses: same port, and hosts equal as IP addresses or, for names,
-// case-insensitively. Brackets are ignored.
-func SameAddr(a, b ipv6.HostPort) bool {
-	if a.Port != b.Port {
-		return false
-	}
-	ha, hb := ipv6.Unbracket(a.Host), ipv6.Unbracket(b.Host)
-	if x, err := netip.ParseAddr(ha); err == nil {
-		y, err := netip.ParseAddr(hb)
-		return err == nil && x.Unmap() == y.Unmap()
-	}
-	return strings.EqualFold(ha, hb)
 }
 
 // Targets lists a cluster's nodes from its settings without partitions: every orchestrator
@@ -172,7 +156,7 @@ func DatabaseRunning(snap *topology.Snapshot, addr ipv6.HostPort) bool {
 	}
 	for i := range snap.Servers {
 		s := &snap.Servers[i]
-		if SameAddr(s.Addr, addr) {
+		if ipv6.SameAddr(s.Addr, addr) {
 			return s.State != topology.StateUnknown && !s.State.IsDown()
 		}
 	}

@@ -44,11 +44,11 @@ func SQLShutdown(ctx context.Context, c *config.Cluster, addr ipv6.HostPort, sna
 	defer srv.Close()
 	isMaster, version := false, ""
 	if snap != nil {
-		if m, ok := snap.MasterServer(); ok && SameAddr(m.Addr, addr) {
+		if m, ok := snap.MasterServer(); ok && ipv6.SameAddr(m.Addr, addr) {
 			isMaster = true
 		}
 		for i := range snap.Servers {
-			if SameAddr(snap.Servers[i].Addr, addr) {
+			if ipv6.SameAddr(snap.Servers[i].Addr, addr) {
 				version = snap.Servers[i].Version
 			}
 		}

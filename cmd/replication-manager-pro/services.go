@@ -33,7 +33,7 @@ func (s services) target(name string, addr ipv6.HostPort) (*cluster.Member, orch
 		return nil, nil, orchestrator.Target{}, err
 	}
 	for _, t := range p.Databases {
-		if orchestrator.SameAddr(t.Addr, addr) {
+		if ipv6.SameAddr(t.Addr, addr) {
 			return m, o, t, nil
 		}
 	}
