@@ -154,14 +154,10 @@ func DecideFailover(s *topology.Snapshot, h FailoverHistory, opt PlanOptions) Pl
 		return refuse(RefuseNotDead, "replicas still receive from master %s: only the manager lost it", master.Addr)
 	}
 
-	eo := opt.Elect
-	eo.Mode = ElectFailover
-	p.Election = Elect(s, eo)
-	newMaster, ok := p.Election.WinnerAddr(s)
-	if !ok {
+	if !p.elect(s, opt.Elect, ElectFailover) {
 		return refuse(RefuseNoCandidate, "%s", p.Election.Reason)
 	}
-	p.NewMaster = newMaster
+	newMaster := p.NewMaster
 	cand := &s.Servers[p.Election.Winner]
 	r, _ := cand.PrimaryReplication()
 
@@ -171,6 +167,16 @@ func DecideFailover(s *topology.Snapshot, h FailoverHistory, opt PlanOptions) Pl
 		{Kind: StepNotifyRouters, Server: newMaster},
 	}, repointSteps(s, p.Election.Winner, master.Addr))
 	return p
+}
+
+// elect runs the election in the given mode and sets the plan's new master; false when no
+// replica can be promoted (the reason is in p.Election.Reason).
+func (p *Plan) elect(s *topology.Snapshot, eo ElectOptions, mode ElectMode) bool {
+	eo.Mode = mode
+	p.Election = Elect(s, eo)
+	nm, ok := p.Election.WinnerAddr(s)
+	p.NewMaster = nm
+	return ok
 }
 
 // frame puts a plan's own steps between the configured scripts: pre-script, core steps,
@@ -205,14 +211,10 @@ func DecideSwitchover(s *topology.Snapshot, opt PlanOptions) Plan {
 	if s.Kind != topology.KindMasterSlave {
 		return refuse(RefuseUnsupportedKind, "topology %s: switchover handles master-slave clusters", s.Kind)
 	}
-	eo := opt.Elect
-	eo.Mode = ElectSwitchover
-	p.Election = Elect(s, eo)
-	newMaster, ok := p.Election.WinnerAddr(s)
-	if !ok {
+	if !p.elect(s, opt.Elect, ElectSwitchover) {
 		return refuse(RefuseNoCandidate, "%s", p.Election.Reason)
 	}
-	p.NewMaster = newMaster
+	newMaster := p.NewMaster
 	p.Steps = frame(opt, []Step{
 		{Kind: StepCheckLongWrites, Server: master.Addr},
 		{Kind: StepFreezeOldMaster, Server: master.Addr, Detail: "read_only, kill clients, read lock, final position"},
