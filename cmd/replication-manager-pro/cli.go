@@ -67,6 +67,21 @@ type apiClient struct {
 }
 
 // connect logs in and returns a session; errors are printed and turned into exit 1.
+// connectCluster logs in and resolves the cluster the command acts on (--cluster, or the
+// only one).
+func (f *clientFlags) connectCluster(cmd *cobra.Command) (*apiClient, context.Context, string, context.CancelFunc, error) {
+	c, ctx, cancel, err := f.connect(cmd)
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	name, err := c.clusterName(ctx)
+	if err != nil {
+		cancel()
+		return nil, nil, "", nil, err
+	}
+	return c, ctx, name, cancel, nil
+}
+
 func (f *clientFlags) connect(cmd *cobra.Command) (*apiClient, context.Context, context.CancelFunc, error) {
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	password := f.password
@@ -281,15 +296,11 @@ func newClientTopologyCmd(f *clientFlags) *cobra.Command {
 		Short: "Print the cluster's servers: state, read_only, GTID position, replication source and lag",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, cancel, err := f.connect(cmd)
+			c, ctx, name, cancel, err := f.connectCluster(cmd)
 			if err != nil {
 				return fail(cmd, err)
 			}
 			defer cancel()
-			name, err := c.clusterName(ctx)
-			if err != nil {
-				return fail(cmd, err)
-			}
 			code, b, err := c.get(ctx, clusterPath(name, "/topology/servers"))
 			if err != nil {
 				return fail(cmd, err)
@@ -343,15 +354,11 @@ func newClientControlCmd(f *clientFlags, kind string) *cobra.Command {
 		Use:  kind,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, cancel, err := f.connect(cmd)
+			c, ctx, name, cancel, err := f.connectCluster(cmd)
 			if err != nil {
 				return fail(cmd, err)
 			}
 			defer cancel()
-			name, err := c.clusterName(ctx)
-			if err != nil {
-				return fail(cmd, err)
-			}
 			form := url.Values{}
 			if prefered != "" {
 				form.Set("prefmaster", prefered)
