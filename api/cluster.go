@@ -251,9 +251,9 @@ func (s *Server) clusterObject(m *cluster.Member, key renderKey) Cluster {
 	c.LastTick = snap.Time
 	for _, p := range snap.Problems {
 		switch p.Code {
-		case cluster.SplitBrain:
+		case topology.SplitBrain:
 			c.IsSplitBrain = true
-		case cluster.ClusterDown:
+		case topology.ClusterDown:
 			c.IsClusterDown = true
 		}
 	}

@@ -10,38 +10,11 @@ import (
 	"replication-manager-pro/topology"
 )
 
-// Problem codes found by Analyze. Each names one situation; alerts, metrics, the failover
-// decision and tests match on them.
-const (
-	DeadMaster                           topology.Code = "DeadMaster"
-	SuspectMaster                        topology.Code = "SuspectMaster"
-	UnreachableMasterWithHealthyReplicas topology.Code = "UnreachableMasterWithHealthyReplicas"
-	NoMaster                             topology.Code = "NoMaster"
-	SplitBrain                           topology.Code = "SplitBrain"
-	WritableStandalone                   topology.Code = "WritableStandalone"
-	MultiMaster                          topology.Code = "MultiMaster"
-	ReplicationCycle                     topology.Code = "ReplicationCycle"
-	NoReplica                            topology.Code = "NoReplica"
-	BrokenReplication                    topology.Code = "BrokenReplication"
-	LaggingReplica                       topology.Code = "LaggingReplica"
-	WritableReplica                      topology.Code = "WritableReplica"
-	ReadOnlyMaster                       topology.Code = "ReadOnlyMaster"
-	ErrantGTID                           topology.Code = "ErrantGTID"
-	ReplicaDown                          topology.Code = "ReplicaDown"
-	AuthFailure                          topology.Code = "AuthFailure"
-	ClusterDown                          topology.Code = "ClusterDown"
-	ReplicaWithoutBinlog                 topology.Code = "ReplicaWithoutBinlog"
-	ReplicaOfUnknownSource               topology.Code = "ReplicaOfUnknownSource"
-	ReplicaNotFollowingMaster            topology.Code = "ReplicaNotFollowingMaster"
-	FormerMasterCanRejoin                topology.Code = "FormerMasterCanRejoin"
-	FormerMasterDiverged                 topology.Code = "FormerMasterDiverged"
-)
-
 // blocking lists the codes that make a cluster not failable (repman's ERROR states such as
 // ERR00010 no replica, ERR00021 cluster down, ERR00063 extra master): while one holds, an
 // automatic failover must not run because the topology itself is not understood.
 var blocking = map[topology.Code]bool{
-	NoMaster: true, SplitBrain: true, ReplicationCycle: true, NoReplica: true, ClusterDown: true,
+	topology.NoMaster: true, topology.SplitBrain: true, topology.ReplicationCycle: true, topology.NoReplica: true, topology.ClusterDown: true,
 }
 
 // Blocking reports whether a problem code prevents failover.
@@ -76,7 +49,7 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 		return nil
 	}
 	if s.IsDown {
-		add(ClusterDown, topology.SeverityError, nil, "all %d servers are down", len(s.Servers))
+		add(topology.ClusterDown, topology.SeverityError, nil, "all %d servers are down", len(s.Servers))
 	}
 
 	master, haveMaster := s.MasterServer()
@@ -84,9 +57,9 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 
 	switch s.Kind {
 	case topology.KindRing:
-		add(ReplicationCycle, topology.SeverityError, nil, "servers replicate in a ring of more than two; no master can be named")
+		add(topology.ReplicationCycle, topology.SeverityError, nil, "servers replicate in a ring of more than two; no master can be named")
 	case topology.KindMultiMaster:
-		add(MultiMaster, topology.SeverityWarning, nil, "two servers replicate from each other")
+		add(topology.MultiMaster, topology.SeverityWarning, nil, "two servers replicate from each other")
 	}
 	if !haveMaster && s.Kind != topology.KindRing && len(s.Servers) > 1 && !s.IsDown {
 		if roots := replicationRoots(g, len(s.Servers)); len(roots) > 1 {
@@ -94,11 +67,11 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 			for i, r := range roots {
 				names[i] = s.Servers[r].Addr.String()
 			}
-			add(SplitBrain, topology.SeverityError, nil, "replicas follow %d different masters: %v", len(roots), names)
+			add(topology.SplitBrain, topology.SeverityError, nil, "replicas follow %d different masters: %v", len(roots), names)
 		} else if anyReachable(s) {
-			add(NoMaster, topology.SeverityError, nil, "no server is replicated from: topology unknown")
+			add(topology.NoMaster, topology.SeverityError, nil, "no server is replicated from: topology unknown")
 		} else {
-			add(NoMaster, topology.SeverityError, nil, "no server answers: topology unknown")
+			add(topology.NoMaster, topology.SeverityError, nil, "no server answers: topology unknown")
 		}
 	}
 
@@ -113,11 +86,11 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 		}
 		switch srv.State {
 		case topology.StateErrorAuth:
-			add(AuthFailure, topology.SeverityWarning, srv, "access denied with the configured credentials")
+			add(topology.AuthFailure, topology.SeverityWarning, srv, "access denied with the configured credentials")
 			continue
 		case topology.StateFailed:
 			if srv.IsReplica() {
-				add(ReplicaDown, topology.SeverityWarning, srv, "replica unreachable: %s", srv.ProbeError)
+				add(topology.ReplicaDown, topology.SeverityWarning, srv, "replica unreachable: %s", srv.ProbeError)
 			}
 			continue
 		}
@@ -127,43 +100,43 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 		if !srv.IsReplica() {
 			if promotionPos, former := opt.FormerMasters[srv.Addr]; former && haveMaster {
 				if extra := gtid.Errant(srv.CurrentPos, promotionPos); len(extra) > 0 {
-					add(FormerMasterDiverged, topology.SeverityWarning, srv,
+					add(topology.FormerMasterDiverged, topology.SeverityWarning, srv,
 						"former master wrote transactions no replica received before the failover: %s; kept read_only and out of routing until reseeded", extra)
 				} else {
-					add(FormerMasterCanRejoin, topology.SeverityWarning, srv, "former master is back and has not diverged: it can rejoin as a replica of %s", master.Addr)
+					add(topology.FormerMasterCanRejoin, topology.SeverityWarning, srv, "former master is back and has not diverged: it can rejoin as a replica of %s", master.Addr)
 				}
 				continue
 			}
 			if haveMaster && !srv.ReadOnly && srv.State != topology.StateMaintenance {
-				add(WritableStandalone, topology.SeverityWarning, srv, "writable server outside replication: a second master")
+				add(topology.WritableStandalone, topology.SeverityWarning, srv, "writable server outside replication: a second master")
 			}
 			continue
 		}
 		r, _ := srv.PrimaryReplication()
 		if g.outside[i] {
-			add(ReplicaOfUnknownSource, topology.SeverityWarning, srv, "replicates from %s, which is not configured", r.Source)
+			add(topology.ReplicaOfUnknownSource, topology.SeverityWarning, srv, "replicates from %s, which is not configured", r.Source)
 		} else if haveMaster && !followsMaster(g, i, s.Master) {
-			add(ReplicaNotFollowingMaster, topology.SeverityWarning, srv, "replicates from %s, not from the master %s", r.Source, master.Addr)
+			add(topology.ReplicaNotFollowingMaster, topology.SeverityWarning, srv, "replicates from %s, not from the master %s", r.Source, master.Addr)
 		}
 		for _, ch := range srv.Replications {
 			switch {
 			case ch.IO == topology.ThreadNo || ch.SQL != topology.ThreadYes:
-				add(BrokenReplication, topology.SeverityWarning, srv, "%s%s", channelPrefix(ch), replicationError(ch))
+				add(topology.BrokenReplication, topology.SeverityWarning, srv, "%s%s", channelPrefix(ch), replicationError(ch))
 			case srv.State == topology.StateSlaveLate || srv.State == topology.StateRelayLate:
 				if ch.Lag != nil && *ch.Lag > opt.MaxLag {
-					add(LaggingReplica, topology.SeverityWarning, srv, "%s%d s behind its master", channelPrefix(ch), *ch.Lag)
+					add(topology.LaggingReplica, topology.SeverityWarning, srv, "%s%d s behind its master", channelPrefix(ch), *ch.Lag)
 				}
 			}
 		}
 		if opt.ReadOnlyReplicas && !srv.ReadOnly && !opt.IgnoredReadOnly[srv.Addr] && srv.State != topology.StateMaintenance {
-			add(WritableReplica, topology.SeverityWarning, srv, "replica is writable (read_only=OFF)")
+			add(topology.WritableReplica, topology.SeverityWarning, srv, "replica is writable (read_only=OFF)")
 		}
 		if !srv.LogBin {
-			add(ReplicaWithoutBinlog, topology.SeverityWarning, srv, "binary log disabled: cannot be promoted")
+			add(topology.ReplicaWithoutBinlog, topology.SeverityWarning, srv, "binary log disabled: cannot be promoted")
 		}
 		if haveMaster && master.Reachable {
 			if errant := errantOf(srv, master); len(errant) > 0 {
-				add(ErrantGTID, topology.SeverityWarning, srv, "transactions not on the master: %s", errant)
+				add(topology.ErrantGTID, topology.SeverityWarning, srv, "transactions not on the master: %s", errant)
 			}
 		}
 	}
@@ -184,15 +157,15 @@ func analyzeMaster(s *topology.Snapshot, g graph, master *topology.Server, opt A
 	replicas := g.children[s.Master]
 	if master.Reachable {
 		if master.ReadOnly && master.State != topology.StateMaintenance && s.Kind != topology.KindMultiMaster {
-			add(ReadOnlyMaster, topology.SeverityWarning, master, "master is read_only")
+			add(topology.ReadOnlyMaster, topology.SeverityWarning, master, "master is read_only")
 		}
 		if len(replicas) == 0 && len(s.Servers) > 1 && s.Kind == topology.KindMasterSlave {
-			add(NoReplica, topology.SeverityError, master, "no configured server replicates from the master")
+			add(topology.NoReplica, topology.SeverityError, master, "no configured server replicates from the master")
 		}
 		return
 	}
 	if master.State == topology.StateErrorAuth {
-		add(AuthFailure, topology.SeverityWarning, master, "access denied on the master with the configured credentials")
+		add(topology.AuthFailure, topology.SeverityWarning, master, "access denied on the master with the configured credentials")
 		return
 	}
 	// The master does not answer us. Ask its replicas: a replica whose IO thread is still
@@ -211,12 +184,12 @@ func analyzeMaster(s *topology.Snapshot, g graph, master *topology.Server, opt A
 	}
 	switch {
 	case seeing > 0:
-		add(UnreachableMasterWithHealthyReplicas, topology.SeverityWarning, master,
+		add(topology.UnreachableMasterWithHealthyReplicas, topology.SeverityWarning, master,
 			"unreachable from the manager, but %d of %d replicas still replicate from it", seeing, reachable)
 	case master.State == topology.StateFailed:
-		add(DeadMaster, topology.SeverityError, master, "master unreachable for %d probes and no replica is connected to it (%s)", master.FailCount, master.ProbeError)
+		add(topology.DeadMaster, topology.SeverityError, master, "master unreachable for %d probes and no replica is connected to it (%s)", master.FailCount, master.ProbeError)
 	default:
-		add(SuspectMaster, topology.SeverityWarning, master, "master missed %d probes (%s)", master.FailCount, master.ProbeError)
+		add(topology.SuspectMaster, topology.SeverityWarning, master, "master missed %d probes (%s)", master.FailCount, master.ProbeError)
 	}
 }
 

@@ -153,7 +153,7 @@ func (m *Monitor) execute(ctx context.Context, p Plan) Result {
 
 // autoFailover runs after a tick in automatic mode when the master is confirmed dead.
 func (m *Monitor) autoFailover(ctx context.Context, snap *topology.Snapshot) {
-	if m.cfg.Failover.Mode != "automatic" || !hasProblem(snap, DeadMaster) {
+	if m.cfg.Failover.Mode != "automatic" || !hasProblem(snap, topology.DeadMaster) {
 		m.lastRefusal = ""
 		return
 	}

@@ -44,22 +44,22 @@ func Enforcements(s *topology.Snapshot, ps []topology.Problem, opt EnforceOption
 	var out []Enforcement
 	for _, p := range ps {
 		switch p.Code {
-		case WritableReplica:
+		case topology.WritableReplica:
 			if !opt.ReadOnlyReplicas {
 				continue
 			}
 			if srv := serverByName(s, p.Server); srv != nil && !opt.IgnoredReadOnly[srv.Addr] {
 				out = append(out, Enforcement{Server: srv.Addr, Kind: EnforceReadOnly, Reason: p.Message})
 			}
-		case FormerMasterDiverged:
+		case topology.FormerMasterDiverged:
 			if srv := serverByName(s, p.Server); srv != nil && !srv.ReadOnly {
 				out = append(out, Enforcement{Server: srv.Addr, Kind: EnforceReadOnly, Reason: "diverged former master"})
 			}
-		case FormerMasterCanRejoin:
+		case topology.FormerMasterCanRejoin:
 			if srv := serverByName(s, p.Server); srv != nil && opt.AutoRejoin {
 				out = append(out, Enforcement{Server: srv.Addr, Kind: EnforceRejoin, Reason: p.Message})
 			}
-		case ReplicaNotFollowingMaster:
+		case topology.ReplicaNotFollowingMaster:
 			srv := serverByName(s, p.Server)
 			if srv == nil || !opt.AutoRejoin {
 				continue
@@ -70,7 +70,7 @@ func Enforcements(s *topology.Snapshot, ps []topology.Problem, opt EnforceOption
 			if src, ok := s.Find(r.Source); ok && src.State == topology.StateFailed {
 				out = append(out, Enforcement{Server: srv.Addr, Kind: EnforceRepoint, Reason: p.Message})
 			}
-		case ReadOnlyMaster:
+		case topology.ReadOnlyMaster:
 			if s.Kind != topology.KindMasterSlave && s.Kind != topology.KindActivePassive {
 				continue
 			}

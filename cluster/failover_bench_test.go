@@ -570,7 +570,7 @@ func BenchmarkSwitchover(b *testing.B) {
 			}
 		}
 		checkRun(b, c.Servers[target], others, st.acked, false)
-		if s := m.Tick(context.Background()); hasProblem(s, ErrantGTID) || masterOf(s) != hp.String() {
+		if s := m.Tick(context.Background()); hasProblem(s, topology.ErrantGTID) || masterOf(s) != hp.String() {
 			b.Fatalf("after switchover %d: master %s, problems %s", run, masterOf(s), codes(s.Problems))
 		}
 		gaps = append(gaps, st.maxGap)

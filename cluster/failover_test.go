@@ -416,7 +416,7 @@ func TestNoFailoverWhenOnlyTheManagerLosesTheMaster(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !hasProblem(last, UnreachableMasterWithHealthyReplicas) {
+	if !hasProblem(last, topology.UnreachableMasterWithHealthyReplicas) {
 		t.Fatalf("problems %s, want UnreachableMasterWithHealthyReplicas", codes(last.Problems))
 	}
 	if got := eventsWith(events, "replicas still replicate from it"); len(got) == 0 {
@@ -431,7 +431,7 @@ func TestErrantReplicaIsNotElected(t *testing.T) {
 	errant.Exec(t, "CREATE DATABASE errant_on_replica")
 	m, events := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.ReadOnlyReplicas = false })
 	runMonitor(t, m)
-	waitFor(t, m, 5*time.Second, "errant seen", func(s *topology.Snapshot) bool { return hasProblem(s, ErrantGTID) })
+	waitFor(t, m, 5*time.Second, "errant seen", func(s *topology.Snapshot) bool { return hasProblem(s, topology.ErrantGTID) })
 	old := c.Master().Addr()
 	c.Master().Kill()
 	s := waitNewMaster(t, m, old, 15*time.Second)
@@ -503,7 +503,7 @@ func TestManualFailoverRefusesLiveMasterAndDryRunPrintsPlan(t *testing.T) {
 	c.Master().Kill()
 	// Until the replicas notice the lost connection (milliseconds), they vouch for the master.
 	waitFor(t, m, 5*time.Second, "replicas lost the master", func(s *topology.Snapshot) bool {
-		return !hasProblem(s, UnreachableMasterWithHealthyReplicas) && !s.Servers[0].Reachable
+		return !hasProblem(s, topology.UnreachableMasterWithHealthyReplicas) && !s.Servers[0].Reachable
 	})
 	p, res, err := m.Failover(context.Background(), true, false)
 	if err != nil || res != nil || p.NewMaster.Host == "" || len(p.Steps) == 0 || len(p.Election.Candidates) != 2 {
@@ -605,7 +605,7 @@ func TestSwitchoverUnderLoadLosesNothing(t *testing.T) {
 	}
 	// No errant GTID anywhere: every server's position is contained in the new master's.
 	s := m.Tick(context.Background())
-	if hasProblem(s, ErrantGTID) || masterOf(s) != target.String() || states(s) != "Slave,Slave,Master" {
+	if hasProblem(s, topology.ErrantGTID) || masterOf(s) != target.String() || states(s) != "Slave,Slave,Master" {
 		t.Fatalf("after switchover: master %s states %s problems %s", masterOf(s), states(s), codes(s.Problems))
 	}
 	t.Logf("switchover from %s: writable after %s, done in %s, longest write gap %s", old, res.WritableAfter, res.Duration, w.maxGap)
@@ -667,7 +667,7 @@ func TestDivergedFormerMasterIsKeptOut(t *testing.T) {
 	s := waitNewMaster(t, m, old.Addr(), 15*time.Second)
 	old.Restart()
 	deadline := time.Now().Add(15 * time.Second)
-	for !hasProblem(m.Snapshot(), FormerMasterDiverged) {
+	for !hasProblem(m.Snapshot(), topology.FormerMasterDiverged) {
 		if time.Now().After(deadline) {
 			t.Fatalf("divergence not reported: %s", codes(m.Snapshot().Problems))
 		}
@@ -684,7 +684,7 @@ func TestDivergedFormerMasterIsKeptOut(t *testing.T) {
 	}
 	found := false
 	for _, p := range s.Problems {
-		if p.Code == FormerMasterDiverged && strings.Contains(p.Message, extra) {
+		if p.Code == topology.FormerMasterDiverged && strings.Contains(p.Message, extra) {
 			found = true
 		}
 	}
@@ -784,7 +784,7 @@ func TestRestartAfterPromotionFinishesTheFailover(t *testing.T) {
 	first.Tick(context.Background())
 	old := c.Master().Addr()
 	c.Master().Kill()
-	waitFor(t, first, 10*time.Second, "dead master", func(s *topology.Snapshot) bool { return hasProblem(s, DeadMaster) })
+	waitFor(t, first, 10*time.Second, "dead master", func(s *topology.Snapshot) bool { return hasProblem(s, topology.DeadMaster) })
 	// Run the failover plan only up to the promotion: the manager "dies" there.
 	first.tickMu.Lock()
 	snap := first.tickLocked(context.Background())

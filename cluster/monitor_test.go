@@ -150,7 +150,7 @@ func TestMonitorKilledMasterGoesSuspectThenFailed(t *testing.T) {
 	}
 	// The replicas notice the loss within their connect retry; Failed needs the third probe.
 	s := waitFor(t, m, 15*time.Second, "dead master", func(s *topology.Snapshot) bool {
-		return len(s.Problems) > 0 && s.Problems[0].Code == DeadMaster
+		return len(s.Problems) > 0 && s.Problems[0].Code == topology.DeadMaster
 	})
 	if s.Servers[0].State != topology.StateFailed || s.Servers[0].FailCount < 3 {
 		t.Fatalf("master %s fail count %d", s.Servers[0].State, s.Servers[0].FailCount)
@@ -234,7 +234,7 @@ func TestMonitorStalledMasterWithConnectedReplicasIsNotDead(t *testing.T) {
 	defer c.Master().Cont()
 	for i := 0; i < 3; i++ {
 		s := m.Tick(context.Background())
-		if len(s.Problems) == 0 || s.Problems[0].Code == DeadMaster {
+		if len(s.Problems) == 0 || s.Problems[0].Code == topology.DeadMaster {
 			t.Fatalf("tick %d: problems %s", i, codes(s.Problems))
 		}
 	}

@@ -135,7 +135,7 @@ func DecideFailover(s *topology.Snapshot, h FailoverHistory, opt PlanOptions) Pl
 		if opt.Mode != "automatic" {
 			return refuse(RefuseManualMode, "failover-mode is %q: failover only on command", opt.Mode)
 		}
-		if !hasProblem(s, DeadMaster) {
+		if !hasProblem(s, topology.DeadMaster) {
 			return refuse(RefuseNotDead, "master %s is not confirmed dead (%s)", master.Addr, masterVerdict(s))
 		}
 		if !s.IsFailable {
@@ -150,7 +150,7 @@ func DecideFailover(s *topology.Snapshot, h FailoverHistory, opt PlanOptions) Pl
 	} else if master.Reachable && !opt.Force {
 		return refuse(RefuseMasterAlive, "master %s answers: a failover would leave it writable beside the new master; use switchover (or --force)", master.Addr)
 	}
-	if hasProblem(s, UnreachableMasterWithHealthyReplicas) && !opt.Force {
+	if hasProblem(s, topology.UnreachableMasterWithHealthyReplicas) && !opt.Force {
 		return refuse(RefuseNotDead, "replicas still receive from master %s: only the manager lost it", master.Addr)
 	}
 
@@ -256,7 +256,7 @@ func hasProblem(s *topology.Snapshot, c topology.Code) bool {
 func masterVerdict(s *topology.Snapshot) string {
 	for _, p := range s.Problems {
 		switch p.Code {
-		case SuspectMaster, UnreachableMasterWithHealthyReplicas:
+		case topology.SuspectMaster, topology.UnreachableMasterWithHealthyReplicas:
 			return string(p.Code) + ": " + p.Message
 		}
 	}

@@ -1,0 +1,29 @@
+package topology
+
+// Problem codes found by the analysis. Each names one situation; alerts, metrics, the
+// recovery table, the routers and tests match on them. They live here, below every package
+// that reads them, so that the API and routers need not import the decision code.
+const (
+	DeadMaster                           Code = "DeadMaster"
+	SuspectMaster                        Code = "SuspectMaster"
+	UnreachableMasterWithHealthyReplicas Code = "UnreachableMasterWithHealthyReplicas"
+	NoMaster                             Code = "NoMaster"
+	SplitBrain                           Code = "SplitBrain"
+	WritableStandalone                   Code = "WritableStandalone"
+	MultiMaster                          Code = "MultiMaster"
+	ReplicationCycle                     Code = "ReplicationCycle"
+	NoReplica                            Code = "NoReplica"
+	BrokenReplication                    Code = "BrokenReplication"
+	LaggingReplica                       Code = "LaggingReplica"
+	WritableReplica                      Code = "WritableReplica"
+	ReadOnlyMaster                       Code = "ReadOnlyMaster"
+	ErrantGTID                           Code = "ErrantGTID"
+	ReplicaDown                          Code = "ReplicaDown"
+	AuthFailure                          Code = "AuthFailure"
+	ClusterDown                          Code = "ClusterDown"
+	ReplicaWithoutBinlog                 Code = "ReplicaWithoutBinlog"
+	ReplicaOfUnknownSource               Code = "ReplicaOfUnknownSource"
+	ReplicaNotFollowingMaster            Code = "ReplicaNotFollowingMaster"
+	FormerMasterCanRejoin                Code = "FormerMasterCanRejoin"
+	FormerMasterDiverged                 Code = "FormerMasterDiverged"
+)
