@@ -15,6 +15,7 @@ import (
 
 	"replication-manager-pro/eventlog"
 	"replication-manager-pro/gtid"
+	"replication-manager-pro/internal/realtest"
 	"replication-manager-pro/internal/testenv"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/router"
@@ -526,10 +527,7 @@ func TestManualFailoverRefusesLiveMasterAndDryRunPrintsPlan(t *testing.T) {
 // waits for it to end.
 func startSysbench(t *testing.T, master *testenv.Server, seconds int) func() {
 	t.Helper()
-	bin, err := exec.LookPath("sysbench")
-	if err != nil {
-		t.Skip("needs sysbench (Debian package sysbench; .ci/run installs it)")
-	}
+	bin := realtest.LookPath(t, "sysbench", "sysbench")
 	master.Exec(t, "CREATE DATABASE IF NOT EXISTS sbtest")
 	master.Exec(t, "GRANT ALL ON sbtest.* TO app@'%'")
 	args := []string{"oltp_write_only", "--mysql-host=127.0.0.1", fmt.Sprintf("--mysql-port=%d", master.Port()),

@@ -24,6 +24,7 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 
+	"replication-manager-pro/internal/realtest"
 	"replication-manager-pro/ipv6"
 )
 
@@ -48,9 +49,7 @@ func requireMariaDB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping real-mariadbd test in -short mode")
 	}
-	if _, err := exec.LookPath(mariadbdPath()); err != nil {
-		t.Skipf("mariadbd not installed (%s): install Debian's mariadb-server", mariadbdPath())
-	}
+	realtest.LookPath(t, mariadbdPath(), "mariadb-server")
 }
 
 // pluginDir asks mariadbd where its plugins are.
@@ -197,6 +196,7 @@ func TestEveryFragmentIsValidForMariaDB(t *testing.T) {
 // that the generated values are in force.
 func TestBundleStartsMariaDB(t *testing.T) {
 	requireMariaDB(t)
+	client := realtest.LookPath(t, "mariadb", "mariadb-client")
 	for name, list := range map[string]string{"slapos": slaposTags, "default": defaultTags} {
 		t.Run(name, func(t *testing.T) {
 			tags := installedOnly(t, strings.Split(list, ","))
@@ -272,11 +272,9 @@ func TestBundleStartsMariaDB(t *testing.T) {
 				}
 			}
 			// dbjob.cnf: the job runner's login through the socket.
-			if cli, err := exec.LookPath("mariadb"); err == nil {
-				out, err := exec.Command(cli, "--defaults-file="+filepath.Join(part, "etc", "mysql", "dbjob.cnf"), "-N", "-e", "SELECT 42").CombinedOutput()
-				if err != nil || strings.TrimSpace(string(out)) != "42" {
-					t.Errorf("mariadb --defaults-file=dbjob.cnf: %v: %s", err, out)
-				}
+			out, err := exec.Command(client, "--defaults-file="+filepath.Join(part, "etc", "mysql", "dbjob.cnf"), "-N", "-e", "SELECT 42").CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != "42" {
+				t.Errorf("mariadb --defaults-file=dbjob.cnf: %v: %s", err, out)
 			}
 			errLog, _ := os.ReadFile(filepath.Join(part, "var", "lib", "mysql", ".system", "logs", "error.log"))
 			for _, l := range strings.Split(string(errLog), "\n") {
@@ -299,7 +297,7 @@ func bootstrapDatadir(t *testing.T, myCnf string) {
 	for _, s := range []string{"mysql_system_tables.sql", "mysql_performance_tables.sql", "mysql_system_tables_data.sql"} {
 		b, err := os.ReadFile(filepath.Join(share, s))
 		if err != nil {
-			t.Skipf("system tables script %s: %v", s, err)
+			realtest.Missing(t, "system tables script %s: %v; install Debian's mariadb-server (or set RMP_MARIADB_SHARE)", s, err)
 		}
 		sqlText.Write(b)
 		sqlText.WriteString("\n")

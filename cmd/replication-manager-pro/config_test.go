@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"replication-manager-pro/config"
 )
 
 // runCmd runs the root command with args and returns stdout, stderr and the exit code
@@ -118,9 +120,11 @@ func TestConfigCheckDefaultSearch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Chdir(wd)
-	if _, err := os.Stat("/etc/replication-manager/config.toml"); err == nil {
-		t.Skip("/etc/replication-manager/config.toml exists and would be found first")
-	}
+	// The search's first place is /etc/replication-manager: replace it with an empty
+	// directory, so that this machine's own configuration is never found first.
+	saved := config.DefaultSearchPaths
+	config.DefaultSearchPaths = []string{t.TempDir(), "."}
+	defer func() { config.DefaultSearchPaths = saved }()
 	out, errs, code := runCmd(t, "config", "check")
 	if code != 0 || !strings.Contains(out, "[Default]\n") || !strings.Contains(out, "# read config.toml") {
 		t.Errorf("exit %d stderr %q out %q", code, errs, out)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"replication-manager-pro/internal/realtest"
 	"replication-manager-pro/internal/testenv"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/topology"
@@ -23,9 +24,8 @@ import (
 // poll need-start for a bracketed IPv6 host (500 until a start is requested, 200 once, 500
 // again), then download the configuration bundle over plain HTTP and untar it.
 func TestSlapOSPartitionFlowThroughDaemon(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("needs curl (Debian package curl)")
-	}
+	realtest.LookPath(t, "curl", "curl")
+	realtest.LookPath(t, "bash", "bash")
 	out := t.TempDir()
 	if o, e, code := runCmd(t, "slapos", "render", "--parameters", slaposRequest, "--out", out); code != 0 {
 		t.Fatalf("render: %d\n%s\n%s", code, o, e)

@@ -9,11 +9,13 @@ import (
 	"replication-manager-pro/config"
 )
 
+// slaposRequest is a SlapOS request committed in this repository (testdata/ at its root,
+// shared with orchestrator/slapos's tests).
 const slaposRequest = "../../testdata/slapos-request-cluster1.json"
 
 func TestSlaposRender(t *testing.T) {
 	if _, err := os.Stat(slaposRequest); err != nil {
-		t.Skipf("shared test data: %v", err)
+		t.Fatalf("committed test fixture missing: %v", err)
 	}
 	out := t.TempDir()
 	stdout, stderr, code := runCmd(t, "slapos", "render", "--parameters", slaposRequest, "--out", out)

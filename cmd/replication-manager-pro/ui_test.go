@@ -7,27 +7,29 @@ import (
 	"image/png"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"replication-manager-pro/internal/dbproc"
+	"replication-manager-pro/internal/realtest"
 )
 
 var updateScreenshot = flag.Bool("update-screenshot", false, "write the topology page's screenshot to docs/ui.png")
 
 // TestUIEndToEnd drives the web UI in headless Chromium against the demo cluster: log in,
 // see the 3-node topology, ask a switchover to a chosen replica, see the new master.
+// It starts mariadbd, haproxy and Chromium, so -short skips it.
 func TestUIEndToEnd(t *testing.T) {
-	chrome, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("needs Debian's chromium (apt-get install chromium; .ci/run installs it)")
+	if testing.Short() {
+		t.Skip("skipping the web UI test (mariadbd, haproxy, Chromium) in -short mode")
 	}
-	if _, err := exec.LookPath("haproxy"); err != nil {
-		t.Skip("needs Debian's haproxy")
-	}
+	chrome := realtest.LookPath(t, "chromium", "chromium")
+	realtest.LookPath(t, "haproxy", "haproxy")
+	realtest.LookPath(t, dbproc.MariadbdPath, "mariadb-server")
 	dir, err := prepareDemoDir(filepath.Join(t.TempDir(), "demo"))
 	if err != nil {
 		t.Fatal(err)

@@ -3,19 +3,21 @@ package dbproc
 import (
 	"context"
 	"database/sql"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"replication-manager-pro/internal/realtest"
 )
 
 func TestBootstrapStartStop(t *testing.T) {
-	if _, err := exec.LookPath(MariadbdPath); err != nil || testing.Short() {
-		t.Skip("needs Debian's mariadb-server (mariadbd)")
+	if testing.Short() {
+		t.Skip("skipping real-mariadbd test in -short mode")
 	}
+	realtest.LookPath(t, MariadbdPath, "mariadb-server")
 	dir := t.TempDir()
 	port, err := FreePort()
 	if err != nil {

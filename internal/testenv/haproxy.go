@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"replication-manager-pro/internal/realtest"
 )
 
 var haproxyPath = envOr("RMP_HAPROXY", "/usr/sbin/haproxy")
@@ -25,15 +27,14 @@ type HAProxy struct {
 	out        *syncBuffer
 }
 
-// RequireHAProxy skips the test when haproxy is not installed or under -short.
+// RequireHAProxy skips the test under -short, and when haproxy is not installed (a failure
+// under CI or RMP_REQUIRE_REAL=1: realtest.Missing).
 func RequireHAProxy(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("skipping real-haproxy test in -short mode")
 	}
-	if _, err := exec.LookPath(haproxyPath); err != nil {
-		t.Skipf("haproxy not installed (%s): %v; install Debian's haproxy", haproxyPath, err)
-	}
+	realtest.LookPath(t, haproxyPath, "haproxy")
 }
 
 // StartHAProxy writes cfg and runs haproxy on it, waiting until it is ready: until every

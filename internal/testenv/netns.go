@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"replication-manager-pro/internal/realtest"
 )
 
 // Addresses of the test network. Hosts are numbered k = 1..N; the bridge (this, the root
@@ -49,12 +51,11 @@ type Host struct {
 	cut  bool
 }
 
-// RequireRoot skips the test unless it runs as root.
+// RequireRoot skips the test unless it runs as root (a failure under CI or
+// RMP_REQUIRE_REAL=1: realtest.Missing).
 func RequireRoot(t testing.TB, why string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skipf("needs root: %s", why)
-	}
+	realtest.Root(t, why)
 }
 
 // NewNetwork creates the bridge and n hosts. Everything is removed when the test ends.
@@ -67,11 +68,8 @@ func NewNetwork(t testing.TB, n int) *Network {
 	if n < 1 || n > maxHosts {
 		t.Fatalf("testenv: NewNetwork: 1..%d hosts, got %d", maxHosts, n)
 	}
-	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (Debian packages iproute2, nftables): %v", tool, err)
-		}
-	}
+	realtest.LookPath(t, "ip", "iproute2")
+	realtest.LookPath(t, "nft", "nftables")
 	unlock, err := lockNetwork()
 	if err != nil {
 		t.Fatalf("testenv: %v", err)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"replication-manager-pro/internal/dbproc"
+	"replication-manager-pro/internal/realtest"
 )
 
 // Credentials created in every test server. They are test-only secrets on loopback or
@@ -44,15 +44,14 @@ func envOr(k, def string) string {
 	return def
 }
 
-// RequireMariaDB skips the test when mariadbd is not installed or under -short.
+// RequireMariaDB skips the test under -short, and when mariadbd is not installed (a failure
+// under CI or RMP_REQUIRE_REAL=1: realtest.Missing).
 func RequireMariaDB(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("skipping real-mariadbd test in -short mode")
 	}
-	if _, err := exec.LookPath(mariadbdPath); err != nil {
-		t.Skipf("mariadbd not installed (%s): %v; install Debian's mariadb-server", mariadbdPath, err)
-	}
+	realtest.LookPath(t, mariadbdPath, "mariadb-server")
 }
 
 // innodbArgs are the storage options shared by the template bootstrap and the servers;

@@ -272,12 +272,20 @@ func TestNetnsPartition(t *testing.T) {
 }
 
 func TestNetworkCleanup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping network-namespace test in -short mode")
+	}
 	RequireRoot(t, "network namespaces")
 	var ns, br string
 	t.Run("inner", func(t *testing.T) {
 		nw := NewNetwork(t, 1)
 		ns, br = nw.Hosts[0].NS, nw.Bridge
 	})
+	if ns == "" {
+		// NewNetwork skipped (a failure under CI): there is nothing to look for, and
+		// every namespace name contains "".
+		t.Skip("no network was created: see the inner test")
+	}
 	out, err := run(10*time.Second, "ip", "netns", "list")
 	if err != nil {
 		t.Fatal(err)

@@ -4,21 +4,22 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"replication-manager-pro/config"
 	"replication-manager-pro/internal/dbproc"
+	"replication-manager-pro/internal/realtest"
 	"replication-manager-pro/mariadb"
 	"replication-manager-pro/orchestrator"
 )
 
 func TestLocalOrchestratorProvisionStopStart(t *testing.T) {
-	if _, err := exec.LookPath(dbproc.MariadbdPath); err != nil || testing.Short() {
-		t.Skip("needs Debian's mariadb-server (mariadbd)")
+	if testing.Short() {
+		t.Skip("skipping real-mariadbd test in -short mode")
 	}
+	realtest.LookPath(t, dbproc.MariadbdPath, "mariadb-server")
 	port, err := dbproc.FreePort()
 	if err != nil {
 		t.Fatal(err)

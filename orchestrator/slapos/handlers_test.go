@@ -18,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"replication-manager-pro/config"
+	"replication-manager-pro/internal/realtest"
 	"replication-manager-pro/orchestrator"
 	"replication-manager-pro/topology"
 )
@@ -238,12 +239,11 @@ func TestPartitionAgentFlow(t *testing.T) {
 }
 
 // TestPartitionAgentFlowCurl runs the same steps with bash and curl, as the SlapOS scripts
-// (curl -o /dev/null -w "%{http_code}"); skipped when either is missing.
+// (curl -o /dev/null -w "%{http_code}"); skipped when one is missing (failed under CI or
+// RMP_REQUIRE_REAL=1).
 func TestPartitionAgentFlowCurl(t *testing.T) {
 	for _, b := range []string{"bash", "curl", "tar"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed", b)
-		}
+		realtest.LookPath(t, b, b) // each from the Debian package of the same name
 	}
 	srv, f, _ := newServer(t)
 	p, _ := Place(f.c)

@@ -23,11 +23,7 @@ func mustRequest(t *testing.T, js string) *Request {
 }
 
 func TestRenderCluster1(t *testing.T) {
-	data, err := os.ReadFile(cluster1Request)
-	if err != nil {
-		t.Skipf("shared test data: %v", err)
-	}
-	req, _, err := ParseRequest(data)
+	req, _, err := ParseRequest(readCluster1Request(t))
 	if err != nil {
 		t.Fatal(err)
 	}

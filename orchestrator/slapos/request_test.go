@@ -7,13 +7,22 @@ import (
 	"testing"
 )
 
+// cluster1Request is a SlapOS request committed in this repository (testdata/ at its root,
+// shared with cmd/replication-manager-pro's tests).
 const cluster1Request = "../../testdata/slapos-request-cluster1.json"
 
-func TestParseRequestCluster1(t *testing.T) {
+// readCluster1Request reads cluster1Request; a missing fixture fails the test.
+func readCluster1Request(t *testing.T) []byte {
+	t.Helper()
 	data, err := os.ReadFile(cluster1Request)
 	if err != nil {
-		t.Skipf("shared test data: %v", err)
+		t.Fatalf("committed test fixture missing: %v", err)
 	}
+	return data
+}
+
+func TestParseRequestCluster1(t *testing.T) {
+	data := readCluster1Request(t)
 	req, warns, err := ParseRequest(data)
 	if err != nil || len(warns) != 0 {
 		t.Fatalf("%v %v", err, warns)
