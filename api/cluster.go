@@ -442,14 +442,15 @@ type ControlResult struct {
 	Error  string          `json:"error,omitempty"`
 }
 
-// writeControl answers a failover or switchover: 200 with the result; 409 with the reason
-// when refused; 500 when a step failed (the original always answered 200).
+// writeControl answers an action: 200 with the result; 409 with the reason when refused or
+// when another action runs; 500 when a step failed (the original always answered 200).
 func writeControl(w http.ResponseWriter, p cluster.Plan, res *cluster.Result, err error) {
 	body := ControlResult{Plan: p, Result: res}
+	var busy *cluster.BusyError
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, body)
-	case errors.Is(err, cluster.ErrRefused):
+	case errors.Is(err, cluster.ErrRefused), errors.As(err, &busy):
 		body.Error = err.Error()
 		writeJSON(w, http.StatusConflict, body)
 	default:
@@ -459,14 +460,28 @@ func writeControl(w http.ResponseWriter, p cluster.Plan, res *cluster.Result, er
 }
 
 func (s *Server) handleFailover(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	ctx, done, ok := s.exclusive(w, r, rc)
-	if !ok {
-		return
-	}
-	defer done()
-	s.log.WithField("cluster", rc.member.Name).WithField("user", rc.user).Info("failover requested through the API")
-	p, res, err := rc.member.Monitor.Failover(ctx, false, false)
+	s.act(w, r, rc, cluster.ActionRequest{Kind: cluster.PlanFailover, Force: isTrue(r, "force")})
+}
+
+// act runs a topology change through the cluster's one action path and answers with the
+// plan and its result: 200, 409 when refused or when another action runs (the body names
+// it), 500 when a step failed. ?dryRun=true returns the plan without running it.
+func (s *Server) act(w http.ResponseWriter, r *http.Request, rc *reqCtx, req cluster.ActionRequest) {
+	ctx, cancel := actionContext(r, actionTimeout)
+	defer cancel()
+	req.Origin, req.DryRun = "api", isTrue(r, "dryRun")
+	s.log.WithField("cluster", rc.member.Name).WithField("user", rc.user).WithField("dry_run", req.DryRun).Info(string(req.Kind) + " requested through the API")
+	p, res, err := rc.member.Monitor.Act(ctx, req)
 	writeControl(w, p, res, err)
+}
+
+// isTrue reads a boolean query or form parameter ("true", "1", "yes").
+func isTrue(r *http.Request, name string) bool {
+	switch strings.ToLower(strings.TrimSpace(r.FormValue(name))) {
+	case "true", "1", "yes", "on":
+		return true
+	}
+	return false
 }
 
 // masterFailed reports a missing or down master (switchover is then refused with 400).
@@ -493,14 +508,7 @@ func (s *Server) switchover(w http.ResponseWriter, r *http.Request, rc *reqCtx, 
 		http.Error(w, "Master failed", http.StatusBadRequest)
 		return
 	}
-	ctx, done, ok := s.exclusive(w, r, rc)
-	if !ok {
-		return
-	}
-	defer done()
-	s.log.WithField("cluster", rc.member.Name).WithField("user", rc.user).Info("switchover requested through the API")
-	p, res, err := rc.member.Monitor.Switchover(ctx, target, false)
-	writeControl(w, p, res, err)
+	s.act(w, r, rc, cluster.ActionRequest{Kind: cluster.PlanSwitchover, Target: target})
 }
 
 func contains(l []ipv6.HostPort, h ipv6.HostPort) bool {

@@ -2,20 +2,18 @@ package api
 
 import (
 	"net/http"
-	"strings"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"replication-manager-pro/eventlog"
+	"replication-manager-pro/cluster"
 	"replication-manager-pro/topology"
 )
 
 // metrics is a Prometheus collector reading the fleet's snapshots at scrape time (nothing
-// runs between scrapes), plus counters and a histogram fed from the event log: failovers,
-// switchovers and their step durations, whether started by the API or by the monitor.
+// runs between scrapes), plus counters and a histogram fed by the typed observations of the
+// clusters' action path: plans, refusals and step durations, whoever asked.
 type metrics struct {
 	s   *Server
 	reg *prometheus.Registry
@@ -23,10 +21,9 @@ type metrics struct {
 	state, up, lag, latency, failCount             *prometheus.Desc
 	failable, down, allUp, problems, failoverCount *prometheus.Desc
 
-	mu      sync.Mutex // one scrape reads the event log at a time
-	lastSeq uint64
-	plans   *prometheus.CounterVec
-	steps   *prometheus.HistogramVec
+	plans    *prometheus.CounterVec
+	steps    *prometheus.HistogramVec
+	refusals *prometheus.CounterVec
 }
 
 // States exported by replication_manager_server_state, one series per state.
@@ -54,15 +51,20 @@ func newMetrics(s *Server) *metrics {
 			"Failovers counted against failover-limit (reset by reset-failover-control).", []string{"cluster"}, nil),
 		plans: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "replication_manager_plans_total",
-			Help: "Failovers and switchovers executed, by kind (failover, switchover) and result (ok, error), since the daemon started.",
+			Help: "Plans executed (failover, switchover, rejoin, repoint, bootstrap, cleanup) by result (ok, error), since the daemon started.",
 		}, []string{"cluster", "kind", "result"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "replication_manager_plans_refused_total",
+			Help: "Actions refused (preconditions, another action running), by kind, since the daemon started.",
+		}, []string{"cluster", "kind"}),
 		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "replication_manager_plan_step_duration_seconds",
-			Help:    "Duration of each failover and switchover step.",
+			Help:    "Duration of each plan step.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"cluster", "kind", "step"}),
 	}
 	m.reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.opt.Fleet.Observe(m.observe)
 	return m
 }
 
@@ -77,6 +79,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	}
 	m.plans.Describe(ch)
 	m.steps.Describe(ch)
+	m.refusals.Describe(ch)
 }
 
 func b2f(b bool) float64 {
@@ -122,51 +125,24 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	m.readEvents()
 	m.plans.Collect(ch)
 	m.steps.Collect(ch)
+	m.refusals.Collect(ch)
 }
 
-// readEvents feeds the counters and the histogram with the events recorded since the last
-// scrape. The executor records a plan's end as an event of kind "failover"/"switchover"
-// with a duration (its start and refusals carry none), and each step as "<kind>-step"
-// whose message starts with the step name.
-func (m *metrics) readEvents() {
-	log := m.s.opt.Events
-	if log == nil {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	evs := log.Recent("", 1000)
-	if len(evs) > 0 && evs[0].Seq > m.lastSeq+1 {
-		evs = log.Recent("", 0)
-	}
-	for _, e := range evs {
-		if e.Seq <= m.lastSeq {
-			continue
-		}
-		m.lastSeq = e.Seq
-		m.observe(e)
-	}
-}
-
-func (m *metrics) observe(e eventlog.Event) {
-	switch e.Kind {
-	case "failover", "switchover":
-		if e.Duration <= 0 {
-			return
-		}
+// observe feeds the counters and the histogram with the typed observations of the
+// clusters' action path.
+func (m *metrics) observe(a cluster.ActionEvent) {
+	switch a.Kind {
+	case cluster.ObsPlanDone:
 		result := "ok"
-		if e.Error != "" {
+		if a.Error != "" {
 			result = "error"
 		}
-		m.plans.WithLabelValues(e.Cluster, e.Kind, result).Inc()
-	case "failover-step", "switchover-step":
-		step := e.Message
-		if i := strings.IndexAny(step, ": ("); i >= 0 {
-			step = step[:i]
-		}
-		m.steps.WithLabelValues(e.Cluster, strings.TrimSuffix(e.Kind, "-step"), step).Observe(e.Duration.Seconds())
+		m.plans.WithLabelValues(a.Cluster, string(a.Plan), result).Inc()
+	case cluster.ObsStepDone:
+		m.steps.WithLabelValues(a.Cluster, string(a.Plan), string(a.Step)).Observe(a.Duration.Seconds())
+	case cluster.ObsRefused:
+		m.refusals.WithLabelValues(a.Cluster, string(a.Plan)).Inc()
 	}
 }

@@ -304,23 +304,74 @@ func TestErrantIgnoresMastersOwnTransactionsSeenFirstOnReplica(t *testing.T) {
 	}
 }
 
-func TestEnforcements(t *testing.T) {
+func TestRecoveries(t *testing.T) {
 	o := []Observation{obs("db1", 1, readOnly), obs("db2", 2, healthyReplicaOf("db1"), writable), obs("db3", 3, healthyReplicaOf("db1"), writable)}
 	snap := discoverSeq(t, o)
-	ps := Analyze(snap, AnalyzeOptions{ReadOnlyReplicas: true})
-	acts := Enforcements(snap, ps, EnforceOptions{ReadOnlyReplicas: true, IgnoredReadOnly: map[ipv6.HostPort]bool{addr("db3"): true}})
+	snap.Problems = Analyze(snap, AnalyzeOptions{ReadOnlyReplicas: true})
+	acts := Recoveries(snap, RecoveryOptions{ReadOnlyReplicas: true, IgnoredReadOnly: map[ipv6.HostPort]bool{addr("db3"): true}})
 	var got []string
 	for _, a := range acts {
 		got = append(got, string(a.Kind)+"@"+a.Server.String())
 	}
 	if strings.Join(got, ",") != "set-writable@db1:3306,set-read-only@db2:3306" {
-		t.Fatalf("enforcements = %v", got)
+		t.Fatalf("recoveries = %v", got)
 	}
-	if acts := Enforcements(snap, ps, EnforceOptions{ReadOnlyReplicas: true, Paused: true}); len(acts) != 0 {
-		t.Fatalf("paused enforcements = %v", acts)
+	if acts := Recoveries(snap, RecoveryOptions{ReadOnlyReplicas: true, Paused: true}); len(acts) != 0 {
+		t.Fatalf("paused recoveries = %v", acts)
 	}
-	if acts := Enforcements(snap, ps, EnforceOptions{ReadOnlyReplicas: false}); len(acts) != 1 || acts[0].Kind != EnforceWritable {
+	if acts := Recoveries(snap, RecoveryOptions{ReadOnlyReplicas: false}); len(acts) != 1 || acts[0].Kind != RecoverSetWritable {
 		t.Fatalf("without failover-readonly-state: %v", acts)
+	}
+}
+
+// Every analysis code has its row in the recovery table (nil: report only), so a new code
+// cannot be forgotten; and no row names a code the analysis does not know.
+func TestRecoveryTableCoversEveryCode(t *testing.T) {
+	known := map[topology.Code]bool{}
+	for _, c := range topology.Codes {
+		known[c] = true
+		if _, ok := recoveryTable[c]; !ok {
+			t.Errorf("code %s has no row in recoveryTable", c)
+		}
+	}
+	for c := range recoveryTable {
+		if !known[c] {
+			t.Errorf("recoveryTable row %s is not in topology.Codes", c)
+		}
+	}
+}
+
+// A dead master gives one failover recovery in automatic mode and none otherwise; a
+// replica left on a failed former master is repointed only with autorejoin.
+func TestRecoveryTableActions(t *testing.T) {
+	snap := &topology.Snapshot{Kind: topology.KindMasterSlave, Master: 0, Servers: []topology.Server{
+		{Addr: addr("db1"), State: topology.StateFailed},
+		{Addr: addr("db2"), Reachable: true, State: topology.StateSlave, Replications: []topology.Replication{{Source: addr("db9"), IO: topology.ThreadYes, SQL: topology.ThreadYes}}},
+	}}
+	snap.Servers = append(snap.Servers, topology.Server{Addr: addr("db9"), State: topology.StateFailed})
+	snap.Problems = []topology.Problem{
+		{Code: topology.DeadMaster, Server: "db1:3306"}, {Code: topology.DeadMaster, Server: "db1:3306"},
+		{Code: topology.ReplicaNotFollowingMaster, Server: "db2:3306"},
+	}
+	got := func(o RecoveryOptions) string {
+		var out []string
+		for _, r := range Recoveries(snap, o) {
+			srv := ""
+			if r.Server.Host != "" {
+				srv = r.Server.String()
+			}
+			out = append(out, string(r.Kind)+"@"+srv)
+		}
+		return strings.Join(out, ",")
+	}
+	if g := got(RecoveryOptions{AutoFailover: true}); g != "failover@" {
+		t.Fatalf("automatic: %q, want one failover", g)
+	}
+	if g := got(RecoveryOptions{}); g != "" {
+		t.Fatalf("manual: %q, want nothing", g)
+	}
+	if g := got(RecoveryOptions{AutoRejoin: true}); g != "repoint@db2:3306" {
+		t.Fatalf("autorejoin: %q", g)
 	}
 }
 

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"time"
 
 	"replication-manager-pro/config"
@@ -58,6 +60,7 @@ func MonitorConfigFrom(c *config.Cluster) (MonitorConfig, error) {
 			ConnectRetry:     time.Duration(s.ForceSlaveHeartbeatRetry) * sec,
 			ReadOnlyReplicas: s.FailoverReadonlyState,
 			IgnoredReadOnly:  set(mc.IgnoredReadOnly),
+			Channel:          s.ReplicationSourceName,
 			WaitKill:         time.Duration(s.SwitchoverWaitKill) * time.Millisecond,
 			WaitTrx:          time.Duration(s.SwitchoverWaitTrx) * sec,
 			WaitWriteQuery:   time.Duration(s.SwitchoverWaitWriteQuery) * sec,
@@ -66,5 +69,16 @@ func MonitorConfigFrom(c *config.Cluster) (MonitorConfig, error) {
 			KeepLogs:         s.FailoverLogFileKeep,
 		},
 	}
+	if k := os.Getenv(CrashAfterStepEnv); k != "" {
+		n, err := strconv.Atoi(k)
+		if err != nil || n < 0 {
+			return mc, fmt.Errorf("environment %s=%q: want a step count", CrashAfterStepEnv, k)
+		}
+		mc.Failover.Exec.CrashAfterStep = n
+	}
 	return mc, nil
 }
+
+// CrashAfterStepEnv names the environment variable of the crash tests: the manager kills
+// itself once that many steps of a plan are journaled done. Never set it in production.
+const CrashAfterStepEnv = "RMP_TEST_CRASH_AFTER_STEP"

@@ -9,9 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/sirupsen/logrus"
 
-	"replication-manager-pro/eventlog"
 	"replication-manager-pro/gtid"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/mariadb"
@@ -70,8 +68,9 @@ func (m *Monitor) planOptions(automatic, force bool) PlanOptions {
 func (m *Monitor) executor() *Executor {
 	cfg := m.cfg.Failover.Exec
 	cfg.Cluster = m.cfg.Cluster
-	x := NewExecutor(cfg, m.sqlServer, m.cfg.Failover.Routers, m.events, m.log)
+	x := NewExecutor(cfg, m.sqlServer, m.cfg.Failover.Routers, m.observe, m.log)
 	x.OnPromoted = m.promoted
+	x.Journal = m.journal
 	return x
 }
 
@@ -96,82 +95,115 @@ func (m *Monitor) promoted(p Plan, pos gtid.List) {
 	m.setHistory(h)
 }
 
+// rejoined forgets a former master once it replicates again.
+func (m *Monitor) rejoined(addr ipv6.HostPort) {
+	h := m.History()
+	var kept []FormerMaster
+	for _, f := range h.FormerMasters {
+		if !ipv6.SameAddr(f.Addr, addr) {
+			kept = append(kept, f)
+		}
+	}
+	h.FormerMasters = kept
+	m.setHistory(h)
+}
+
 // Failover decides and, unless dryRun, runs a failover on a fresh snapshot. An operator's
 // failover skips the automatic preconditions (mode, limits) but never fails over a master
 // that still answers unless force is set.
 func (m *Monitor) Failover(ctx context.Context, dryRun, force bool) (Plan, *Result, error) {
-	return m.control(ctx, dryRun, func(s *topology.Snapshot) Plan {
-		return DecideFailover(s, m.History(), m.planOptions(false, force))
-	})
+	return m.Act(ctx, ActionRequest{Kind: PlanFailover, DryRun: dryRun, Force: force, Origin: "cli"})
 }
 
 // Switchover decides and, unless dryRun, runs a switchover to target (or the best replica).
 func (m *Monitor) Switchover(ctx context.Context, target *ipv6.HostPort, dryRun bool) (Plan, *Result, error) {
-	return m.control(ctx, dryRun, func(s *topology.Snapshot) Plan {
+	return m.Act(ctx, ActionRequest{Kind: PlanSwitchover, Target: target, DryRun: dryRun, Origin: "cli"})
+}
+
+// decide builds the plan a request asks for, on one snapshot. Pure but for the history.
+func (m *Monitor) decide(s *topology.Snapshot, req ActionRequest) Plan {
+	switch req.Kind {
+	case PlanFailover:
+		return DecideFailover(s, m.History(), m.planOptions(req.Automatic, req.Force))
+	case PlanSwitchover:
 		o := m.planOptions(false, false)
-		o.Elect.Target = target
+		o.Elect.Target = req.Target
 		return DecideSwitchover(s, o)
-	})
-}
-
-func (m *Monitor) control(ctx context.Context, dryRun bool, decide func(*topology.Snapshot) Plan) (Plan, *Result, error) {
-	m.tickMu.Lock()
-	snap := m.tickLocked(ctx)
-	p := decide(snap)
-	// A replica whose IO thread is still connecting (just repointed, a demoted master a
-	// moment ago) is not electable yet: give it a few seconds rather than refusing.
-	for deadline := time.Now().Add(3 * time.Second); p.Code == RefuseNoCandidate && connecting(snap) && time.Now().Before(deadline) && ctx.Err() == nil; {
-		m.tickMu.Unlock()
-		time.Sleep(100 * time.Millisecond)
-		m.tickMu.Lock()
-		snap = m.tickLocked(ctx)
-		p = decide(snap)
-	}
-	if p.Refused != "" || dryRun {
-		m.tickMu.Unlock()
-		if p.Refused != "" {
-			m.addEvent(eventlog.Event{Kind: string(p.Kind), Message: "refused: " + p.Refused, Error: string(p.Code)})
-			return p, nil, fmt.Errorf("%w: %s", ErrRefused, p.Refused)
+	case PlanRejoin, PlanRepoint:
+		if req.Target == nil {
+			return refusal(Plan{Kind: req.Kind, Cluster: s.Cluster}, RefuseUnknownServer, "%s needs a server", req.Kind)
 		}
-		return p, nil, nil
+		if req.Kind == PlanRejoin {
+			return DecideRejoin(s, *req.Target)
+		}
+		return DecideRepoint(s, *req.Target)
+	case PlanBootstrap:
+		return DecideBootstrap(s, BootstrapOptions{Hosts: m.cfg.Hosts, Preferred: m.cfg.Preferred})
+	case PlanCleanup:
+		return DecideCleanup(s, m.cfg.Hosts)
 	}
-	res := m.execute(ctx, p)
-	m.tickMu.Unlock()
-	m.Tick(ctx) // publish the new topology at once
-	if res.Err != "" {
-		return p, &res, errors.New(res.Err)
-	}
-	return p, &res, nil
+	return refusal(Plan{Kind: req.Kind, Cluster: s.Cluster}, RefuseUnsupportedKind, "unknown action %q", req.Kind)
 }
 
-// execute runs a plan with enforcement paused; tickMu is held.
+// execute runs a plan with enforcement paused; tickMu and the action lock are held.
 func (m *Monitor) execute(ctx context.Context, p Plan) Result {
 	m.paused.Store(true)
 	defer m.paused.Store(false)
-	return m.executor().Run(ctx, p)
+	res := m.executor().Run(ctx, p)
+	m.afterPlan(p, res)
+	return res
 }
 
-// autoFailover runs after a tick in automatic mode when the master is confirmed dead.
-func (m *Monitor) autoFailover(ctx context.Context, snap *topology.Snapshot) {
-	if m.cfg.Failover.Mode != "automatic" || !hasProblem(snap, topology.DeadMaster) {
-		m.lastRefusal = ""
+// afterPlan updates what the monitor remembers once a plan ended.
+func (m *Monitor) afterPlan(p Plan, res Result) {
+	if res.Err != "" {
 		return
 	}
-	m.tickMu.Lock()
-	p := DecideFailover(snap, m.History(), m.planOptions(true, false))
-	if p.Refused != "" {
-		m.tickMu.Unlock()
-		if p.Refused != m.lastRefusal { // say it once, not every tick
-			m.lastRefusal = p.Refused
-			m.log.WithFields(logrus.Fields{"code": p.Code}).Warn("automatic failover refused: " + p.Refused)
-			m.addEvent(eventlog.Event{Kind: "failover", Server: p.OldMaster.String(), Message: "automatic failover refused: " + p.Refused, Error: string(p.Code)})
+	switch p.Kind {
+	case PlanRejoin:
+		m.rejoined(p.OldMaster)
+	case PlanBootstrap, PlanCleanup:
+		// A new topology: the former masters and the promoted master no longer apply.
+		h := m.History()
+		h.FormerMasters, h.Promoted = nil, nil
+		m.setHistory(h)
+	}
+}
+
+// recover runs, after a tick, the plans the recovery table asks for (automatic failover,
+// rejoin, repoint). A plan refused for the same reason as last time is not reported again.
+func (m *Monitor) recover(ctx context.Context, snap *topology.Snapshot, recs []Recovery) {
+	failover := false
+	for _, r := range recs {
+		req := ActionRequest{Origin: "monitor", snapshot: snap}
+		switch r.Kind {
+		case RecoverFailover:
+			failover = true
+			req.Kind, req.Automatic = PlanFailover, true
+		case RecoverRejoin, RecoverRepoint:
+			req.Kind = PlanRejoin
+			if r.Kind == RecoverRepoint {
+				req.Kind = PlanRepoint
+			}
+			srv := r.Server
+			req.Target = &srv
+		default:
+			continue
 		}
-		return
+		if _, _, err := m.Act(ctx, req); err != nil {
+			var busy *BusyError
+			if errors.As(err, &busy) {
+				return // another action runs: the next tick decides again
+			}
+		}
+		if failover {
+			return // the topology changed: the next tick sees it
+		}
+		snap = m.Snapshot()
 	}
-	m.lastRefusal = ""
-	m.execute(ctx, p)
-	m.tickMu.Unlock()
-	m.Tick(ctx)
+	if !failover {
+		m.lastRefusal = ""
+	}
 }
 
 // History returns the failover counters used by failover-limit and failover-time-limit.
@@ -236,37 +268,6 @@ func (m *Monitor) nextInterval(s *topology.Snapshot) time.Duration {
 		}
 	}
 	return m.cfg.Ticker
-}
-
-// rejoin carries out a repoint or rejoin enforcement; tickMu is held.
-func (m *Monitor) rejoin(ctx context.Context, snap *topology.Snapshot, a Enforcement) error {
-	master, ok := snap.MasterServer()
-	if !ok {
-		return errors.New("no master")
-	}
-	srv, ok := snap.Find(a.Server)
-	if !ok {
-		return fmt.Errorf("%s not in the snapshot", a.Server)
-	}
-	x := m.executor()
-	if a.Kind == EnforceRepoint {
-		r, _ := srv.PrimaryReplication()
-		_, err := x.repoint(ctx, Plan{Kind: "rejoin", OldMaster: r.Source, NewMaster: master.Addr}, a.Server)
-		return err
-	}
-	if err := x.rejoinFormerMaster(ctx, a.Server, master.Addr); err != nil {
-		return err
-	}
-	h := m.History()
-	var kept []FormerMaster
-	for _, f := range h.FormerMasters {
-		if f.Addr != a.Server {
-			kept = append(kept, f)
-		}
-	}
-	h.FormerMasters = kept
-	m.setHistory(h)
-	return nil
 }
 
 // connecting reports a reachable replica whose IO thread is between states.

@@ -19,7 +19,7 @@ import (
 )
 
 // BenchmarkDetectKilledMaster measures how long the monitor takes to notice a master killed
-// with SIGKILL: a 3-node cluster on real mariadbd, a Monitor running at a 0.2 s ticker
+// with kill -9: a 3-node cluster on real mariadbd, a Monitor running at a 0.2 s ticker
 // (monitoring-ticker 0.2), and the time from the kill to the first published snapshot in
 // which the master is Suspect or Failed (m.Snapshot() polled every 2 ms). The master is then
 // restarted and the monitor waits for Master,Slave,Slave before the next of 20 kills, each

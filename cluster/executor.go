@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"replication-manager-pro/eventlog"
 	"replication-manager-pro/gtid"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/mariadb"
@@ -34,6 +32,7 @@ type ExecConfig struct {
 	ConnectRetry     time.Duration // force-slave-heartbeat-retry
 	ReadOnlyReplicas bool          // failover-readonly-state
 	IgnoredReadOnly  map[ipv6.HostPort]bool
+	Channel          string // replication-source-name: the connection a bootstrap creates
 
 	WaitKill       time.Duration // switchover-wait-kill: grace for running writes after read_only
 	WaitTrx        time.Duration // switchover-wait-trx: bound for the read lock and the catch-up
@@ -45,6 +44,11 @@ type ExecConfig struct {
 
 	StateDir string // crash records go to <StateDir>/<cluster>/failover.<time>.json
 	KeepLogs int    // failover-log-file-keep
+
+	// CrashAfterStep, for crash tests only, ends this process at once (no deferred call, no
+	// clean-up, as a kill -9 would) once the k-th step of a plan is journaled done: the
+	// state a manager dying there leaves. 0 = never.
+	CrashAfterStep int
 }
 
 // StepResult is one executed step.
@@ -67,29 +71,42 @@ type Result struct {
 	PromotionPos   gtid.List     `json:"promotionPos"` // the new master's position when promoted
 	WritableAfter  time.Duration `json:"writableAfterNs"`
 	RepointedAfter time.Duration `json:"repointedAfterNs"`
+	RolledBack     bool          `json:"rolledBack,omitempty"`
 	Err            string        `json:"error,omitempty"`
 }
 
-// Executor runs plans against the servers. It is thin: the decisions are in the plan.
+// RunState is what a plan learns while it runs and later steps need: the old master's
+// final position once frozen, the bootstrap master's position. It is journaled with the
+// plan, so a restarted manager resumes with the same values.
+type RunState struct {
+	FinalPos  gtid.List `json:"finalPos,omitempty"`
+	SourcePos gtid.List `json:"sourcePos,omitempty"`
+}
+
+// Executor runs plans against the servers. It is thin: the decisions are in the plan, the
+// SQL in package mariadb.
 type Executor struct {
 	cfg     ExecConfig
 	server  func(ipv6.HostPort) (*mariadb.Server, error)
 	routers []router.Router
-	events  *eventlog.Log
+	observe func(ActionEvent)
 	log     *logrus.Entry
 
 	// OnPromoted is called as soon as the new master is writable, with its position, so the
 	// caller can record it before anything else can fail.
 	OnPromoted func(p Plan, pos gtid.List)
+	// Journal, when set, records the plan's progress before and after each step.
+	Journal *Journal
 
-	// switchover state between steps
-	frozen   *sql.Conn // the old master's session holding FLUSH TABLES WITH READ LOCK
-	finalPos gtid.List // the old master's last position once frozen
+	mu     sync.Mutex // guards state and journal writes from parallel steps
+	state  RunState
+	frozen *mariadb.Session // the old master's session holding the read lock
+	done   int              // steps journaled done, for CrashAfterStep
 }
 
 // NewExecutor prepares an executor. server returns a connection handle to a server (the
-// monitor's, so its pool is warm).
-func NewExecutor(cfg ExecConfig, server func(ipv6.HostPort) (*mariadb.Server, error), routers []router.Router, events *eventlog.Log, log *logrus.Entry) *Executor {
+// monitor's, so its pool is warm); observe receives the typed observations of every plan.
+func NewExecutor(cfg ExecConfig, server func(ipv6.HostPort) (*mariadb.Server, error), routers []router.Router, observe func(ActionEvent), log *logrus.Entry) *Executor {
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = 10 * time.Second
 	}
@@ -105,8 +122,14 @@ func NewExecutor(cfg ExecConfig, server func(ipv6.HostPort) (*mariadb.Server, er
 	if log == nil {
 		log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	return &Executor{cfg: cfg, server: server, routers: routers, events: events, log: log}
+	if observe == nil {
+		observe = func(ActionEvent) {}
+	}
+	return &Executor{cfg: cfg, server: server, routers: routers, observe: observe, log: log}
 }
+
+// CrashExitCode is the exit status of a manager stopped by CrashAfterStep.
+const CrashExitCode = 86
 
 // errAbort stops a plan before the promotion; the executor then undoes what it did.
 type errAbort struct{ error }
@@ -115,29 +138,43 @@ type errAbort struct{ error }
 // old master is unfrozen); after it, every remaining step still runs and errors are
 // collected, since the new master already takes writes.
 func (x *Executor) Run(ctx context.Context, p Plan) Result {
+	return x.run(ctx, p, nil, RunState{}, false)
+}
+
+// Resume runs the steps of a journaled plan that were not done, with the state the plan
+// had learnt.
+func (x *Executor) Resume(ctx context.Context, p Plan, done map[int]bool, st RunState) Result {
+	return x.run(ctx, p, done, st, true)
+}
+
+func (x *Executor) run(ctx context.Context, p Plan, done map[int]bool, state RunState, resumed bool) Result {
 	res := Result{Plan: p, Start: time.Now()}
 	if p.Refused != "" {
 		res.Err = p.Refused
 		return res
 	}
-	log := x.log.WithFields(logrus.Fields{"kind": p.Kind, "old_master": p.OldMaster.String(), "new_master": p.NewMaster.String()})
+	x.state = state
+	log := x.log.WithFields(logrus.Fields{"kind": p.Kind, "origin": p.Origin, "old_master": p.OldMaster.String(), "new_master": p.NewMaster.String()})
 	log.Info("starting " + string(p.Kind))
-	x.event(eventlog.Event{Kind: string(p.Kind), Server: p.NewMaster.String(),
-		Message: fmt.Sprintf("starting %s from %s to %s: %s%s", p.Kind, p.OldMaster, p.NewMaster, p.Election.Reason, p.Election.Excluded())})
+	if !resumed {
+		x.Journal.begin(p, x.state)
+	}
+	x.observe(ActionEvent{Kind: ObsPlanStarted, Plan: p.Kind, Origin: p.Origin, Server: p.NewMaster.String(), Message: describeStart(p)})
 
 	var errs []string
 	for i := 0; i < len(p.Steps); i++ {
-		st := p.Steps[i]
-		if parallel(st.Kind) {
+		if done[i] {
+			continue
+		}
+		if parallel(p.Steps[i].Kind) {
 			// Demoting the old master and repointing each replica are independent once the
 			// new master is writable: run the whole group at once.
 			j := i
 			for j < len(p.Steps) && parallel(p.Steps[j].Kind) {
 				j++
 			}
-			for _, sr := range x.runParallel(ctx, p, p.Steps[i:j]) {
+			for _, sr := range x.runParallel(ctx, p, i, j, done) {
 				res.Steps = append(res.Steps, sr)
-				x.stepEvent(p, sr)
 				if sr.Error != "" {
 					errs = append(errs, fmt.Sprintf("%s %s: %s", sr.Step.Kind, sr.Step.Server, sr.Error))
 				}
@@ -145,14 +182,9 @@ func (x *Executor) Run(ctx context.Context, p Plan) Result {
 			i = j - 1
 			continue
 		}
-		start := time.Now()
-		skipped, err := x.step(ctx, p, st)
-		sr := StepResult{Step: st, Duration: time.Since(start), Skipped: skipped}
-		if err != nil {
-			sr.Error = err.Error()
-		}
+		st := p.Steps[i]
+		sr, err := x.runStep(ctx, p, i)
 		res.Steps = append(res.Steps, sr)
-		x.stepEvent(p, sr)
 		if st.Kind == StepPromote && err == nil {
 			res.Promoted = true
 			res.WritableAfter = time.Since(res.Start)
@@ -160,17 +192,16 @@ func (x *Executor) Run(ctx context.Context, p Plan) Result {
 			if x.OnPromoted != nil {
 				x.OnPromoted(p, res.PromotionPos)
 			}
+			x.Journal.promoted()
 		}
+		x.stepDone(i)
 		if err == nil {
 			continue
 		}
-		if !res.Promoted {
-			var ab errAbort
-			if errors.As(err, &ab) || st.Kind == StepPromote || st.Kind == StepWaitCatchUp || st.Kind == StepFreezeOldMaster || st.Kind == StepCheckLongWrites {
-				x.rollback(p)
-				res.Err = fmt.Sprintf("%s aborted at %s: %v", p.Kind, st.Kind, err)
-				break
-			}
+		if !res.Promoted && abortsPlan(st.Kind, err) {
+			res.RolledBack = x.rollback(p)
+			res.Err = fmt.Sprintf("%s aborted at %s: %v", p.Kind, st.Kind, err)
+			break
 		}
 		errs = append(errs, fmt.Sprintf("%s %s: %v", st.Kind, st.Server, err))
 	}
@@ -180,6 +211,7 @@ func (x *Executor) Run(ctx context.Context, p Plan) Result {
 	if res.Err == "" && len(errs) > 0 {
 		res.Err = strings.Join(errs, "; ")
 	}
+	x.Journal.end()
 	fields := logrus.Fields{"duration": res.Duration.Round(time.Millisecond), "writable_after": res.WritableAfter.Round(time.Millisecond)}
 	msg := fmt.Sprintf("%s from %s to %s done in %s", p.Kind, p.OldMaster, p.NewMaster, res.Duration.Round(time.Millisecond))
 	if res.Err != "" {
@@ -188,46 +220,107 @@ func (x *Executor) Run(ctx context.Context, p Plan) Result {
 	} else {
 		log.WithFields(fields).Info(string(p.Kind) + " done")
 	}
-	x.event(eventlog.Event{Kind: string(p.Kind), Server: p.NewMaster.String(), Message: msg, Duration: res.Duration, Error: res.Err})
+	x.observe(ActionEvent{Kind: ObsPlanDone, Plan: p.Kind, Origin: p.Origin, Server: p.NewMaster.String(), Message: msg,
+		Duration: res.Duration, Error: res.Err, Promoted: res.Promoted, RolledBack: res.RolledBack})
 	return res
 }
 
-func parallel(k StepKind) bool { return k == StepDemoteOldMaster || k == StepRepointReplica }
+// abortsPlan says whether a failed step before the promotion stops the plan (and rolls
+// it back): every step that prepares the promotion does.
+func abortsPlan(k StepKind, err error) bool {
+	var ab errAbort
+	if errors.As(err, &ab) {
+		return true
+	}
+	switch k {
+	case StepPromote, StepWaitCatchUp, StepFreezeOldMaster, StepCheckLongWrites, StepOpenMaster:
+		return true
+	}
+	return false
+}
 
-// runParallel runs independent steps at once and returns their results in plan order.
-func (x *Executor) runParallel(ctx context.Context, p Plan, steps []Step) []StepResult {
+func describeStart(p Plan) string {
+	switch p.Kind {
+	case PlanFailover, PlanSwitchover:
+		return fmt.Sprintf("starting %s from %s to %s: %s%s", p.Kind, p.OldMaster, p.NewMaster, p.Election.Reason, p.Election.Excluded())
+	}
+	return fmt.Sprintf("starting %s (%d steps)", p.Kind, len(p.Steps))
+}
+
+func parallel(k StepKind) bool {
+	return k == StepDemoteOldMaster || k == StepRepointReplica || k == StepReplicateFrom || k == StepResetReplication
+}
+
+// runStep runs step i, journaled before and observed after.
+func (x *Executor) runStep(ctx context.Context, p Plan, i int) (StepResult, error) {
+	st := p.Steps[i]
+	x.Journal.stepStarted(i)
+	start := time.Now()
+	skipped, err := x.step(ctx, p, st)
+	sr := StepResult{Step: st, Duration: time.Since(start), Skipped: skipped}
+	if err != nil {
+		sr.Error = err.Error()
+	}
+	x.stepObserved(p, sr)
+	return sr, err
+}
+
+// stepDone journals step i done and, in crash tests, dies there.
+func (x *Executor) stepDone(i int) {
+	x.mu.Lock()
+	x.Journal.stepDone(i, x.state)
+	x.done++
+	crash := x.cfg.CrashAfterStep > 0 && x.done == x.cfg.CrashAfterStep
+	x.mu.Unlock()
+	if crash {
+		x.log.WithField("step", i).Warn("crash test: killing the manager after this step")
+		os.Exit(CrashExitCode)
+	}
+}
+
+func (x *Executor) setState(f func(*RunState)) {
+	x.mu.Lock()
+	f(&x.state)
+	x.mu.Unlock()
+}
+
+func (x *Executor) getState() RunState {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.state
+}
+
+// runParallel runs steps [from, to) at once and returns their results in plan order.
+func (x *Executor) runParallel(ctx context.Context, p Plan, from, to int, done map[int]bool) []StepResult {
 	// Open every handle first: the lookup may add to the caller's connection map, which
 	// must not happen from several goroutines.
-	for _, st := range steps {
+	for _, st := range p.Steps[from:to] {
 		x.server(st.Server)
 	}
-	out := make([]StepResult, len(steps))
+	out := make([]StepResult, to-from)
 	var wg sync.WaitGroup
-	for i, st := range steps {
+	for i := from; i < to; i++ {
+		if done[i] {
+			continue
+		}
 		wg.Add(1)
-		go func(i int, st Step) {
+		go func(i int) {
 			defer wg.Done()
-			start := time.Now()
-			skipped, err := x.step(ctx, p, st)
-			out[i] = StepResult{Step: st, Duration: time.Since(start), Skipped: skipped}
-			if err != nil {
-				out[i].Error = err.Error()
-			}
-		}(i, st)
+			out[i-from], _ = x.runStep(ctx, p, i)
+			x.stepDone(i)
+		}(i)
 	}
 	wg.Wait()
-	return out
-}
-
-func (x *Executor) event(e eventlog.Event) {
-	if x.events == nil {
-		return
+	var kept []StepResult
+	for i, sr := range out {
+		if !done[from+i] {
+			kept = append(kept, sr)
+		}
 	}
-	e.Cluster = x.cfg.Cluster
-	x.events.Add(e)
+	return kept
 }
 
-func (x *Executor) stepEvent(p Plan, sr StepResult) {
+func (x *Executor) stepObserved(p Plan, sr StepResult) {
 	msg := string(sr.Step.Kind)
 	if sr.Step.Detail != "" {
 		msg += ": " + sr.Step.Detail
@@ -239,7 +332,7 @@ func (x *Executor) stepEvent(p Plan, sr StepResult) {
 	if sr.Step.Server.Host != "" {
 		server = sr.Step.Server.String()
 	}
-	x.event(eventlog.Event{Kind: string(p.Kind) + "-step", Server: server, Message: msg, Duration: sr.Duration, Error: sr.Error})
+	x.observe(ActionEvent{Kind: ObsStepDone, Plan: p.Kind, Origin: p.Origin, Step: sr.Step.Kind, Server: server, Message: msg, Duration: sr.Duration, Error: sr.Error})
 	entry := x.log.WithFields(logrus.Fields{"step": sr.Step.Kind, "server": server, "duration": sr.Duration.Round(time.Microsecond)})
 	if sr.Error != "" {
 		entry.Warn(sr.Error)
@@ -271,6 +364,14 @@ func (x *Executor) step(ctx context.Context, p Plan, st Step) (string, error) {
 		return "", x.demote(ctx, p, st.Server)
 	case StepRepointReplica:
 		return x.repoint(ctx, p, st.Server)
+	case StepRejoin:
+		return x.rejoin(ctx, st.Server, p.NewMaster)
+	case StepOpenMaster:
+		return "", x.openMaster(ctx, st.Server)
+	case StepReplicateFrom:
+		return x.replicateFrom(ctx, st.Server, p.NewMaster)
+	case StepResetReplication:
+		return "", x.resetReplication(ctx, st)
 	case StepRecordCrash:
 		return "", x.record(p)
 	}
@@ -311,21 +412,9 @@ func (x *Executor) checkLongWrites(ctx context.Context, addr ipv6.HostPort) erro
 	}
 	ctx, cancel := x.sqlCtx(ctx)
 	defer cancel()
-	threads, err := s.Processlist(ctx)
+	long, trx, err := s.LongWrites(ctx, x.cfg.WaitWriteQuery)
 	if err != nil {
 		return err
-	}
-	long := 0
-	for _, t := range threads {
-		if isClientWrite(t) && t.Time >= x.cfg.WaitWriteQuery {
-			long++
-		}
-	}
-	var trx int
-	err = s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_started < NOW() - INTERVAL ? SECOND",
-		int(x.cfg.WaitWriteQuery.Seconds())).Scan(&trx)
-	if err != nil {
-		return fmt.Errorf("long transactions on %s: %w", addr, err)
 	}
 	if long+trx > 0 {
 		return errAbort{fmt.Errorf("%d write queries and %d transactions run for more than %s on %s (switchover-wait-write-query)", long, trx, x.cfg.WaitWriteQuery, addr)}
@@ -333,26 +422,10 @@ func (x *Executor) checkLongWrites(ctx context.Context, addr ipv6.HostPort) erro
 	return nil
 }
 
-// isClientWrite reports a client statement that may write (anything but a SELECT).
-func isClientWrite(t mariadb.Thread) bool {
-	if t.Command != "Query" || t.User == "system user" {
-		return false
-	}
-	q := strings.ToUpper(strings.TrimSpace(t.Info))
-	return q != "" && !strings.HasPrefix(q, "SELECT") && !strings.HasPrefix(q, "SHOW") && !strings.Contains(q, "INFORMATION_SCHEMA.PROCESSLIST")
-}
-
-// killable reports a connection the freeze must end: every client but replication's own
-// and the freezing session.
-func killable(t mariadb.Thread, self uint64) bool {
-	return t.ID != self && t.User != "system user" && t.User != "event_scheduler" &&
-		!strings.HasPrefix(t.Command, "Binlog Dump") && t.Command != "Daemon" && t.Command != "Slave_IO" && t.Command != "Slave_SQL"
-}
-
 // freeze stops all writes on the old master: read_only (clients without privilege stop at
 // once), a grace of switchover-wait-kill for running writes, then every client connection
-// is killed and FLUSH TABLES WITH READ LOCK holds even privileged ones. The old master's
-// position is then final.
+// is killed and a read lock on a pinned session holds even privileged ones. The old
+// master's position is then final.
 func (x *Executor) freeze(ctx context.Context, addr ipv6.HostPort) error {
 	s, err := x.server(addr)
 	if err != nil {
@@ -363,81 +436,37 @@ func (x *Executor) freeze(ctx context.Context, addr ipv6.HostPort) error {
 	if err := s.SetReadOnly(sctx, true); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(x.cfg.WaitKill)
-	for time.Now().Before(deadline) {
-		threads, err := s.Processlist(sctx)
+	for deadline := time.Now().Add(x.cfg.WaitKill); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		writing, err := s.ClientWritesRunning(sctx)
 		if err != nil {
 			return err
-		}
-		writing := false
-		for _, t := range threads {
-			writing = writing || isClientWrite(t)
 		}
 		if !writing {
 			break
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	c, err := s.DB().Conn(sctx)
+	sess, err := s.PinSession(sctx)
 	if err != nil {
-		return fmt.Errorf("session on %s: %w", addr, err)
+		return err
 	}
-	if err := killClients(sctx, c, addr); err != nil {
-		c.Close()
+	if err := sess.KillClients(sctx); err != nil {
+		sess.Close()
 		return err
 	}
 	lctx, lcancel := context.WithTimeout(ctx, x.cfg.WaitTrx)
-	_, err = c.ExecContext(lctx, "FLUSH TABLES WITH READ LOCK")
+	err = sess.ReadLock(lctx)
 	lcancel()
 	if err != nil {
-		c.Close()
-		return errAbort{fmt.Errorf("read lock on %s within switchover-wait-trx %s: %w", addr, x.cfg.WaitTrx, err)}
+		sess.Close()
+		return errAbort{fmt.Errorf("within switchover-wait-trx %s: %w", x.cfg.WaitTrx, err)}
 	}
-	var pos string
-	if err := c.QueryRowContext(sctx, "SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
-		c.Close()
-		return fmt.Errorf("final position of %s: %w", addr, err)
-	}
-	final, err := gtid.Parse(pos)
+	final, err := sess.BinlogGTIDPos(sctx)
 	if err != nil {
-		c.Close()
-		return fmt.Errorf("final position of %s: %w", addr, err)
+		sess.Close()
+		return err
 	}
-	x.frozen, x.finalPos = c, final
-	return nil
-}
-
-// killClients ends every client connection but the session c's own, listing and killing
-// through c: a pooled connection could be one of those killed.
-func killClients(ctx context.Context, c *sql.Conn, addr ipv6.HostPort) error {
-	var self uint64
-	if err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&self); err != nil {
-		return fmt.Errorf("session on %s: %w", addr, err)
-	}
-	rows, err := c.QueryContext(ctx, "SELECT ID, USER, COMMAND FROM information_schema.PROCESSLIST")
-	if err != nil {
-		return fmt.Errorf("processlist of %s: %w", addr, err)
-	}
-	var ids []uint64
-	for rows.Next() {
-		var t mariadb.Thread
-		var user, cmd sql.NullString
-		if err := rows.Scan(&t.ID, &user, &cmd); err != nil {
-			rows.Close()
-			return fmt.Errorf("processlist of %s: %w", addr, err)
-		}
-		t.User, t.Command = user.String, cmd.String
-		if killable(t, self) {
-			ids = append(ids, t.ID)
-		}
-	}
-	rows.Close()
-	for _, id := range ids {
-		// KILL CONNECTION takes no placeholder; id is a number read from the server.
-		if _, err := c.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatUint(id, 10)); err != nil && !strings.Contains(err.Error(), "1094") {
-			return fmt.Errorf("kill connection %d on %s: %w", id, addr, err)
-		}
-	}
+	x.frozen = sess
+	x.setState(func(st *RunState) { st.FinalPos = final })
 	return nil
 }
 
@@ -448,7 +477,7 @@ func (x *Executor) waitCatchUp(ctx context.Context, p Plan, st Step) (string, er
 	if err != nil {
 		return "", err
 	}
-	target := x.finalPos
+	target := x.getState().FinalPos
 	timeout := x.cfg.WaitTrx
 	if p.Kind == PlanFailover {
 		timeout = x.cfg.CatchUpTimeout
@@ -495,22 +524,21 @@ func (x *Executor) promote(ctx context.Context, p Plan, addr ipv6.HostPort) erro
 	if err != nil {
 		return err
 	}
+	var channels []string
 	for _, r := range st.Replications {
 		src := ipv6.HostPort{Host: ipv6.Unbracket(r.MasterHost), Port: r.MasterPort}
 		if !ipv6.SameAddr(src, p.OldMaster) && r.ConnectionName != "" {
 			continue // another source of a multi-source replica stays
 		}
-		if err := s.StopReplica(ctx, r.ConnectionName); err != nil {
-			return err
-		}
-		if err := s.ResetReplicaAll(ctx, r.ConnectionName); err != nil {
-			return err
-		}
+		channels = append(channels, r.ConnectionName)
+	}
+	if err := s.Detach(ctx, channels); err != nil {
+		return err
 	}
 	return s.SetReadOnly(ctx, false)
 }
 
-// position reads a server's gtid_current_pos; nil when it cannot.
+// position reads a server's current GTID position; nil when it cannot.
 func (x *Executor) position(ctx context.Context, addr ipv6.HostPort) gtid.List {
 	s, err := x.server(addr)
 	if err != nil {
@@ -518,11 +546,7 @@ func (x *Executor) position(ctx context.Context, addr ipv6.HostPort) gtid.List {
 	}
 	ctx, cancel := x.sqlCtx(ctx)
 	defer cancel()
-	var pos string
-	if err := s.DB().QueryRowContext(ctx, "SELECT @@gtid_current_pos").Scan(&pos); err != nil {
-		return nil
-	}
-	l, _ := gtid.Parse(pos)
+	l, _ := s.CurrentGTIDPos(ctx)
 	return l
 }
 
@@ -541,11 +565,20 @@ func (x *Executor) notifyRouters(ctx context.Context, p Plan) (string, error) {
 	return "", errors.Join(errs...)
 }
 
-func (x *Executor) changeMaster(to ipv6.HostPort) mariadb.ChangeMasterOptions {
-	return mariadb.ChangeMasterOptions{
-		Host: to, User: x.cfg.ReplUser, Password: x.cfg.ReplPassword, UseGTID: mariadb.GTIDSlavePos,
-		ConnectRetry: x.cfg.ConnectRetry, HeartbeatPeriod: x.cfg.HeartbeatPeriod, SSL: x.cfg.ReplSSL,
+// replicate is how every server of the cluster replicates from source: the cluster's
+// replication user, GTID, heartbeat and retry, read-only unless ignored.
+func (x *Executor) replicate(addr, source ipv6.HostPort, channel string, pos gtid.List, stopAll bool) mariadb.ReplicateOptions {
+	return mariadb.ReplicateOptions{
+		ChangeMasterOptions: mariadb.ChangeMasterOptions{
+			Channel: channel, Host: source, User: x.cfg.ReplUser, Password: x.cfg.ReplPassword, UseGTID: mariadb.GTIDSlavePos,
+			ConnectRetry: x.cfg.ConnectRetry, HeartbeatPeriod: x.cfg.HeartbeatPeriod, SSL: x.cfg.ReplSSL,
+		},
+		Position: pos, StopAll: stopAll, ReadOnly: x.readOnly(addr),
 	}
+}
+
+func (x *Executor) readOnly(addr ipv6.HostPort) bool {
+	return x.cfg.ReadOnlyReplicas && !x.cfg.IgnoredReadOnly[addr]
 }
 
 // demote turns the frozen old master into a replica of the new one: its own GTIDs become
@@ -557,29 +590,27 @@ func (x *Executor) demote(ctx context.Context, p Plan, addr ipv6.HostPort) error
 	}
 	ctx, cancel := x.sqlCtx(ctx)
 	defer cancel()
-	if x.frozen != nil {
-		killClients(ctx, x.frozen, addr) // writers that reconnected during the switch
-		if _, err := x.frozen.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
-			return fmt.Errorf("unlock %s: %w", addr, err)
-		}
-		x.frozen.Close()
-		x.frozen = nil
-	}
-	if err := s.StopAllReplicas(ctx); err != nil {
-		return err
-	}
-	if len(x.finalPos) > 0 {
-		if err := s.SetGTIDSlavePos(ctx, x.finalPos); err != nil {
+	x.mu.Lock()
+	frozen := x.frozen
+	x.frozen = nil
+	x.mu.Unlock()
+	if frozen != nil {
+		frozen.KillClients(ctx) // writers that reconnected during the switch
+		err := frozen.Unlock(ctx)
+		frozen.Close()
+		if err != nil {
 			return err
 		}
 	}
-	if err := s.ChangeMaster(ctx, x.changeMaster(p.NewMaster)); err != nil {
-		return err
+	pos := x.getState().FinalPos
+	if len(pos) == 0 {
+		// Resumed after a crash: the read lock died with the manager's session, and
+		// read_only kept clients out, so the server's own position is still the final one.
+		if pos, err = s.CurrentGTIDPos(ctx); err != nil {
+			return err
+		}
 	}
-	if err := s.StartReplica(ctx, ""); err != nil {
-		return err
-	}
-	return s.SetReadOnly(ctx, x.cfg.ReadOnlyReplicas && !x.cfg.IgnoredReadOnly[addr])
+	return s.ReplicateFrom(ctx, x.replicate(addr, p.NewMaster, "", pos, true))
 }
 
 // repoint moves a replica to the new master. A replica holding transactions the new master
@@ -593,9 +624,9 @@ func (x *Executor) repoint(ctx context.Context, p Plan, addr ipv6.HostPort) (str
 	if err != nil {
 		return "", err
 	}
-	if p.Kind == PlanSwitchover && x.cfg.SlaveWaitCatch && len(x.finalPos) > 0 {
+	if final := x.getState().FinalPos; p.Kind == PlanSwitchover && x.cfg.SlaveWaitCatch && len(final) > 0 {
 		wctx, cancel := context.WithTimeout(ctx, x.cfg.WaitTrx+x.cfg.StepTimeout)
-		ok, err := s.MasterGTIDWait(wctx, x.finalPos, x.cfg.WaitTrx)
+		ok, err := s.MasterGTIDWait(wctx, final, x.cfg.WaitTrx)
 		cancel()
 		if err != nil || !ok {
 			x.log.WithField("server", addr.String()).Warn("replica did not catch up with the old master before repointing")
@@ -603,17 +634,13 @@ func (x *Executor) repoint(ctx context.Context, p Plan, addr ipv6.HostPort) (str
 	}
 	ctx, cancel := x.sqlCtx(ctx)
 	defer cancel()
-	var mine, theirs string
-	if err := s.DB().QueryRowContext(ctx, "SELECT @@gtid_current_pos").Scan(&mine); err != nil {
-		return "", fmt.Errorf("position of %s: %w", addr, err)
+	mp, err := s.CurrentGTIDPos(ctx)
+	if err != nil {
+		return "", err
 	}
-	if err := nm.DB().QueryRowContext(ctx, "SELECT @@gtid_current_pos").Scan(&theirs); err != nil {
-		return "", fmt.Errorf("position of %s: %w", p.NewMaster, err)
-	}
-	mp, err1 := gtid.Parse(mine)
-	tp, err2 := gtid.Parse(theirs)
-	if err1 != nil || err2 != nil {
-		return "", fmt.Errorf("positions of %s / %s: %v %v", addr, p.NewMaster, err1, err2)
+	tp, err := nm.CurrentGTIDPos(ctx)
+	if err != nil {
+		return "", err
 	}
 	if !tp.Contains(mp) {
 		return "", fmt.Errorf("%s has transactions the new master %s lacks (%s not in %s): not repointed, needs a rejoin or reseed", addr, p.NewMaster, gtid.Errant(mp, tp), tp)
@@ -626,88 +653,190 @@ func (x *Executor) repoint(ctx context.Context, p Plan, addr ipv6.HostPort) (str
 	for _, r := range st.Replications {
 		src := ipv6.HostPort{Host: ipv6.Unbracket(r.MasterHost), Port: r.MasterPort}
 		if ipv6.SameAddr(src, p.NewMaster) && r.IORunning() && r.SQLRunning() {
-			return "already replicating from the new master", s.SetReadOnly(ctx, x.cfg.ReadOnlyReplicas && !x.cfg.IgnoredReadOnly[addr])
+			return "already replicating from the new master", s.SetReadOnly(ctx, x.readOnly(addr))
 		}
-		if ipv6.SameAddr(src, p.OldMaster) {
+		if ipv6.SameAddr(src, p.OldMaster) || ipv6.SameAddr(src, p.NewMaster) {
 			channel = r.ConnectionName
 		}
 	}
-	if err := s.StopReplica(ctx, channel); err != nil {
-		return "", err
-	}
-	o := x.changeMaster(p.NewMaster)
-	o.Channel = channel
-	if err := s.ChangeMaster(ctx, o); err != nil {
-		return "", err
-	}
-	if err := s.StartReplica(ctx, channel); err != nil {
-		return "", err
-	}
-	return "", s.SetReadOnly(ctx, x.cfg.ReadOnlyReplicas && !x.cfg.IgnoredReadOnly[addr])
+	return "", s.ReplicateFrom(ctx, x.replicate(addr, p.NewMaster, channel, nil, false))
 }
 
-// rejoinFormerMaster makes a former master that has not diverged a replica of the master:
-// read-only first, then its own position becomes its replication position, so it fetches
-// exactly what it missed.
-func (x *Executor) rejoinFormerMaster(ctx context.Context, addr, master ipv6.HostPort) error {
+// rejoin makes a former master that has not diverged a replica of the master: read-only
+// first, then its own position becomes its replication position, so it fetches exactly
+// what it missed. One holding transactions the master lacks stays read-only and alone.
+func (x *Executor) rejoin(ctx context.Context, addr, master ipv6.HostPort) (string, error) {
+	s, err := x.server(addr)
+	if err != nil {
+		return "", err
+	}
+	m, err := x.server(master)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := x.sqlCtx(ctx)
+	defer cancel()
+	if err := s.SetReadOnly(ctx, true); err != nil {
+		return "", err
+	}
+	st, err := s.Probe(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range st.Replications {
+		src := ipv6.HostPort{Host: ipv6.Unbracket(r.MasterHost), Port: r.MasterPort}
+		if ipv6.SameAddr(src, master) && r.IORunning() && r.SQLRunning() {
+			return "already replicating from the master", s.SetReadOnly(ctx, x.readOnly(addr))
+		}
+	}
+	own, err := s.CurrentGTIDPos(ctx)
+	if err != nil {
+		return "", err
+	}
+	theirs, err := m.CurrentGTIDPos(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !theirs.Contains(own) {
+		return "", fmt.Errorf("%s has transactions the master %s lacks (%s): left read-only, needs a reseed", addr, master, gtid.Errant(own, theirs))
+	}
+	return "", s.ReplicateFrom(ctx, x.replicate(addr, master, "", own, true))
+}
+
+// openMaster makes the bootstrap's master writable and reads the position its replicas
+// start from (kept in the journal, so a resumed bootstrap uses the same one).
+func (x *Executor) openMaster(ctx context.Context, addr ipv6.HostPort) error {
 	s, err := x.server(addr)
 	if err != nil {
 		return err
 	}
-	if err := s.SetReadOnly(ctx, true); err != nil {
+	ctx, cancel := x.sqlCtx(ctx)
+	defer cancel()
+	if err := s.SetReadOnly(ctx, false); err != nil {
 		return err
 	}
-	var pos string
-	if err := s.DB().QueryRowContext(ctx, "SELECT @@gtid_current_pos").Scan(&pos); err != nil {
-		return fmt.Errorf("position of %s: %w", addr, err)
-	}
-	own, err := gtid.Parse(pos)
+	pos, err := s.CurrentGTIDPos(ctx)
 	if err != nil {
-		return fmt.Errorf("position of %s: %w", addr, err)
-	}
-	if err := s.StopAllReplicas(ctx); err != nil {
 		return err
 	}
-	if err := s.SetGTIDSlavePos(ctx, own); err != nil {
+	x.setState(func(st *RunState) { st.SourcePos = pos })
+	return nil
+}
+
+// replicateFrom makes a bootstrap replica follow the master from the master's position.
+// A server already connected to the master only has its threads started: resetting its
+// position again would re-apply what it already applied.
+func (x *Executor) replicateFrom(ctx context.Context, addr, master ipv6.HostPort) (string, error) {
+	s, err := x.server(addr)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := x.sqlCtx(ctx)
+	defer cancel()
+	st, err := s.Probe(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range st.Replications {
+		src := ipv6.HostPort{Host: ipv6.Unbracket(r.MasterHost), Port: r.MasterPort}
+		if ipv6.SameAddr(src, master) && r.ConnectionName == x.cfg.Channel {
+			if !r.IORunning() || !r.SQLRunning() {
+				if err := s.StartReplica(ctx, r.ConnectionName); err != nil {
+					return "", err
+				}
+			}
+			return "already connected to the master", s.SetReadOnly(ctx, x.readOnly(addr))
+		}
+	}
+	return "", s.ReplicateFrom(ctx, x.replicate(addr, master, x.cfg.Channel, x.getState().SourcePos, true))
+}
+
+// resetReplication leaves a server with no replication and an empty binary log.
+func (x *Executor) resetReplication(ctx context.Context, st Step) error {
+	s, err := x.server(st.Server)
+	if err != nil {
 		return err
 	}
-	if err := s.ChangeMaster(ctx, x.changeMaster(master)); err != nil {
-		return err
-	}
-	if err := s.StartReplica(ctx, ""); err != nil {
-		return err
-	}
-	return s.SetReadOnly(ctx, x.cfg.ReadOnlyReplicas && !x.cfg.IgnoredReadOnly[addr])
+	ctx, cancel := x.sqlCtx(ctx)
+	defer cancel()
+	return s.ResetReplication(ctx, st.Channels)
 }
 
 // rollback undoes a switchover that stopped before the promotion: the old master takes
-// writes again.
-func (x *Executor) rollback(p Plan) {
+// writes again. It reports whether there was anything to undo.
+func (x *Executor) rollback(p Plan) bool {
 	if p.Kind != PlanSwitchover {
-		return
+		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), x.cfg.StepTimeout)
 	defer cancel()
-	if x.frozen != nil {
-		x.frozen.ExecContext(ctx, "UNLOCK TABLES")
-		x.frozen.Close()
-		x.frozen = nil
+	x.mu.Lock()
+	frozen := x.frozen
+	x.frozen = nil
+	x.mu.Unlock()
+	if frozen != nil {
+		frozen.Unlock(ctx)
+		frozen.Close()
 	}
 	if s, err := x.server(p.OldMaster); err == nil {
 		if err := s.SetReadOnly(ctx, false); err != nil {
 			x.log.WithError(err).Error("rollback: old master stays read-only")
-			return
+			return false
 		}
 	}
-	x.event(eventlog.Event{Kind: string(p.Kind), Server: p.OldMaster.String(), Message: "rolled back: old master writable again"})
+	x.observe(ActionEvent{Kind: ObsRolledBack, Plan: p.Kind, Origin: p.Origin, Server: p.OldMaster.String(), Message: "rolled back: old master writable again"})
+	return true
+}
+
+// rollbackUnpromoted undoes, after a crash, a switchover that stopped before its
+// promotion: the read lock died with the manager's session; the old master is made writable
+// again and the candidate, untouched until the promotion, keeps replicating.
+func (x *Executor) rollbackUnpromoted(ctx context.Context, p Plan) Result {
+	res := Result{Plan: p, Start: time.Now(), RolledBack: true}
+	sctx, cancel := x.sqlCtx(ctx)
+	defer cancel()
+	err := func() error {
+		s, err := x.server(p.OldMaster)
+		if err != nil {
+			return err
+		}
+		if err := s.SetReadOnly(sctx, false); err != nil {
+			return err
+		}
+		c, err := x.server(p.NewMaster)
+		if err != nil {
+			return err
+		}
+		st, err := c.Probe(sctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range st.Replications {
+			if !r.IORunning() || !r.SQLRunning() {
+				if err := c.StartReplica(sctx, r.ConnectionName); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}()
+	res.Duration = time.Since(res.Start)
+	msg := "rolled back: old master writable again"
+	if err != nil {
+		res.Err = "rollback: " + err.Error()
+		msg = res.Err
+	}
+	x.observe(ActionEvent{Kind: ObsRolledBack, Plan: p.Kind, Origin: p.Origin, Server: p.OldMaster.String(), Message: msg, Error: res.Err})
+	return res
 }
 
 func (x *Executor) release() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	if x.frozen != nil {
 		x.frozen.Close()
 		x.frozen = nil
 	}
-	x.finalPos = nil
 }
 
 // crashRecord is what a failover or switchover leaves on disk for the rejoin of the old
@@ -731,7 +860,7 @@ func (x *Executor) record(p Plan) error {
 		return fmt.Errorf("crash record: %w", err)
 	}
 	now := time.Now().UTC()
-	b, err := json.MarshalIndent(crashRecord{Cluster: x.cfg.Cluster, Kind: p.Kind, Time: now, OldMaster: p.OldMaster, NewMaster: p.NewMaster, FinalPos: x.finalPos, Election: p.Election}, "", "  ")
+	b, err := json.MarshalIndent(crashRecord{Cluster: x.cfg.Cluster, Kind: p.Kind, Time: now, OldMaster: p.OldMaster, NewMaster: p.NewMaster, FinalPos: x.getState().FinalPos, Election: p.Election}, "", "  ")
 	if err != nil {
 		return err
 	}

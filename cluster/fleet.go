@@ -26,6 +26,25 @@ type Fleet struct {
 
 	mu      sync.RWMutex
 	members map[string]*Member // by lower-case name
+
+	obsMu     sync.RWMutex
+	observers []func(ActionEvent)
+}
+
+// Observe adds a function that receives the typed observations of every cluster's action
+// path (plans started and done, steps, refusals, resumes), present and future members.
+func (f *Fleet) Observe(fn func(ActionEvent)) {
+	f.obsMu.Lock()
+	f.observers = append(f.observers, fn)
+	f.obsMu.Unlock()
+}
+
+func (f *Fleet) fanout(a ActionEvent) {
+	f.obsMu.RLock()
+	defer f.obsMu.RUnlock()
+	for _, fn := range f.observers {
+		fn(a)
+	}
 }
 
 // Member is one running cluster.
@@ -71,6 +90,7 @@ func (f *Fleet) start(c config.Cluster) (*Member, error) {
 	if release == nil {
 		release = func() {}
 	}
+	m.SetObserver(f.fanout)
 	ctx, cancel := context.WithCancel(f.ctx)
 	mem := &Member{Name: c.Name, Config: c, Monitor: m, cancel: cancel, done: make(chan struct{}), release: release}
 	go func() {

@@ -30,7 +30,7 @@ func (c mariadbConn) SetReadOnly(ctx context.Context, on bool) error { return c.
 func (c mariadbConn) Probe(ctx context.Context) (topology.Server, error) {
 	st, err := c.s.Probe(ctx)
 	if err != nil && ctx.Err() == nil && !mariadb.IsAccessDenied(err) {
-		// A pooled connection the server closed (KILL during a switchover, wait_timeout)
+		// A pooled connection the server closed (killed during a switchover, wait_timeout)
 		// fails once; a dead server fails again at once, so one retry costs nothing.
 		st, err = c.s.Probe(ctx)
 	}

@@ -74,6 +74,12 @@ type Monitor struct {
 	histLoaded  bool
 	lastRefusal string // last automatic-failover refusal reported, owned by Run
 
+	// The action lock: one topology change at a time (see Act).
+	actMu    sync.Mutex
+	running  *running
+	observer atomic.Pointer[func(ActionEvent)]
+	journal  *Journal
+
 	// Router state, under tickMu: which routers were bootstrapped, and the last error each
 	// reported (logged once, not every tick).
 	routerReady []bool
@@ -92,11 +98,12 @@ func NewMonitor(cfg MonitorConfig, dial Dialer, events *eventlog.Log, log *logru
 		log = logrus.StandardLogger()
 	}
 	return &Monitor{
-		cfg:    cfg,
-		dial:   dial,
-		events: events,
-		log:    log.WithField("cluster", cfg.Cluster),
-		conns:  map[ipv6.HostPort]ServerConn{},
+		cfg:     cfg,
+		dial:    dial,
+		events:  events,
+		log:     log.WithField("cluster", cfg.Cluster),
+		conns:   map[ipv6.HostPort]ServerConn{},
+		journal: OpenJournal(cfg.Failover.Exec.StateDir, cfg.Cluster),
 	}
 }
 
@@ -147,10 +154,12 @@ func (m *Monitor) probeTimeout() time.Duration {
 	return t
 }
 
-// Run ticks until ctx is done, then closes the connections. In automatic failover mode it
-// fails over a master confirmed dead.
+// Run ticks until ctx is done, then closes the connections. It first finishes or rolls
+// back a plan a previous manager left unfinished; then each tick's recoveries run (in
+// automatic failover mode, the failover of a master confirmed dead).
 func (m *Monitor) Run(ctx context.Context) error {
 	defer m.Close()
+	m.Resume(ctx)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -162,8 +171,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 		start := time.Now()
 		s := m.Tick(ctx)
 		if ctx.Err() == nil && s != nil {
-			m.autoFailover(ctx, s)
-			s = m.Snapshot()
+			if recs := m.recoveries(s, false); len(recs) > 0 {
+				m.recover(ctx, s, recs)
+				s = m.Snapshot()
+			} else {
+				m.lastRefusal = ""
+			}
 		}
 		// Keep the cadence: the next tick starts one interval after this one started.
 		wait := m.nextInterval(s) - time.Since(start)
@@ -333,32 +346,33 @@ func (m *Monitor) addEvent(e eventlog.Event) {
 	}
 }
 
-// enforce applies the corrections the snapshot calls for, each bounded by the probe timeout.
-func (m *Monitor) enforce(ctx context.Context, snap *topology.Snapshot) {
-	acts := Enforcements(snap, snap.Problems, EnforceOptions{
-		ReadOnlyReplicas: m.cfg.ReadOnlyReplicas, IgnoredReadOnly: set(m.cfg.IgnoredReadOnly), Paused: m.paused.Load(),
-		AutoRejoin: m.cfg.AutoRejoin,
+func (m *Monitor) recoveries(snap *topology.Snapshot, paused bool) []Recovery {
+	return Recoveries(snap, RecoveryOptions{
+		ReadOnlyReplicas: m.cfg.ReadOnlyReplicas, IgnoredReadOnly: set(m.cfg.IgnoredReadOnly), Paused: paused,
+		AutoRejoin: m.cfg.AutoRejoin, AutoFailover: m.cfg.Failover.Mode == "automatic",
 	})
-	for _, a := range acts {
+}
+
+// enforce applies the read_only corrections the recovery table calls for, each bounded by
+// the probe timeout. The plans it calls for run after the tick, through Act.
+func (m *Monitor) enforce(ctx context.Context, snap *topology.Snapshot) {
+	for _, a := range m.recoveries(snap, m.paused.Load()) {
+		if a.Kind != RecoverSetReadOnly && a.Kind != RecoverSetWritable {
+			continue
+		}
 		c, ok := m.conns[a.Server]
 		if !ok {
 			continue
 		}
 		actx, cancel := context.WithTimeout(ctx, m.probeTimeout()+5*time.Second)
 		start := time.Now()
-		var err error
-		switch a.Kind {
-		case EnforceReadOnly, EnforceWritable:
-			err = c.SetReadOnly(actx, a.Kind == EnforceReadOnly)
-		case EnforceRepoint, EnforceRejoin:
-			err = m.rejoin(actx, snap, a)
-		}
+		err := c.SetReadOnly(actx, a.Kind == RecoverSetReadOnly)
 		cancel()
 		e := eventlog.Event{Server: a.Server.String(), Kind: "enforce", Message: string(a.Kind) + ": " + a.Reason, Duration: time.Since(start)}
 		entry := m.log.WithFields(logrus.Fields{"server": a.Server.String(), "action": a.Kind})
 		if err != nil {
 			e.Error = err.Error()
-			entry.WithError(err).Warn("enforcement failed")
+			entry.WithError(err).Warn("correction failed")
 		} else {
 			entry.Info(a.Reason + ": corrected")
 		}

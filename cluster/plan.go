@@ -13,25 +13,36 @@ import (
 type PlanKind string
 
 const (
-	PlanFailover   PlanKind = "failover"
-	PlanSwitchover PlanKind = "switchover"
+	PlanFailover   PlanKind = "failover"   // a dead master replaced by the best replica
+	PlanSwitchover PlanKind = "switchover" // a live master handed over without losing a commit
+	PlanRejoin     PlanKind = "rejoin"     // a former master back as a replica
+	PlanRepoint    PlanKind = "repoint"    // a replica moved to the current master
+	PlanBootstrap  PlanKind = "bootstrap"  // master-slave replication set up on standalone servers
+	PlanCleanup    PlanKind = "cleanup"    // every server's replication and binary log reset
 )
+
+// PlanKinds lists every kind, in the order the documentation gives them.
+var PlanKinds = []PlanKind{PlanFailover, PlanSwitchover, PlanRejoin, PlanRepoint, PlanBootstrap, PlanCleanup}
 
 // StepKind names one step of a plan. Each step is idempotent: running it twice, or after a
 // crash half-way, leaves the same result.
 type StepKind string
 
 const (
-	StepPreScript       StepKind = "pre-script"        // failover-pre-script
-	StepCheckLongWrites StepKind = "check-long-writes" // switchover-wait-write-query on the old master
-	StepFreezeOldMaster StepKind = "freeze-old-master" // read_only, kill writers, flush binlogs
-	StepWaitCatchUp     StepKind = "wait-catch-up"     // candidate applies up to a position
-	StepPromote         StepKind = "promote"           // stop and reset replication, read_only off
-	StepNotifyRouters   StepKind = "notify-routers"    // routers send writes to the new master
-	StepDemoteOldMaster StepKind = "demote-old-master" // old master replicates from the new one
-	StepRepointReplica  StepKind = "repoint-replica"   // replica follows the new master
-	StepPostScript      StepKind = "post-script"       // failover-post-script
-	StepRecordCrash     StepKind = "record"            // crash record, counters
+	StepPreScript        StepKind = "pre-script"        // failover-pre-script
+	StepCheckLongWrites  StepKind = "check-long-writes" // switchover-wait-write-query on the old master
+	StepFreezeOldMaster  StepKind = "freeze-old-master" // read_only, kill writers, flush binlogs
+	StepWaitCatchUp      StepKind = "wait-catch-up"     // candidate applies up to a position
+	StepPromote          StepKind = "promote"           // stop and reset replication, read_only off
+	StepNotifyRouters    StepKind = "notify-routers"    // routers send writes to the new master
+	StepDemoteOldMaster  StepKind = "demote-old-master" // old master replicates from the new one
+	StepRepointReplica   StepKind = "repoint-replica"   // replica follows the new master
+	StepPostScript       StepKind = "post-script"       // failover-post-script
+	StepRecordCrash      StepKind = "record"            // crash record, counters
+	StepRejoin           StepKind = "rejoin"            // a former master replicates from the master at its own position
+	StepOpenMaster       StepKind = "open-master"       // bootstrap: the master writable, its position read
+	StepReplicateFrom    StepKind = "replicate-from"    // bootstrap: a server replicates from the master's position
+	StepResetReplication StepKind = "reset-replication" // cleanup: no replication, empty binary log
 )
 
 // Step is one action of a plan on one server (or none).
@@ -42,6 +53,8 @@ type Step struct {
 	// Position to wait for (StepWaitCatchUp): empty means "the old master's position, read
 	// when the step runs" (switchover) or "what the candidate received" (failover).
 	Position gtid.List `json:"position,omitempty"`
+	// Channels are the replication connections a cleanup step resets.
+	Channels []string `json:"channels,omitempty"`
 }
 
 // Plan is a failover or switchover decided on one snapshot. A refused plan has no steps and
@@ -55,6 +68,8 @@ type Plan struct {
 	Steps     []Step        `json:"steps"`
 	Refused   string        `json:"refused,omitempty"`
 	Code      RefusalCode   `json:"code,omitempty"`
+	// Origin says who asked: "api", "cli", "monitor" (automatic recovery), "resume".
+	Origin string `json:"origin,omitempty"`
 }
 
 // RefusalCode names why a failover or switchover does not run.
@@ -71,6 +86,10 @@ const (
 	RefuseNotFailable     RefusalCode = "NotFailable"
 	RefuseNoCandidate     RefusalCode = "NoCandidate"
 	RefuseUnsupportedKind RefusalCode = "UnsupportedTopology"
+	RefuseExistingSetup   RefusalCode = "ExistingReplication"
+	RefuseUnknownServer   RefusalCode = "UnknownServer"
+	RefuseNothingToDo     RefusalCode = "NothingToDo"
+	RefuseDiverged        RefusalCode = "Diverged"
 )
 
 // FailoverHistory is what the manager remembers between failovers, on disk so that a
@@ -277,4 +296,122 @@ func blockingProblems(s *topology.Snapshot) string {
 		}
 	}
 	return out
+}
+
+func refusal(p Plan, c RefusalCode, format string, a ...any) Plan {
+	p.Code, p.Refused, p.Steps = c, fmt.Sprintf(format, a...), nil
+	return p
+}
+
+// DecideRejoin makes a former master a replica of the current master at its own position.
+// The analysis judged it (FormerMasterCanRejoin): everything it wrote is on the master. Pure.
+func DecideRejoin(s *topology.Snapshot, server ipv6.HostPort) Plan {
+	p := Plan{Kind: PlanRejoin, Cluster: s.Cluster, OldMaster: server}
+	master, ok := s.MasterServer()
+	if !ok || !master.Reachable {
+		return refusal(p, RefuseNoMaster, "no live master to rejoin")
+	}
+	p.NewMaster = master.Addr
+	srv, ok := s.Find(server)
+	if !ok {
+		return refusal(p, RefuseUnknownServer, "%s is not a server of cluster %s", server, s.Cluster)
+	}
+	if ipv6.SameAddr(srv.Addr, master.Addr) {
+		return refusal(p, RefuseNothingToDo, "%s is the master", server)
+	}
+	if !srv.Reachable {
+		return refusal(p, RefuseMasterDown, "%s does not answer", server)
+	}
+	p.Steps = []Step{{Kind: StepRejoin, Server: srv.Addr, Detail: "read-only, replicate from " + master.Addr.String() + " at its own position"}}
+	return p
+}
+
+// DecideRepoint moves a replica from the source it follows to the current master. Pure.
+func DecideRepoint(s *topology.Snapshot, server ipv6.HostPort) Plan {
+	p := Plan{Kind: PlanRepoint, Cluster: s.Cluster}
+	master, ok := s.MasterServer()
+	if !ok || !master.Reachable {
+		return refusal(p, RefuseNoMaster, "no live master to repoint to")
+	}
+	p.NewMaster = master.Addr
+	srv, ok := s.Find(server)
+	if !ok {
+		return refusal(p, RefuseUnknownServer, "%s is not a server of cluster %s", server, s.Cluster)
+	}
+	r, ok := srv.PrimaryReplication()
+	if !ok {
+		return refusal(p, RefuseNothingToDo, "%s does not replicate: use rejoin", server)
+	}
+	p.OldMaster = r.Source
+	if ipv6.SameAddr(r.Source, master.Addr) && r.IO == topology.ThreadYes && r.SQL == topology.ThreadYes {
+		return refusal(p, RefuseNothingToDo, "%s already replicates from the master %s", server, master.Addr)
+	}
+	p.Steps = []Step{{Kind: StepRepointReplica, Server: srv.Addr, Detail: "follow " + master.Addr.String()}}
+	return p
+}
+
+// BootstrapOptions choose the servers and master of a bootstrap.
+type BootstrapOptions struct {
+	Hosts     []ipv6.HostPort // db-servers-hosts
+	Preferred []ipv6.HostPort // db-servers-prefered-master: the first one becomes the master
+}
+
+// DecideBootstrap sets up master-slave replication on servers that have none: the master
+// is the first preferred master, else the first host; every other server replicates from
+// the master's position read when the plan runs. Pure.
+func DecideBootstrap(s *topology.Snapshot, opt BootstrapOptions) Plan {
+	p := Plan{Kind: PlanBootstrap, Cluster: s.Cluster}
+	if len(opt.Hosts) == 0 {
+		return refusal(p, RefuseNoCandidate, "db-servers-hosts is empty")
+	}
+	for i := range s.Servers {
+		if s.Servers[i].IsReplica() {
+			return refusal(p, RefuseExistingSetup, "Environment already has an existing master/slave setup (%s replicates)", s.Servers[i].Addr)
+		}
+	}
+	master := opt.Hosts[0]
+	if len(opt.Preferred) > 0 {
+		found := false
+		for _, h := range opt.Hosts {
+			found = found || ipv6.SameAddr(h, opt.Preferred[0])
+		}
+		if !found {
+			return refusal(p, RefuseUnknownServer, "Preferred master could not be found in existing servers")
+		}
+		master = opt.Preferred[0]
+	}
+	for _, h := range opt.Hosts {
+		if srv, ok := s.Find(h); !ok || !srv.Reachable {
+			return refusal(p, RefuseMasterDown, "%s does not answer: bootstrap needs every server", h)
+		}
+	}
+	p.NewMaster = master
+	p.Steps = []Step{{Kind: StepOpenMaster, Server: master, Detail: "writable, position read"}}
+	for _, h := range opt.Hosts {
+		if !ipv6.SameAddr(h, master) {
+			p.Steps = append(p.Steps, Step{Kind: StepReplicateFrom, Server: h, Detail: "replicate from " + master.String()})
+		}
+	}
+	return p
+}
+
+// DecideCleanup resets replication on every server: no replication connection, empty
+// binary log and slave position. Pure.
+func DecideCleanup(s *topology.Snapshot, hosts []ipv6.HostPort) Plan {
+	p := Plan{Kind: PlanCleanup, Cluster: s.Cluster}
+	if len(hosts) == 0 {
+		return refusal(p, RefuseNoCandidate, "db-servers-hosts is empty")
+	}
+	for _, h := range hosts {
+		st := Step{Kind: StepResetReplication, Server: h}
+		if srv, ok := s.Find(h); ok {
+			for _, r := range srv.Replications {
+				if r.Channel != "" {
+					st.Channels = append(st.Channels, r.Channel)
+				}
+			}
+		}
+		p.Steps = append(p.Steps, st)
+	}
+	return p
 }

@@ -27,3 +27,12 @@ const (
 	FormerMasterCanRejoin                Code = "FormerMasterCanRejoin"
 	FormerMasterDiverged                 Code = "FormerMasterDiverged"
 )
+
+// Codes lists every problem code, for tables that must cover them all.
+var Codes = []Code{
+	DeadMaster, SuspectMaster, UnreachableMasterWithHealthyReplicas, NoMaster, SplitBrain,
+	WritableStandalone, MultiMaster, ReplicationCycle, NoReplica, BrokenReplication,
+	LaggingReplica, WritableReplica, ReadOnlyMaster, ErrantGTID, ReplicaDown, AuthFailure,
+	ClusterDown, ReplicaWithoutBinlog, ReplicaOfUnknownSource, ReplicaNotFollowingMaster,
+	FormerMasterCanRejoin, FormerMasterDiverged,
+}
