@@ -17,6 +17,7 @@ import (
 
 	"replication-manager-pro/config"
 	"replication-manager-pro/ipv6"
+	"replication-manager-pro/router"
 	"replication-manager-pro/topology"
 )
 
@@ -210,7 +211,7 @@ func Config(s Settings, snap *topology.Snapshot) (string, error) {
 		return "", errors.New("haproxy config: no database server")
 	}
 	l := s.Layout()
-	want := Desired(snap, l, s.Rules, nil)
+	want := Desired(router.IntentFor(snap, s.Rules.IntentOptions(nil)), l)
 
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }

@@ -11,6 +11,7 @@ import (
 
 	"replication-manager-pro/config"
 	"replication-manager-pro/ipv6"
+	"replication-manager-pro/router"
 	"replication-manager-pro/topology"
 )
 
@@ -144,16 +145,23 @@ func TestDesired(t *testing.T) {
 			nil, want{[4]AdminState{R, M, M, M}, [4]AdminState{M, R, R, R}}},
 		{"read on master", snap(t, addrs, 0, topology.StateMaster, topology.StateSlave, topology.StateSlave, topology.StateSlave), Rules{ReadOnMaster: true},
 			nil, want{[4]AdminState{R, M, M, M}, [4]AdminState{R, R, R, R}}},
-		{"suspect master gets no write", snap(t, addrs, 0, topology.StateSuspect, topology.StateSlave, topology.StateSlave, topology.StateSlave), Rules{ReadOnMaster: true},
-			nil, want{[4]AdminState{M, M, M, M}, [4]AdminState{M, R, R, R}}},
+		{"suspect master keeps the writes", snap(t, addrs, 0, topology.StateSuspect, topology.StateSlave, topology.StateSlave, topology.StateSlave), Rules{ReadOnMaster: true},
+			nil, want{[4]AdminState{R, M, M, M}, [4]AdminState{R, R, R, R}}},
+		{"failed master keeps the writes until a failover", snap(t, addrs, 0, topology.StateFailed, topology.StateSlave, topology.StateSlave, topology.StateSlave), Rules{ReadOnMasterNoSlave: true},
+			nil, want{[4]AdminState{R, M, M, M}, [4]AdminState{M, R, R, R}}},
 		{"broken replicas", snap(t, addrs, 1, topology.StateSlaveErr, topology.StateMaster, topology.StateFailed, topology.StateSlaveLate), Rules{},
 			nil, want{[4]AdminState{M, R, M, M}, [4]AdminState{D, M, M, D}}},
 		{"no valid replica: master reads", snap(t, addrs, 1, topology.StateSlaveErr, topology.StateMaster, topology.StateFailed, topology.StateStandAlone), Rules{ReadOnMasterNoSlave: true},
 			nil, want{[4]AdminState{M, R, M, M}, [4]AdminState{D, R, M, M}}},
-		{"operator maintenance", snap(t, addrs, 0, topology.StateMaster, topology.StateSlave, topology.StateSlave, topology.StateMaintenance), Rules{},
-			[]int{2}, want{[4]AdminState{R, M, M, M}, [4]AdminState{M, R, M, M}}},
-		{"master in maintenance", snap(t, addrs, 0, topology.StateMaster, topology.StateSlave, topology.StateSlave, topology.StateSlave), Rules{ReadOnMaster: true},
-			[]int{0}, want{[4]AdminState{M, M, M, M}, [4]AdminState{M, R, R, R}}},
+		{"operator maintenance drains", snap(t, addrs, 0, topology.StateMaster, topology.StateSlave, topology.StateSlave, topology.StateMaintenance), Rules{},
+			[]int{2}, want{[4]AdminState{R, M, M, M}, [4]AdminState{M, R, D, D}}},
+		{"master in maintenance drains", snap(t, addrs, 0, topology.StateMaster, topology.StateSlave, topology.StateSlave, topology.StateSlave), Rules{ReadOnMaster: true},
+			[]int{0}, want{[4]AdminState{D, M, M, M}, [4]AdminState{D, R, R, R}}},
+		{"ignored replica is offline", func() *topology.Snapshot {
+			s := snap(t, addrs, 0, topology.StateMaster, topology.StateSlave, topology.StateSlave, topology.StateSlave)
+			s.Servers[3].Ignored = true
+			return s
+		}(), Rules{}, nil, want{[4]AdminState{R, M, M, M}, [4]AdminState{M, R, R, M}}},
 		{"no master", snap(t, addrs, -1, topology.StateStandAlone, topology.StateSlave, topology.StateSlave, topology.StateSlave), Rules{ReadOnMaster: true},
 			nil, want{[4]AdminState{M, M, M, M}, [4]AdminState{M, R, R, R}}},
 	}
@@ -163,7 +171,7 @@ func TestDesired(t *testing.T) {
 			for _, i := range c.maint {
 				maint[hp(t, addrs[i])] = true
 			}
-			got := Desired(c.s, l, c.rules, maint)
+			got := Desired(router.IntentFor(c.s, c.rules.IntentOptions(maint)), l)
 			for i := range addrs {
 				if g := got[Slot{"w", name(i)}]; g != c.want.w[i] {
 					t.Errorf("write slot of %s = %s, want %s", addrs[i], g, c.want.w[i])
@@ -180,9 +188,28 @@ func TestDesiredLagDrains(t *testing.T) {
 	addrs := []string{"10.0.0.1:3306", "10.0.0.2:3306"}
 	s := snap(t, addrs, 0, topology.StateMaster, topology.StateSlave)
 	s.Servers[1].Replications[0].Lag = lag(31)
-	got := Desired(s, Layout{"w", "r"}, Rules{MaxReplicationLag: 30}, nil)
+	got := Desired(router.IntentFor(s, Rules{MaxReplicationLag: 30}.IntentOptions(nil)), Layout{"w", "r"})
 	if g := got[Slot{"r", SlotName(hp(t, addrs[1]))}]; g != Drain {
 		t.Fatalf("replica 31 s behind: %s, want drain", g)
+	}
+}
+
+// Sessions are cut on the write slots of every server but the master, and on both slots
+// of an Offline server; a Drained one keeps its sessions.
+func TestTranslateCuts(t *testing.T) {
+	addrs := []string{"10.0.0.1:3306", "10.0.0.2:3306", "10.0.0.3:3306"}
+	s := snap(t, addrs, 0, topology.StateMaster, topology.StateFailed, topology.StateSlaveLate)
+	l := Layout{"w", "r"}
+	_, cut := translate(router.IntentFor(s, Rules{}.IntentOptions(nil)), l)
+	name := func(i int) string { return SlotName(hp(t, addrs[i])) }
+	want := map[Slot]bool{{"w", name(1)}: true, {"r", name(1)}: true, {"w", name(2)}: true}
+	if len(cut) != len(want) {
+		t.Fatalf("cut %v, want %v", cut, want)
+	}
+	for sl := range want {
+		if !cut[sl] {
+			t.Errorf("%s not cut", sl)
+		}
 	}
 }
 

@@ -640,8 +640,9 @@ func TestSwitchoverLeavesNoWriteOnDemotedMaster(t *testing.T) {
 	})
 }
 
-// (c) Maintenance takes a replica out of the read backend: by the router's Maintenance,
-// and by the monitor's SetMaintenance and ticks when it drives the router.
+// (c) Maintenance drains a replica out of the read backend (router.Drained: HAProxy's drain
+// state, no new connection): by the router's Maintenance, and by the monitor's
+// SetMaintenance and ticks when it drives the router.
 func TestMaintenanceTakesReplicaOutOfReads(t *testing.T) {
 	testenv.RequireHAProxy(t)
 	c := testenv.StartCluster(t, 3)
@@ -671,8 +672,8 @@ func TestMaintenanceTakesReplicaOutOfReads(t *testing.T) {
 	if err := r.Maintenance(ctx, addrOf(t, rep), true); err != nil {
 		t.Fatal(err)
 	}
-	if got := slotStates(t, r)[slot]; got != Maint {
-		t.Fatalf("read slot %s = %s, want maint", slot, got)
+	if got := slotStates(t, r)[slot]; got != Drain {
+		t.Fatalf("read slot %s = %s, want drain", slot, got)
 	}
 	if seen := readIDs(); seen[rep.ServerID()] || !seen[c.Servers[2].ServerID()] {
 		t.Fatalf("reads reached %v during maintenance of server %d", seen, rep.ServerID())
@@ -681,7 +682,7 @@ func TestMaintenanceTakesReplicaOutOfReads(t *testing.T) {
 	if err := r.Reconcile(ctx, m.Tick(ctx)); err != nil {
 		t.Fatal(err)
 	}
-	if got := slotStates(t, r)[slot]; got != Maint {
+	if got := slotStates(t, r)[slot]; got != Drain {
 		t.Fatalf("reconcile undid maintenance: %s", got)
 	}
 	if err := r.Maintenance(ctx, addrOf(t, rep), false); err != nil {
@@ -701,12 +702,12 @@ func TestMaintenanceTakesReplicaOutOfReads(t *testing.T) {
 	if err := md.SetMaintenance(ctx, addrOf(t, rep), true); err != nil {
 		t.Fatal(err)
 	}
-	if got := slotStates(t, r)[slot]; got != Maint {
-		t.Fatalf("read slot %s = %s right after the monitor's maintenance, want maint", slot, got)
+	if got := slotStates(t, r)[slot]; got != Drain {
+		t.Fatalf("read slot %s = %s right after the monitor's maintenance, want drain", slot, got)
 	}
 	md.Tick(ctx)
-	if got := slotStates(t, r)[slot]; got != Maint {
-		t.Fatalf("read slot %s = %s after a tick in maintenance, want maint", slot, got)
+	if got := slotStates(t, r)[slot]; got != Drain {
+		t.Fatalf("read slot %s = %s after a tick in maintenance, want drain", slot, got)
 	}
 	if err := md.SetMaintenance(ctx, addrOf(t, rep), false); err != nil {
 		t.Fatal(err)
@@ -715,6 +716,77 @@ func TestMaintenanceTakesReplicaOutOfReads(t *testing.T) {
 	if got := slotStates(t, r)[slot]; got != Ready {
 		t.Fatalf("read slot %s = %s after maintenance ended, want ready", slot, got)
 	}
+}
+
+// router.Drained (HAProxy drain) lets an open read session finish and sends new ones
+// elsewhere; router.Offline (maint and shutdown sessions) ends it.
+func TestDrainedKeepsSessionsOfflineEndsThem(t *testing.T) {
+	testenv.RequireHAProxy(t)
+	c := testenv.StartCluster(t, 3)
+	prepare(t, c)
+	m := newMonitor(t, c, "manual")
+	snap := tickUntil(t, m, 5*time.Second, "healthy", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
+	set := settingsFor(t, c)
+	_, r := startHAProxy(t, set, snap)
+	ctx := context.Background()
+	conn, err := appDB(t, fmt.Sprintf("127.0.0.1:%d", set.ReadPort)).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sessionID := func() (int, error) {
+		qctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		var id int
+		err := conn.QueryRowContext(qctx, "SELECT @@server_id").Scan(&id)
+		return id, err
+	}
+	id, err := sessionID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := -1
+	for i, srv := range c.Servers {
+		if srv.ServerID() == id {
+			x = i
+		}
+	}
+	if x < 1 {
+		t.Fatalf("read session on server_id %d, want a replica", id)
+	}
+	with := func(st topology.State) *topology.Snapshot {
+		s := *snap
+		s.Servers = append([]topology.Server(nil), snap.Servers...)
+		s.Servers[x].State = st
+		s.Time = time.Now()
+		return &s
+	}
+	slot := Slot{r.Layout().ReadBackend, SlotName(addrOf(t, c.Servers[x]))}
+
+	if err := r.Reconcile(ctx, with(topology.StateSlaveErr)); err != nil {
+		t.Fatal(err)
+	}
+	if got := slotStates(t, r)[slot]; got != Drain {
+		t.Fatalf("read slot of a SlaveErr replica %s, want drain", got)
+	}
+	if got, err := sessionID(); err != nil || got != id {
+		t.Fatalf("open session on a drained replica: server_id %d, %v", got, err)
+	}
+	for i := 0; i < 10; i++ {
+		db := appDB(t, fmt.Sprintf("127.0.0.1:%d", set.ReadPort))
+		if got, err := serverID(t, db); err != nil || got == id {
+			t.Fatalf("new read session: server_id %d (%v), the drained replica is %d", got, err, id)
+		}
+		db.Close()
+	}
+
+	if err := r.Reconcile(ctx, with(topology.StateStandAlone)); err != nil {
+		t.Fatal(err)
+	}
+	if got := slotStates(t, r)[slot]; got != Maint {
+		t.Fatalf("read slot of a standalone server %s, want maint", got)
+	}
+	waitFor(t, 3*time.Second, "session on the offline server ended", func() bool { _, err := sessionID(); return err != nil })
 }
 
 // Reconcile costs no runtime call when nothing changed, and repairs HAProxy after drift

@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"replication-manager-pro/ipv6"
+	"replication-manager-pro/router"
 	"replication-manager-pro/topology"
 )
 
@@ -29,16 +30,28 @@ type Slot struct {
 // String is "backend/server", the runtime API's form.
 func (s Slot) String() string { return s.Backend + "/" + s.Server }
 
-// Rules are the routing choices that do not come from the topology.
+// Rules are the routing options from configuration (see router.IntentOptions).
 type Rules struct {
 	// ReadOnMaster puts the master in the read backend (proxy-servers-read-on-master).
 	ReadOnMaster bool
-	// ReadOnMasterNoSlave puts the master in the read backend when no replica can serve
+	// ReadOnMasterNoSlave puts the master in the read backend when no replica is a reader
 	// (proxy-servers-read-on-master-no-slave).
 	ReadOnMasterNoSlave bool
 	// MaxReplicationLag drains a replica whose lag exceeds it, in seconds; 0 disables
 	// (proxy-servers-backend-max-replication-lag).
 	MaxReplicationLag int64
+}
+
+// IntentOptions returns the options of router.IntentFor, with the servers in operator
+// maintenance (Router.Maintenance).
+func (r Rules) IntentOptions(maint map[ipv6.HostPort]bool) router.IntentOptions {
+	o := router.IntentOptions{ReadOnMaster: r.ReadOnMaster, ReadOnMasterNoSlave: r.ReadOnMasterNoSlave, MaxReplicationLag: r.MaxReplicationLag}
+	for a, on := range maint {
+		if on {
+			o.Maintenance = append(o.Maintenance, a)
+		}
+	}
+	return o
 }
 
 // Layout names the two backends of one cluster.
@@ -51,69 +64,56 @@ type Layout struct {
 // server id ("db" + CRC-64 of "host:port"), so that an address always finds its slot.
 func SlotName(addr ipv6.HostPort) string { return topology.ServerIDFor(addr) }
 
-// Desired computes the administrative state of every slot from a snapshot. Pure.
+// Desired translates a routing intent into the administrative state of every slot. Pure;
+// the decisions are router.IntentFor's.
 //
-// Write backend: only the snapshot's master, and only while its state is Master (not Suspect,
-// Failed, ...), is ready; every other slot is in maintenance. Read backend: replicas in state
-// Slave or Relay are ready (drained beyond MaxReplicationLag); lagging or broken replicas are
-// drained; unreachable, stand-alone and maintenance servers are in maintenance; the master
-// joins per the read-on-master rules. maint lists operator overrides (Router.Maintenance):
-// such servers are in maintenance in both backends.
-func Desired(s *topology.Snapshot, l Layout, r Rules, maint map[ipv6.HostPort]bool) map[Slot]AdminState {
-	out := map[Slot]AdminState{}
-	if s == nil {
-		return out
-	}
-	readyReplicas := 0
-	for i := range s.Servers {
-		srv := &s.Servers[i]
-		if i == s.Master {
-			continue
-		}
-		st := readState(srv, r, maint[srv.Addr])
-		if st == Ready {
-			readyReplicas++
-		}
-		out[Slot{l.ReadBackend, SlotName(srv.Addr)}] = st
-		out[Slot{l.WriteBackend, SlotName(srv.Addr)}] = Maint
-	}
-	if m, ok := s.MasterServer(); ok {
-		name := SlotName(m.Addr)
-		usable := m.State == topology.StateMaster && !m.Maintenance && !maint[m.Addr]
-		w, rd := Maint, Maint
-		if usable {
-			w = Ready
-			if r.ReadOnMaster || (readyReplicas == 0 && r.ReadOnMasterNoSlave) {
-				rd = Ready
-			}
-		}
-		out[Slot{l.WriteBackend, name}] = w
-		out[Slot{l.ReadBackend, name}] = rd
-	}
-	return out
+//	intent           write slot                     read slot
+//	Writer           ready                          ready with WriterReads, else maint
+//	Reader           maint                          ready
+//	Drained master   drain                          drain with WriterReads, else maint
+//	Drained          maint                          drain
+//	Offline          maint                          maint
+//
+// Without a master every write slot is in maintenance (Config's initial state; the Router
+// does not apply such an intent).
+func Desired(in router.Intent, l Layout) map[Slot]AdminState {
+	want, _ := translate(in, l)
+	return want
 }
 
-// readState is a non-master server's state in the read backend.
-func readState(srv *topology.Server, r Rules, override bool) AdminState {
-	if override || srv.Maintenance {
-		return Maint
-	}
-	switch srv.State {
-	case topology.StateSlave, topology.StateRelay:
-		if r.MaxReplicationLag > 0 {
-			if rep, ok := srv.PrimaryReplication(); ok && rep.Lag != nil && *rep.Lag > r.MaxReplicationLag {
-				return Drain
+// translate is Desired, plus the slots whose open sessions are cut when they enter
+// maintenance: both slots of an Offline server, and the write slot of every server but
+// the master (writes on a former master must stop at once; its clients reconnect).
+func translate(in router.Intent, l Layout) (want map[Slot]AdminState, cut map[Slot]bool) {
+	want, cut = map[Slot]AdminState{}, map[Slot]bool{}
+	for _, si := range in.Servers {
+		w, r := Slot{l.WriteBackend, SlotName(si.Addr)}, Slot{l.ReadBackend, SlotName(si.Addr)}
+		want[w], want[r] = Maint, Maint
+		switch si.Route {
+		case router.Writer:
+			want[w] = Ready
+			if in.WriterReads {
+				want[r] = Ready
 			}
+		case router.Reader:
+			want[r] = Ready
+		case router.Drained:
+			if si.Master {
+				want[w] = Drain
+				if in.WriterReads {
+					want[r] = Drain
+				}
+			} else {
+				want[r] = Drain
+			}
+		case router.Offline:
+			cut[r] = true
 		}
-		return Ready
-	case topology.StateSlaveLate, topology.StateRelayLate, topology.StateSlaveErr, topology.StateRelayErr:
-		// Still answers, possibly stale: finish what runs there, send nothing new.
-		return Drain
-	default:
-		// Failed, Suspect, ErrorAuth, StandAlone (not replicating: data may have diverged),
-		// Maintenance, unknown.
-		return Maint
+		if !si.Master || si.Route == router.Offline {
+			cut[w] = true
+		}
 	}
+	return want, cut
 }
 
 // diff returns the slots whose desired state differs from have, in a stable order: the

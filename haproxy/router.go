@@ -101,14 +101,16 @@ func (r *Router) sync(ctx context.Context) error {
 	return nil
 }
 
-// Bootstrap implements router.Router: it reads HAProxy's slots and applies the snapshot in
-// full: the master's write slot ready, the others in maintenance, the read backend per
-// Desired.
+// Bootstrap implements router.Router: it reads HAProxy's slots and applies the snapshot's
+// routing intent in full (see Desired). A snapshot without a master changes nothing.
 func (r *Router) Bootstrap(ctx context.Context, s *topology.Snapshot) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.sync(ctx); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if _, ok := s.MasterServer(); !ok {
+		return nil
 	}
 	if err := r.apply(ctx, s); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
@@ -119,9 +121,9 @@ func (r *Router) Bootstrap(ctx context.Context, s *topology.Snapshot) error {
 // Reconcile implements router.Router. It costs nothing but a map comparison when the
 // snapshot asks for what was applied last, and one "show servers state" every resync
 // period. Snapshots taken before the last Failover are ignored: they still name the old
-// master.
+// master. A snapshot without a master changes nothing (router.Intent).
 func (r *Router) Reconcile(ctx context.Context, s *topology.Snapshot) error {
-	if s == nil {
+	if _, ok := s.MasterServer(); !ok {
 		return nil
 	}
 	r.mu.Lock()
@@ -140,10 +142,12 @@ func (r *Router) Reconcile(ctx context.Context, s *topology.Snapshot) error {
 	return nil
 }
 
-// apply sends what differs between Desired(s) and the applied states. Call with mu held
-// and the slots known.
+// apply translates the snapshot's routing intent (router.IntentFor, with the operator's
+// maintenance) and sends what differs from the applied states: slots leaving service
+// first, sessions cut on the slots translate names. Call with mu held and the slots known.
 func (r *Router) apply(ctx context.Context, s *topology.Snapshot) error {
-	want := Desired(s, r.layout, r.rules, r.maint)
+	in := router.IntentFor(s, r.rules.IntentOptions(r.maint))
+	want, cut := translate(in, r.layout)
 	for sl := range want {
 		if !r.known[sl] {
 			delete(want, sl)
@@ -158,16 +162,12 @@ func (r *Router) apply(ctx context.Context, s *topology.Snapshot) error {
 	if len(changes) == 0 {
 		return nil
 	}
-	var master string
-	if m, ok := s.MasterServer(); ok {
-		master = SlotName(m.Addr)
-	}
 	var cmds []string
 	for _, c := range changes {
 		cmds = append(cmds, stateCommand(c.slot.String(), c.state))
-		// A write slot that is not the master any more keeps no session: its clients
-		// reconnect to the master.
-		if c.slot.Backend == r.layout.WriteBackend && c.state == Maint && c.slot.Server != master && r.applied[c.slot] == Ready {
+		// An Offline server, or a write slot that is not the master's, keeps no session:
+		// its clients reconnect elsewhere.
+		if h, ok := r.applied[c.slot]; c.state == Maint && cut[c.slot] && ok && h != Maint {
 			cmds = append(cmds, "shutdown sessions server "+c.slot.String())
 		}
 	}
@@ -175,9 +175,13 @@ func (r *Router) apply(ctx context.Context, s *topology.Snapshot) error {
 		r.known = nil // resync before trusting the cache again
 		return fmt.Errorf("%s: %w", r.name, err)
 	}
+	reasons := map[string]string{}
+	for _, si := range in.Servers {
+		reasons[SlotName(si.Addr)] = string(si.Route) + ": " + si.Reason
+	}
 	for _, c := range changes {
 		r.applied[c.slot] = c.state
-		r.log.WithFields(logrus.Fields{"slot": c.slot.String(), "state": c.state}).Info("haproxy slot changed")
+		r.log.WithFields(logrus.Fields{"slot": c.slot.String(), "state": c.state, "intent": reasons[c.slot.Server]}).Info("haproxy slot changed")
 	}
 	return nil
 }
@@ -194,7 +198,9 @@ func findByName(s *topology.Snapshot, name string) *topology.Server {
 // Failover implements router.Router, in one runtime API connection: every write slot but
 // the new master's goes to maintenance, the sessions still open to the old master are shut
 // down (its clients reconnect, now to the new master), then the new master's write slot
-// becomes ready; the old master leaves the read backend until a snapshot shows it healthy.
+// becomes ready, and its read slot follows router.IntentOptions.WriterTakesReads; the old
+// master is offline (both slots in maintenance, sessions cut) until a snapshot shows it
+// healthy.
 // A slot leaving maintenance is up at once (HAProxy restarts its checks from "up").
 func (r *Router) Failover(ctx context.Context, oldMaster, newMaster ipv6.HostPort) error {
 	r.mu.Lock()
@@ -223,11 +229,34 @@ func (r *Router) Failover(ctx context.Context, oldMaster, newMaster ipv6.HostPor
 		cmds = append(cmds, "shutdown sessions server "+oldSlot.String())
 	}
 	if r.known[oldRead] && oldSlot != newSlot {
+		// The old master is Offline until a snapshot shows it replicating: its read
+		// sessions end too (ProxySQL's Failover moves its rows out of the pair).
 		cmds = append(cmds, stateCommand(oldRead.String(), Maint))
+		if h, ok := r.applied[oldRead]; ok && h != Maint {
+			cmds = append(cmds, "shutdown sessions server "+oldRead.String())
+		}
 		states[oldRead] = Maint
 	}
 	cmds = append(cmds, stateCommand(newSlot.String(), Ready))
 	states[newSlot] = Ready
+	// The new master reads only per the read-on-master rule, counting the replicas left.
+	newRead := Slot{r.layout.ReadBackend, SlotName(newMaster)}
+	if r.known[newRead] {
+		readers := 0
+		for sl, st := range r.applied {
+			if sl.Backend == r.layout.ReadBackend && st == Ready && sl != newRead && sl != oldRead {
+				readers++
+			}
+		}
+		rd := Maint
+		if r.rules.IntentOptions(nil).WriterTakesReads(readers) {
+			rd = Ready
+		}
+		if r.applied[newRead] != rd {
+			cmds = append(cmds, stateCommand(newRead.String(), rd))
+			states[newRead] = rd
+		}
+	}
 	// From now on, a snapshot taken before this call is stale (it names the old master).
 	r.fence = time.Now()
 	r.last = nil
@@ -242,8 +271,9 @@ func (r *Router) Failover(ctx context.Context, oldMaster, newMaster ipv6.HostPor
 	return nil
 }
 
-// Maintenance implements router.Router: on puts both slots of the server in maintenance
-// (no new connection; open sessions finish); off lets the last snapshot decide again.
+// Maintenance implements router.Router: on drains the server (router.Drained: no new
+// connection, open sessions finish) and keeps it so whatever the snapshots say; off lets
+// the last snapshot decide again.
 func (r *Router) Maintenance(ctx context.Context, server ipv6.HostPort, on bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -266,22 +296,33 @@ func (r *Router) Maintenance(ctx context.Context, server ipv6.HostPort, on bool)
 	if !on {
 		return nil // the next snapshot puts it back
 	}
+	// No snapshot yet: drain what serves (a ready slot), leave the rest as it is.
 	var cmds []string
+	found := false
+	states := map[Slot]AdminState{}
 	for _, b := range []string{r.layout.WriteBackend, r.layout.ReadBackend} {
 		sl := Slot{b, SlotName(server)}
-		if r.known[sl] {
-			cmds = append(cmds, stateCommand(sl.String(), Maint))
+		if !r.known[sl] {
+			continue
+		}
+		found = true
+		if r.applied[sl] == Ready {
+			cmds = append(cmds, stateCommand(sl.String(), Drain))
+			states[sl] = Drain
 		}
 	}
-	if len(cmds) == 0 {
+	if !found {
 		return fmt.Errorf("%s: maintenance %s: no slot in haproxy.cfg", r.name, server)
+	}
+	if len(cmds) == 0 {
+		return nil
 	}
 	if err := r.client.Exec(ctx, cmds...); err != nil {
 		r.known = nil
 		return fmt.Errorf("%s: maintenance %s: %w", r.name, server, err)
 	}
-	for _, b := range []string{r.layout.WriteBackend, r.layout.ReadBackend} {
-		r.applied[Slot{b, SlotName(server)}] = Maint
+	for sl, st := range states {
+		r.applied[sl] = st
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"replication-manager-pro/ipv6"
+	"replication-manager-pro/router"
 	"replication-manager-pro/topology"
 )
 
@@ -32,92 +33,58 @@ type RowDefaults struct {
 // ReadPolicy says when the master also serves reads.
 type ReadPolicy struct {
 	OnMaster        bool // proxy-servers-read-on-master
-	OnMasterNoSlave bool // proxy-servers-read-on-master-no-slave: when no replica can serve
+	OnMasterNoSlave bool // proxy-servers-read-on-master-no-slave: when no replica is a reader
 }
 
-// placement is where one server belongs.
-type placement int
+// IntentOptions returns the options of router.IntentFor: this read policy, the reader rows'
+// lag bound (proxy-servers-backend-max-replication-lag) and the servers in operator
+// maintenance.
+func (p ReadPolicy) IntentOptions(maxLag int, maint []ipv6.HostPort) router.IntentOptions {
+	return router.IntentOptions{ReadOnMaster: p.OnMaster, ReadOnMasterNoSlave: p.OnMasterNoSlave, MaxReplicationLag: int64(maxLag), Maintenance: maint}
+}
 
-const (
-	placeReader  placement = iota // reader hostgroup
-	placeWriter                   // writer hostgroup (the master)
-	placeOffline                  // offline hostgroup
-)
-
-// Desired computes the mysql_servers rows a snapshot calls for, sorted. It is pure.
+// Desired translates a routing intent into the mysql_servers rows it calls for, sorted.
+// It is pure; the decisions are router.IntentFor's.
 //
-//   - The snapshot's master: writer hostgroup; also reader hostgroup with OnMaster, or with
-//     OnMasterNoSlave when no replica can serve reads (every other server offline, in
-//     maintenance, down or with broken replication).
-//   - A server with a replication channel (replica, relay, even failed: ProxySQL shuns an
-//     unreachable backend by itself): reader hostgroup.
-//   - A server without one (standalone, a failed old master not yet rejoined, never probed)
-//     and an ignored server (db-servers-ignored-hosts): offline hostgroup. Keeping them out
-//     of the writer/reader pair matters: ProxySQL's monitor would make a read_only=0
-//     standalone a writer.
-//   - A server in maintenance keeps its hostgroups with status OFFLINE_SOFT (drained
-//     gracefully, back with ONLINE); rows of the offline hostgroup are OFFLINE_SOFT always.
+//	intent           rows
+//	Writer           writer ONLINE; reader ONLINE with WriterReads
+//	Reader           reader ONLINE
+//	Drained master   writer OFFLINE_SOFT; reader OFFLINE_SOFT with WriterReads
+//	Drained          reader OFFLINE_SOFT
+//	Offline          offline hostgroup, OFFLINE_SOFT
 //
-// ok is false when the snapshot names no master: nothing can be decided then.
-func Desired(s *topology.Snapshot, hg Hostgroups, d RowDefaults, p ReadPolicy) (rows []ServerRow, ok bool) {
-	if s == nil || s.Master < 0 || s.Master >= len(s.Servers) {
+// OFFLINE_SOFT lets open connections finish. An Offline server leaves the writer/reader
+// pair (ProxySQL drops a removed backend's connections, as OFFLINE_HARD) for the offline
+// hostgroup, outside the pair, where ProxySQL's read_only monitor cannot make a writable
+// server a writer and nothing routes.
+//
+// ok is false when the intent names no master: nothing can be decided then.
+func Desired(in router.Intent, hg Hostgroups, d RowDefaults) (rows []ServerRow, ok bool) {
+	if _, ok := in.MasterIntent(); !ok {
 		return nil, false
 	}
-	place := placements(s)
-	servable := 0
-	for i := range s.Servers {
-		if place[i] == placeReader && canRead(&s.Servers[i]) {
-			servable++
-		}
-	}
-	for i := range s.Servers {
-		srv := &s.Servers[i]
-		status := StatusOnline
-		if srv.Maintenance {
-			status = StatusOfflineSoft
-		}
-		switch place[i] {
-		case placeWriter:
-			rows = append(rows, newRow(hg.Writer, srv.Addr, status, d, false))
-			if p.OnMaster || (p.OnMasterNoSlave && servable == 0) {
-				rows = append(rows, newRow(hg.Reader, srv.Addr, status, d, true))
+	for _, si := range in.Servers {
+		switch {
+		case si.Route == router.Writer:
+			rows = append(rows, newRow(hg.Writer, si.Addr, StatusOnline, d, false))
+			if in.WriterReads {
+				rows = append(rows, newRow(hg.Reader, si.Addr, StatusOnline, d, true))
 			}
-		case placeReader:
-			rows = append(rows, newRow(hg.Reader, srv.Addr, status, d, true))
-		case placeOffline:
-			rows = append(rows, newRow(hg.Offline, srv.Addr, StatusOfflineSoft, d, false))
+		case si.Route == router.Drained && si.Master:
+			rows = append(rows, newRow(hg.Writer, si.Addr, StatusOfflineSoft, d, false))
+			if in.WriterReads {
+				rows = append(rows, newRow(hg.Reader, si.Addr, StatusOfflineSoft, d, true))
+			}
+		case si.Route == router.Reader:
+			rows = append(rows, newRow(hg.Reader, si.Addr, StatusOnline, d, true))
+		case si.Route == router.Drained:
+			rows = append(rows, newRow(hg.Reader, si.Addr, StatusOfflineSoft, d, true))
+		default:
+			rows = append(rows, newRow(hg.Offline, si.Addr, StatusOfflineSoft, d, false))
 		}
 	}
 	sortRows(rows)
 	return rows, true
-}
-
-func placements(s *topology.Snapshot) []placement {
-	out := make([]placement, len(s.Servers))
-	for i := range s.Servers {
-		srv := &s.Servers[i]
-		switch {
-		case i == s.Master:
-			out[i] = placeWriter
-		case srv.Ignored || srv.State == topology.StateStandAlone || !srv.IsReplica():
-			out[i] = placeOffline
-		default:
-			out[i] = placeReader
-		}
-	}
-	return out
-}
-
-// canRead reports a replica that can serve reads now.
-func canRead(s *topology.Server) bool {
-	if s.Maintenance || s.State.IsDown() || !s.Reachable {
-		return false
-	}
-	switch s.State {
-	case topology.StateSlaveErr, topology.StateRelayErr:
-		return false
-	}
-	return true
 }
 
 func newRow(hostgroup int, addr ipv6.HostPort, st Status, d RowDefaults, reader bool) ServerRow {
@@ -131,10 +98,11 @@ func newRow(hostgroup int, addr ipv6.HostPort, st Status, d RowDefaults, reader 
 	return r
 }
 
-// Contradictions compares ProxySQL's runtime with the rows a snapshot calls for and returns
-// what must be corrected, one line each (empty when nothing). Only the owned hostgroups
-// are looked at; OFFLINE_HARD runtime rows count as absent (ProxySQL leaves them behind
-// when it moves a server) and SHUNNED as ONLINE (ProxySQL's own health verdict).
+// Contradictions compares ProxySQL's runtime with the rows an intent calls for (desired,
+// from Desired(in)) and returns what must be corrected, one line each (empty when
+// nothing). Only the owned hostgroups are looked at; OFFLINE_HARD runtime rows count as
+// absent (ProxySQL leaves them behind when it moves a server) and SHUNNED as ONLINE
+// (ProxySQL's own health verdict).
 //
 // With monitor true (the writer/reader pair is in runtime_mysql_replication_hostgroups),
 // ProxySQL moves servers between the writer and reader hostgroups from their read_only,
@@ -145,10 +113,11 @@ func newRow(hostgroup int, addr ipv6.HostPort, st Status, d RowDefaults, reader 
 //   - the master's membership of the reader hostgroup is left to ProxySQL's
 //     mysql-monitor_writer_is_also_reader.
 //
-// Everything else that contradicts the snapshot's master is corrected: the master missing
-// from the writer hostgroup, another server in it, a server that must be offline still
-// routed, a wrong status.
-func Contradictions(s *topology.Snapshot, runtime, desired []ServerRow, hg Hostgroups, monitor bool) []string {
+// Unreachable servers, servers in maintenance and Offline ones are never the monitor's.
+// Everything else that contradicts the intent is corrected: the master missing from the
+// writer hostgroup, another server in it, a server that must be offline still routed, a
+// wrong status.
+func Contradictions(s *topology.Snapshot, in router.Intent, runtime, desired []ServerRow, hg Hostgroups, monitor bool) []string {
 	des := map[rowKey]Status{}
 	for _, r := range desired {
 		des[r.key()] = r.Status
@@ -164,30 +133,23 @@ func Contradictions(s *topology.Snapshot, runtime, desired []ServerRow, hg Hostg
 		}
 		act[r.key()] = st
 	}
-	masterAddr := ipv6.HostPort{}
-	if m, ok := s.MasterServer(); ok {
-		masterAddr = normAddr(m.Addr)
-	}
 	// monitorOwns reports a row ProxySQL's read_only monitor decides.
 	monitorOwns := func(k rowKey) bool {
 		if !monitor || (k.hg != hg.Writer && k.hg != hg.Reader) {
 			return false
 		}
-		srv, ok := s.Find(k.addr())
-		if !ok {
-			srv, ok = findUnbracketed(s, k.addr())
-		}
-		if !ok || !srv.Reachable || srv.Maintenance {
-			return false
-		}
-		isMaster := normAddr(srv.Addr) == masterAddr
-		if !isMaster && (srv.Ignored || srv.State == topology.StateStandAlone || !srv.IsReplica()) {
+		si, ok := in.Find(k.addr())
+		if !ok || si.Route == router.Offline || si.Maintenance {
 			return false // an offline server: ours to move out of the pair
 		}
-		if isMaster == srv.ReadOnly {
+		srv, ok := s.Find(si.Addr)
+		if !ok || !srv.Reachable {
+			return false
+		}
+		if si.Master == srv.ReadOnly {
 			return true // read_only disagrees with the role: ProxySQL follows read_only
 		}
-		return isMaster && k.hg == hg.Reader // monitor_writer_is_also_reader
+		return si.Master && k.hg == hg.Reader // monitor_writer_is_also_reader
 	}
 	var out []string
 	for k, st := range des {
@@ -212,15 +174,6 @@ func Contradictions(s *topology.Snapshot, runtime, desired []ServerRow, hg Hostg
 
 func normAddr(a ipv6.HostPort) ipv6.HostPort {
 	return ipv6.HostPort{Host: ipv6.Unbracket(a.Host), Port: a.Port}
-}
-
-func findUnbracketed(s *topology.Snapshot, a ipv6.HostPort) (*topology.Server, bool) {
-	for i := range s.Servers {
-		if normAddr(s.Servers[i].Addr) == a {
-			return &s.Servers[i], true
-		}
-	}
-	return nil, false
 }
 
 // rowDiff returns the statements' work to turn the owned part of current into desired:

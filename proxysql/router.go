@@ -52,6 +52,7 @@ type Router struct {
 	mu           sync.Mutex
 	lastSync     time.Time
 	lastSyncedOn ipv6.HostPort
+	maint        map[ipv6.HostPort]bool // operator maintenance (Maintenance), by unbracketed address
 	now          func() time.Time
 }
 
@@ -76,7 +77,17 @@ func New(opt Options) (*Router, error) {
 		log = logrus.NewEntry(logrus.StandardLogger())
 	}
 	log = log.WithFields(logrus.Fields{"cluster": opt.Cluster, "router": "proxysql " + opt.Admin.Addr.String()})
-	return &Router{opt: opt, admin: a, log: log, now: time.Now}, nil
+	return &Router{opt: opt, admin: a, log: log, maint: map[ipv6.HostPort]bool{}, now: time.Now}, nil
+}
+
+// intentOptions are the router.IntentFor options: the configured read policy and lag
+// bound, and the servers in operator maintenance. Call with mu held.
+func (r *Router) intentOptions() router.IntentOptions {
+	var maint []ipv6.HostPort
+	for a := range r.maint {
+		maint = append(maint, a)
+	}
+	return r.opt.Read.IntentOptions(r.opt.Rows.MaxReplicationLag, maint)
 }
 
 // Name is "proxysql <admin address>".
@@ -144,10 +155,12 @@ func (r *Router) Reconcile(ctx context.Context, s *topology.Snapshot) error {
 	return errors.Join(errs...)
 }
 
-// syncServers brings mysql_servers in line with the snapshot. With full (Bootstrap) the
-// configuration table is compared even when the runtime agrees; force loads in any case.
+// syncServers brings mysql_servers in line with the snapshot's routing intent
+// (router.IntentFor). With full (Bootstrap) the configuration table is compared even when
+// the runtime agrees; force loads in any case.
 func (r *Router) syncServers(ctx context.Context, s *topology.Snapshot, full, force bool) error {
-	desired, ok := Desired(s, r.opt.Hostgroups, r.opt.Rows, r.opt.Read)
+	in := router.IntentFor(s, r.intentOptions())
+	desired, ok := Desired(in, r.opt.Hostgroups, r.opt.Rows)
 	if !ok {
 		r.log.Debug("no master in the snapshot: routing left as is")
 		if force {
@@ -159,7 +172,7 @@ func (r *Router) syncServers(ctx context.Context, s *topology.Snapshot, full, fo
 	if err != nil {
 		return err
 	}
-	why := Contradictions(s, runtime, desired, r.opt.Hostgroups, false)
+	why := Contradictions(s, in, runtime, desired, r.opt.Hostgroups, false)
 	if len(why) > 0 {
 		// Ask whether ProxySQL's monitor owns the pair before deciding it must be fought.
 		monitor, err := r.monitorActive(ctx)
@@ -167,7 +180,7 @@ func (r *Router) syncServers(ctx context.Context, s *topology.Snapshot, full, fo
 			return err
 		}
 		if monitor {
-			why = Contradictions(s, runtime, desired, r.opt.Hostgroups, true)
+			why = Contradictions(s, in, runtime, desired, r.opt.Hostgroups, true)
 		}
 	}
 	if len(why) == 0 && !full && !force {
@@ -246,7 +259,8 @@ func (r *Router) ensureReplicationHostgroups(ctx context.Context) (bool, error) 
 // Failover takes oldMaster out of the writer hostgroup (into the offline hostgroup: if it
 // comes back writable, ProxySQL's monitor must not make it a writer again; Reconcile moves
 // it to the readers once it replicates from the new master), and makes newMaster the only
-// writer. The new master leaves the reader hostgroup unless reads go to the master. Other
+// writer. The new master leaves the reader hostgroup unless reads go to the master
+// (router.IntentOptions.WriterTakesReads, counting the ONLINE readers left). Other
 // replicas keep their rows. It reads the configuration, not a snapshot, so it works on
 // any tick.
 func (r *Router) Failover(ctx context.Context, oldMaster, newMaster ipv6.HostPort) error {
@@ -256,7 +270,7 @@ func (r *Router) Failover(ctx context.Context, oldMaster, newMaster ipv6.HostPor
 	if err != nil {
 		return fmt.Errorf("failover to %s: %w", newMaster, err)
 	}
-	desired := failoverRows(current, normAddr(oldMaster), normAddr(newMaster), r.opt.Hostgroups, r.opt.Rows, r.opt.Read)
+	desired := failoverRows(current, normAddr(oldMaster), normAddr(newMaster), r.opt.Hostgroups, r.opt.Rows, r.intentOptions())
 	del, put := rowDiff(current, desired, r.opt.Hostgroups)
 	if err := r.apply(ctx, del, put); err != nil {
 		return fmt.Errorf("failover to %s: %w", newMaster, err)
@@ -269,7 +283,7 @@ func (r *Router) Failover(ctx context.Context, oldMaster, newMaster ipv6.HostPor
 }
 
 // failoverRows computes the owned rows after a failover from the current configuration.
-func failoverRows(current []ServerRow, oldM, newM ipv6.HostPort, hg Hostgroups, d RowDefaults, p ReadPolicy) []ServerRow {
+func failoverRows(current []ServerRow, oldM, newM ipv6.HostPort, hg Hostgroups, d RowDefaults, opt router.IntentOptions) []ServerRow {
 	var out []ServerRow
 	readers := 0
 	var newReader *ServerRow
@@ -294,7 +308,7 @@ func failoverRows(current []ServerRow, oldM, newM ipv6.HostPort, hg Hostgroups, 
 		}
 	}
 	out = append(out, newRow(hg.Writer, newM, StatusOnline, d, false))
-	if p.OnMaster || (p.OnMasterNoSlave && readers == 0) {
+	if opt.WriterTakesReads(readers) {
 		if newReader != nil {
 			nr := *newReader
 			nr.Status = StatusOnline
@@ -310,14 +324,18 @@ func failoverRows(current []ServerRow, oldM, newM ipv6.HostPort, hg Hostgroups, 
 	return out
 }
 
-// Maintenance sets the server's writer and reader rows OFFLINE_SOFT (on) or ONLINE (off),
-// and loads them; nothing is written when the rows already have that status.
+// Maintenance sets the server's writer and reader rows OFFLINE_SOFT (on: router.Drained)
+// or ONLINE (off), and loads them; nothing is written when the rows already have that
+// status. The server stays drained, whatever the snapshots say, until off.
 func (r *Router) Maintenance(ctx context.Context, server ipv6.HostPort, on bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	want := StatusOnline
 	if on {
 		want = StatusOfflineSoft
+		r.maint[normAddr(server)] = true
+	} else {
+		delete(r.maint, normAddr(server))
 	}
 	current, err := r.admin.Servers(ctx)
 	if err != nil {

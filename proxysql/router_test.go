@@ -183,12 +183,25 @@ func TestRouterMaintenance(t *testing.T) {
 	}
 	same(t, "writes", d.Writes(), nil)
 
-	// A snapshot that says maintenance ended brings B back by itself.
+	// A snapshot that does not show the maintenance (taken before the monitor stored it)
+	// does not end it: only Maintenance off does.
 	d.ResetStatements()
 	if err := r.Reconcile(ctx(t), snapA()); err != nil {
 		t.Fatal(err)
 	}
-	same(t, "writes", d.Writes(), []string{put(1, "2001:db8::2", "ONLINE", 30), loadServers, saveServers})
+	same(t, "writes of a snapshot without the maintenance", d.Writes(), nil)
+	if err := r.Maintenance(ctx(t), addrB, false); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "writes", d.Writes(), []string{
+		"UPDATE mysql_servers SET status = 'ONLINE' WHERE hostname = '2001:db8::2' AND port = 3306 AND hostgroup_id IN (1)",
+		loadServers, saveServers,
+	})
+	d.ResetStatements()
+	if err := r.Reconcile(ctx(t), snapA()); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "writes of the next tick", d.Writes(), nil)
 
 	// Maintenance of the master drains its writer row too.
 	if err := r.Maintenance(ctx(t), addrA, true); err != nil {
@@ -345,4 +358,63 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// The Router translates router.IntentFor: a failed replica leaves the reader hostgroup for
+// the offline one, a lagging replica drains (OFFLINE_SOFT), and both come back as readers.
+func TestRouterFollowsIntent(t *testing.T) {
+	d := startDouble(t, proxysqltest.Options{})
+	r := newRouter(t, d, nil)
+	if err := r.Bootstrap(ctx(t), snapA()); err != nil {
+		t.Fatal(err)
+	}
+	failed := snapA()
+	failed.Servers[1].State, failed.Servers[1].Reachable = topology.StateFailed, false
+	d.ResetStatements()
+	if err := r.Reconcile(ctx(t), failed); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "failed replica", routing(d, "runtime_mysql_servers"),
+		[]string{"0 10.0.0.1 ONLINE", "1 10.0.0.3 ONLINE", "666 10.0.0.4 OFFLINE_SOFT", "666 2001:db8::2 OFFLINE_SOFT"})
+
+	lagging := snapA()
+	lag := int64(31)
+	lagging.Servers[1].Replications[0].Lag = &lag
+	if err := r.Reconcile(ctx(t), lagging); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "lagging replica", routing(d, "runtime_mysql_servers"),
+		[]string{"0 10.0.0.1 ONLINE", "1 10.0.0.3 ONLINE", "1 2001:db8::2 OFFLINE_SOFT", "666 10.0.0.4 OFFLINE_SOFT"})
+
+	if err := r.Reconcile(ctx(t), snapA()); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "caught up", routing(d, "runtime_mysql_servers"),
+		[]string{"0 10.0.0.1 ONLINE", "1 10.0.0.3 ONLINE", "1 2001:db8::2 ONLINE", "666 10.0.0.4 OFFLINE_SOFT"})
+}
+
+// A drained replica whose read_only ProxySQL's monitor acted on is not fought either: the
+// router does not flap it between hostgroups every tick.
+func TestRouterDoesNotFightReadOnlyMovesOfDrainedReplica(t *testing.T) {
+	d := startDouble(t, proxysqltest.Options{})
+	r := newRouter(t, d, nil)
+	if err := r.Bootstrap(ctx(t), snapA()); err != nil {
+		t.Fatal(err)
+	}
+	s := snapA()
+	s.Servers[1].State, s.Servers[1].ReadOnly = topology.StateSlaveErr, false
+	if err := r.Reconcile(ctx(t), s); err != nil {
+		t.Fatal(err)
+	}
+	d.SimulateReadOnly("2001:db8::2", 3306, false)
+	if got := liveRouting(d); !contains(got, "0 2001:db8::2") {
+		t.Fatalf("the double did not move B: %v", got)
+	}
+	for i := 0; i < 2; i++ {
+		d.ResetStatements()
+		if err := r.Reconcile(ctx(t), s); err != nil {
+			t.Fatal(err)
+		}
+		same(t, "writes", d.Writes(), nil)
+	}
 }
