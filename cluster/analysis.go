@@ -195,11 +195,18 @@ func analyzeMaster(s *topology.Snapshot, g graph, master *topology.Server, opt A
 
 // errantOf returns the replica's transactions its master does not have, leaving out those
 // carrying the master's own server_id: they came from the master, and only look newer
-// because the two servers were probed a few milliseconds apart.
+// because the two servers were probed a few milliseconds apart. A master this manager never
+// saw alive (a manager started after its death) has no known position: then what the
+// replica received from it (its IO position, and the master's server_id it reports) is the
+// reference, so the dead master's own transactions are not taken for errant ones.
 func errantOf(replica, master *topology.Server) gtid.List {
+	ref, masterID := master.CurrentPos, master.ServerID
+	if r, ok := replica.PrimaryReplication(); ok && !master.Reachable && len(master.CurrentPos) == 0 && master.ServerID == 0 {
+		ref, masterID = r.IOPos, r.SourceServerID
+	}
 	var out gtid.List
-	for _, g := range gtid.Errant(replica.CurrentPos, master.CurrentPos) {
-		if g.ServerID != master.ServerID {
+	for _, g := range gtid.Errant(replica.CurrentPos, ref) {
+		if masterID == 0 || g.ServerID != masterID {
 			out = append(out, g)
 		}
 	}

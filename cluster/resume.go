@@ -57,7 +57,7 @@ func (m *Monitor) Resume(ctx context.Context) {
 		np := DecideFailover(snap, m.History(), m.planOptions(false, false))
 		np.Origin = p.Origin
 		if np.Refused != "" {
-			msg = "unfinished failover not resumed: " + np.Refused
+			msg = "unfinished failover not resumed: " + np.Refused + np.Election.Excluded()
 			m.observe(ActionEvent{Kind: ObsResumed, Plan: p.Kind, Origin: p.Origin, Message: msg, Error: string(np.Code)})
 			m.journal.Clear()
 			break

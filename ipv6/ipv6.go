@@ -189,11 +189,21 @@ func FormatList(l []HostPort) string {
 	return strings.Join(s, ",")
 }
 
-// MarshalText writes the repman form, so JSON shows "[::1]:3306".
-func (h HostPort) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+// MarshalText writes the repman form, so JSON shows "[::1]:3306"; the zero value (no
+// server) is written "".
+func (h HostPort) MarshalText() ([]byte, error) {
+	if h == (HostPort{}) {
+		return nil, nil
+	}
+	return []byte(h.String()), nil
+}
 
-// UnmarshalText reads the repman form (default port 3306).
+// UnmarshalText reads the repman form (default port 3306); "" is the zero value.
 func (h *HostPort) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*h = HostPort{}
+		return nil
+	}
 	hp, err := ParseHostPort(string(b), DefaultPort)
 	if err != nil {
 		return err
