@@ -469,7 +469,7 @@ func (s *Server) handleFailover(w http.ResponseWriter, r *http.Request, rc *reqC
 func (s *Server) act(w http.ResponseWriter, r *http.Request, rc *reqCtx, req cluster.ActionRequest) {
 	ctx, cancel := actionContext(r, actionTimeout)
 	defer cancel()
-	req.Origin, req.DryRun = "api", isTrue(r, "dryRun")
+	req.Origin, req.DryRun, req.Wait = "api", isTrue(r, "dryRun"), cluster.OperatorWait
 	s.log.WithField("cluster", rc.member.Name).WithField("user", rc.user).WithField("dry_run", req.DryRun).Info(string(req.Kind) + " requested through the API")
 	p, res, err := rc.member.Monitor.Act(ctx, req)
 	writeControl(w, p, res, err)

@@ -24,6 +24,10 @@ type ActionRequest struct {
 	// master confirmation apply.
 	Automatic bool
 	Origin    string // "api", "cli", "monitor", "resume": in events and logs
+	// Wait is how long to wait for a running action to end before refusing with a
+	// *BusyError; 0 refuses at once (the monitor's own recoveries: the next tick decides
+	// again).
+	Wait time.Duration
 
 	snapshot *topology.Snapshot // the monitor decides on the tick it just made
 }
@@ -46,8 +50,23 @@ type running struct {
 	since  time.Time
 }
 
-// acquire takes the cluster's action lock, or says which action holds it. Never blocks.
-func (m *Monitor) acquire(req ActionRequest) (func(), error) {
+// acquire takes the cluster's action lock, waiting up to req.Wait (and ctx) for a running
+// action to end, or says which action holds it.
+func (m *Monitor) acquire(ctx context.Context, req ActionRequest) (func(), error) {
+	deadline := time.Now().Add(req.Wait)
+	for {
+		release, busy := m.tryAcquire(req)
+		if busy == nil {
+			return release, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, busy
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (m *Monitor) tryAcquire(req ActionRequest) (func(), *BusyError) {
 	m.actMu.Lock()
 	defer m.actMu.Unlock()
 	if r := m.running; r != nil {
@@ -81,7 +100,7 @@ func (m *Monitor) Act(ctx context.Context, req ActionRequest) (Plan, *Result, er
 		req.Origin = "api"
 	}
 	if !req.DryRun {
-		release, err := m.acquire(req)
+		release, err := m.acquire(ctx, req)
 		if err != nil {
 			if !req.Automatic {
 				m.observe(ActionEvent{Kind: ObsRefused, Plan: req.Kind, Origin: req.Origin, Message: "refused: " + err.Error(), Error: "Busy"})

@@ -108,16 +108,20 @@ func (m *Monitor) rejoined(addr ipv6.HostPort) {
 	m.setHistory(h)
 }
 
+// OperatorWait is how long an operator's action (API, CLI) waits for a running one to end
+// before it is refused: long enough for a failover or switchover, short enough to answer.
+const OperatorWait = 30 * time.Second
+
 // Failover decides and, unless dryRun, runs a failover on a fresh snapshot. An operator's
 // failover skips the automatic preconditions (mode, limits) but never fails over a master
 // that still answers unless force is set.
 func (m *Monitor) Failover(ctx context.Context, dryRun, force bool) (Plan, *Result, error) {
-	return m.Act(ctx, ActionRequest{Kind: PlanFailover, DryRun: dryRun, Force: force, Origin: "cli"})
+	return m.Act(ctx, ActionRequest{Kind: PlanFailover, DryRun: dryRun, Force: force, Origin: "cli", Wait: OperatorWait})
 }
 
 // Switchover decides and, unless dryRun, runs a switchover to target (or the best replica).
 func (m *Monitor) Switchover(ctx context.Context, target *ipv6.HostPort, dryRun bool) (Plan, *Result, error) {
-	return m.Act(ctx, ActionRequest{Kind: PlanSwitchover, Target: target, DryRun: dryRun, Origin: "cli"})
+	return m.Act(ctx, ActionRequest{Kind: PlanSwitchover, Target: target, DryRun: dryRun, Origin: "cli", Wait: OperatorWait})
 }
 
 // decide builds the plan a request asks for, on one snapshot. Pure but for the history.

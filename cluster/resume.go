@@ -27,7 +27,7 @@ func (m *Monitor) Resume(ctx context.Context) {
 	}
 	p := rec.Plan
 	p.Origin = "resume"
-	release, err := m.acquire(ActionRequest{Kind: p.Kind, Origin: "resume"})
+	release, err := m.acquire(ctx, ActionRequest{Kind: p.Kind, Origin: "resume"})
 	if err != nil {
 		return // cannot happen before Run: nothing else acts yet
 	}
