@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-
 	"replication-manager-pro/gtid"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/mariadb"
