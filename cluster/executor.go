@@ -72,6 +72,11 @@ type Result struct {
 	WritableAfter  time.Duration `json:"writableAfterNs"`
 	RepointedAfter time.Duration `json:"repointedAfterNs"`
 	RolledBack     bool          `json:"rolledBack,omitempty"`
+	// Lost lists the transactions the dead master was last seen holding that the new master
+	// lacks once promoted (failover): acknowledged writes an asynchronous replica never
+	// received. The old master may hold more written after the manager's last probe; its
+	// return is then reported as FormerMasterDiverged.
+	Lost gtid.List `json:"lost,omitempty"`
 	Err            string        `json:"error,omitempty"`
 }
 
@@ -189,6 +194,13 @@ func (x *Executor) run(ctx context.Context, p Plan, done map[int]bool, state Run
 			res.Promoted = true
 			res.WritableAfter = time.Since(res.Start)
 			res.PromotionPos = x.position(ctx, p.NewMaster)
+			if p.Kind == PlanFailover && len(p.OldMasterPos) > 0 && res.PromotionPos != nil {
+				if lost := gtid.Errant(p.OldMasterPos, res.PromotionPos); len(lost) > 0 {
+					res.Lost = lost
+					x.observe(ActionEvent{Kind: ObsDataLoss, Plan: p.Kind, Origin: p.Origin, Server: p.OldMaster.String(),
+						Message: fmt.Sprintf("transactions lost: the old master %s was last seen holding %s, not on the new master %s (%s)", p.OldMaster, lost, p.NewMaster, res.PromotionPos)})
+				}
+			}
 			if x.OnPromoted != nil {
 				x.OnPromoted(p, res.PromotionPos)
 			}

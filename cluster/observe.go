@@ -16,6 +16,7 @@ const (
 	ObsRefused     ObsKind = "plan-refused"
 	ObsRolledBack  ObsKind = "plan-rolled-back"
 	ObsResumed     ObsKind = "plan-resumed" // a restarted manager found an unfinished plan
+	ObsDataLoss    ObsKind = "data-loss"    // a failover's new master lacks transactions the old one had
 )
 
 // ActionEvent is what the executor and the action path report: the event log and the
@@ -50,6 +51,8 @@ func eventFor(a ActionEvent) eventlog.Event {
 		}
 	case ObsPlanStarted, ObsResumed, ObsRolledBack:
 		e.Duration = 0
+	case ObsDataLoss:
+		e.Error = "DataLoss"
 	}
 	return e
 }

@@ -70,6 +70,9 @@ type Plan struct {
 	Code      RefusalCode   `json:"code,omitempty"`
 	// Origin says who asked: "api", "cli", "monitor" (automatic recovery), "resume".
 	Origin string `json:"origin,omitempty"`
+	// OldMasterPos is the dead master's position when the manager last saw it (failover):
+	// what of it the new master lacks once promoted is reported as lost.
+	OldMasterPos gtid.List `json:"oldMasterPos,omitempty"`
 }
 
 // RefusalCode names why a failover or switchover does not run.
@@ -177,6 +180,7 @@ func DecideFailover(s *topology.Snapshot, h FailoverHistory, opt PlanOptions) Pl
 		return refuse(RefuseNoCandidate, "%s", p.Election.Reason)
 	}
 	newMaster := p.NewMaster
+	p.OldMasterPos = master.CurrentPos
 	cand := &s.Servers[p.Election.Winner]
 	r, _ := cand.PrimaryReplication()
 

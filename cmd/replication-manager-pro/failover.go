@@ -241,3 +241,51 @@ func newSwitchoverCmd() *cobra.Command {
 	cmd.Flags().StringVar(&prefered, "prefered", "", "host:port of the replica to promote ([ipv6]:port for IPv6)")
 	return cmd
 }
+
+// newActCmd runs any plan kind through the cluster's one action path, as the API and the
+// monitor do: rejoin, repoint, bootstrap and cleanup have no command of their own.
+func newActCmd() *cobra.Command {
+	var (
+		f      controlFlags
+		server string
+	)
+	kinds := make([]string, len(cluster.PlanKinds))
+	for i, k := range cluster.PlanKinds {
+		kinds[i] = string(k)
+	}
+	cmd := &cobra.Command{
+		Use:   "act KIND",
+		Short: "Run one plan (" + strings.Join(kinds, ", ") + ") through the action path (no daemon needed)",
+		Long: "Decides the plan on a fresh probe and, unless --dry-run, runs it: rejoin (a former master " +
+			"replicates from the master at its own position, --server), repoint (a replica follows the master, " +
+			"--server), bootstrap (master-slave replication on servers that have none), cleanup (no replication, " +
+			"empty binary logs), failover, switchover. Exits 1 when refused or when a step failed.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind := cluster.PlanKind(args[0])
+			known := false
+			for _, k := range cluster.PlanKinds {
+				known = known || k == kind
+			}
+			if !known {
+				fmt.Fprintf(cmd.ErrOrStderr(), "act: unknown plan kind %q (one of %s)\n", args[0], strings.Join(kinds, ", "))
+				return exitError{code: 1}
+			}
+			req := cluster.ActionRequest{Kind: kind, DryRun: f.dryRun, Origin: "cli", Wait: cluster.OperatorWait}
+			if server != "" {
+				hp, err := ipv6.ParseHostPort(server, ipv6.DefaultPort)
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "--server: %v\n", err)
+					return exitError{code: 1}
+				}
+				req.Target = &hp
+			}
+			return f.run(cmd, func(ctx context.Context, _ *config.Cluster, m *cluster.Monitor) (cluster.Plan, *cluster.Result, error) {
+				return m.Act(ctx, req)
+			})
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&server, "server", "", "host:port the plan moves (rejoin, repoint) or promotes (switchover)")
+	return cmd
+}

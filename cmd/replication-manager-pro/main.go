@@ -54,6 +54,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newMonitorCmd())
 	root.AddCommand(newFailoverCmd())
 	root.AddCommand(newSwitchoverCmd())
+	root.AddCommand(newActCmd())
 	root.AddCommand(newClientCmd())
 	root.AddCommand(newSlaposCmd())
 	return root
