@@ -77,7 +77,7 @@ type Result struct {
 	// received. The old master may hold more written after the manager's last probe; its
 	// return is then reported as FormerMasterDiverged.
 	Lost gtid.List `json:"lost,omitempty"`
-	Err            string        `json:"error,omitempty"`
+	Err  string    `json:"error,omitempty"`
 }
 
 // RunState is what a plan learns while it runs and later steps need: the old master's
