@@ -3,6 +3,7 @@ package api
 import (
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -94,7 +95,7 @@ func serverObject(m *cluster.Member, s *topology.Server) DBServer {
 	}
 	if m != nil {
 		if l, err := m.Config.Settings.HostList("db-servers-ignored-readonly"); err == nil {
-			o.IgnoredRO = contains(l, s.Addr)
+			o.IgnoredRO = slices.ContainsFunc(l, func(h ipv6.HostPort) bool { return ipv6.SameAddr(h, s.Addr) })
 		}
 	}
 	if s.ID == "" {
@@ -118,7 +119,8 @@ func serverObject(m *cluster.Member, s *topology.Server) DBServer {
 	return o
 }
 
-// serverByID finds a configured server by its id (db<crc64>), or by "host:port".
+// serverByID finds a configured server by its id (db<crc64>), or by "host:port" in any
+// form ipv6.SameAddr accepts; it returns the address as configured.
 func (s *Server) serverByID(m *cluster.Member, id string) (ipv6.HostPort, bool) {
 	mc := s.cached(m)
 	for i, h := range mc.hosts {
@@ -126,8 +128,12 @@ func (s *Server) serverByID(m *cluster.Member, id string) (ipv6.HostPort, bool) 
 			return h, true
 		}
 	}
-	if hp, err := ipv6.ParseHostPort(id, ipv6.DefaultPort); err == nil && strings.Contains(id, ":") && contains(mc.hosts, hp) {
-		return hp, true
+	if hp, err := ipv6.ParseHostPort(id, ipv6.DefaultPort); err == nil && strings.Contains(id, ":") {
+		for _, h := range mc.hosts {
+			if ipv6.SameAddr(h, hp) {
+				return h, true
+			}
+		}
 	}
 	return ipv6.HostPort{}, false
 }
@@ -233,22 +239,22 @@ func (s *Server) editHostLists(w http.ResponseWriter, r *http.Request, rc *reqCt
 func without(l []ipv6.HostPort, h ipv6.HostPort) []ipv6.HostPort {
 	var out []ipv6.HostPort
 	for _, x := range l {
-		if x != h {
+		if !ipv6.SameAddr(x, h) {
 			out = append(out, x)
 		}
 	}
 	return out
 }
 
-// findHostServer finds a server of the snapshot by host (and port when given); the host
-// may be an IPv6 literal with or without brackets.
+// findHostServer finds a server of the snapshot by host (and port when given), compared
+// with ipv6.SameHost: an IPv6 literal with or without brackets, in any of its forms.
 func findHostServer(snap *topology.Snapshot, host, port string) (*topology.Server, bool) {
 	if snap == nil {
 		return nil, false
 	}
 	for i := range snap.Servers {
 		srv := &snap.Servers[i]
-		if !cluster.SameHost(srv.Addr.Host, host) {
+		if !ipv6.SameHost(srv.Addr.Host, host) {
 			continue
 		}
 		if port == "" || port == strconv.Itoa(srv.Addr.Port) {
@@ -266,7 +272,7 @@ func hostPortParams(r *http.Request) (host, port string) {
 func validMaster(m *cluster.Member, srv *topology.Server) bool {
 	snap := m.Monitor.Snapshot()
 	ms, ok := snap.MasterServer()
-	return ok && !m.Monitor.Busy() && ms.Addr == srv.Addr && !srv.State.IsDown() && !srv.Maintenance &&
+	return ok && !m.Monitor.Busy() && ipv6.SameAddr(ms.Addr, srv.Addr) && !srv.State.IsDown() && !srv.Maintenance &&
 		srv.State != topology.StateMaintenance && !srv.ReadOnly
 }
 
@@ -275,7 +281,7 @@ func validSlave(m *cluster.Member, srv *topology.Server) bool {
 	if srv.State.IsDown() || srv.Maintenance || srv.State == topology.StateMaintenance {
 		return false
 	}
-	if ms, ok := m.Monitor.Snapshot().MasterServer(); ok && ms.Addr == srv.Addr {
+	if ms, ok := m.Monitor.Snapshot().MasterServer(); ok && ipv6.SameAddr(ms.Addr, srv.Addr) {
 		return m.Config.Settings.ProxyServersReadOnMaster
 	}
 	r, ok := srv.PrimaryReplication()

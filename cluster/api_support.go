@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"replication-manager-pro/config"
@@ -82,10 +81,4 @@ func OpenServer(c *config.Cluster, addr ipv6.HostPort) (*mariadb.Server, error) 
 	return mariadb.Open(addr, cred.User, cred.Password, mariadb.Options{
 		ConnectTimeout: time.Duration(max(c.Settings.DBServersConnectTimeout, 1)) * time.Second,
 	})
-}
-
-// SameHost compares two host strings the way the API's host routes do: case-insensitive,
-// IPv6 with or without brackets.
-func SameHost(a, b string) bool {
-	return strings.EqualFold(ipv6.Unbracket(a), ipv6.Unbracket(b))
 }

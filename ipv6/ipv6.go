@@ -212,17 +212,41 @@ func (h *HostPort) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// SameAddr reports whether two addresses name the same server: same port, and hosts equal
-// as IP addresses ("::1" is "0::1", an IPv4-mapped address is its IPv4) or, for names,
-// case-insensitively. Brackets are ignored.
+// SameAddr is the one test of "same server" of the whole program: same port and SameHost.
+// Addresses from the configuration, from SHOW SLAVE STATUS, from the API's routes and from
+// orchestrators are all compared with it.
 func SameAddr(a, b HostPort) bool {
-	if a.Port != b.Port {
+	if a == b {
+		return true // the common case: both from the same configuration list
+	}
+	return a.Port == b.Port && SameHost(a.Host, b.Host)
+}
+
+// SameHost reports whether two hosts, as written, name the same machine, without any DNS
+// lookup:
+//
+//   - brackets around an IPv6 literal are ignored: "[::1]" is "::1";
+//   - IP literals compare as addresses: "::1", "0:0:0:0:0:0:0:1" and "0::1" are one address,
+//     "2001:DB8::1" is "2001:db8::1", and an IPv4-mapped IPv6 address is its IPv4
+//     ("::ffff:10.0.0.1" is "10.0.0.1");
+//   - zone ids must be equal, case included (they name interfaces, which Linux names
+//     case-sensitively): "fe80::1%eth0" is neither "fe80::1%ETH0" nor "fe80::1";
+//   - anything else is a host name, compared case-insensitively ("DB1" is "db1"); a name is
+//     never equal to an IP literal ("localhost" is not "127.0.0.1").
+//
+// It is the host-only form of SameAddr, for the API's routes that name a server by host.
+func SameHost(a, b string) bool {
+	if a == b {
+		return true
+	}
+	a, b = Unbracket(a), Unbracket(b)
+	x, errA := netip.ParseAddr(a)
+	y, errB := netip.ParseAddr(b)
+	switch {
+	case errA == nil && errB == nil:
+		return x.Unmap() == y.Unmap()
+	case errA == nil || errB == nil:
 		return false
 	}
-	ha, hb := Unbracket(a.Host), Unbracket(b.Host)
-	if x, err := netip.ParseAddr(ha); err == nil {
-		y, err := netip.ParseAddr(hb)
-		return err == nil && x.Unmap() == y.Unmap()
-	}
-	return strings.EqualFold(ha, hb)
+	return strings.EqualFold(a, b)
 }

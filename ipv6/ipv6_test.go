@@ -218,17 +218,92 @@ func TestSameAddr(t *testing.T) {
 		same bool
 	}{
 		{"[::1]:3306", "[0::1]:3306", true},
+		{"[::1]:3306", "::1", true},
+		{"[::1]:3306", "[0:0:0:0:0:0:0:1]:3306", true},
 		{"[::ffff:127.0.0.1]:3306", "127.0.0.1:3306", true},
+		{"[::FFFF:7f00:1]:3306", "127.0.0.1:3306", true},
 		{"DB1:3306", "db1:3306", true},
+		{"My-Host.Example.ORG:1", "my-host.example.org:1", true},
 		{"[2001:DB8::1]:1", "[2001:db8::1]:1", true},
+		{"[2001:db8:0:0::1]:1", "[2001:DB8::0:1]:1", true},
+		{"[fe80::1%eth0]:3306", "[FE80::1%eth0]:3306", true},
+		{"[fe80::1%eth0]:3306", "[fe80::1%eth1]:3306", false},
+		{"[fe80::1%eth0]:3306", "[fe80::1%ETH0]:3306", false},
+		{"[fe80::1%eth0]:3306", "[fe80::1]:3306", false},
 		{"db1:3306", "db1:3307", false},
+		{"[::1]:3306", "[::1]:3307", false},
 		{"127.0.0.1:3306", "localhost:3306", false},
+		{"[::1]:3306", "127.0.0.1:3306", false},
+		{"[::1]:3306", "localhost:3306", false},
+		{"10.0.0.1:1", "10.0.0.2:1", false},
+		{"db1:1", "db10:1", false},
 	}
 	for _, c := range cases {
-		a, _ := ParseHostPort(c.a, DefaultPort)
-		b, _ := ParseHostPort(c.b, DefaultPort)
+		a, err := ParseHostPort(c.a, DefaultPort)
+		if err != nil {
+			t.Fatalf("%q: %v", c.a, err)
+		}
+		b, err := ParseHostPort(c.b, DefaultPort)
+		if err != nil {
+			t.Fatalf("%q: %v", c.b, err)
+		}
 		if got := SameAddr(a, b); got != c.same {
-			t.Errorf("SameAddr(%s, %s) = %v", c.a, c.b, got)
+			t.Errorf("SameAddr(%s, %s) = %v, want %v", c.a, c.b, got, c.same)
+		}
+		if got := SameAddr(b, a); got != c.same {
+			t.Errorf("SameAddr(%s, %s) = %v, want %v (not symmetric)", c.b, c.a, got, c.same)
+		}
+	}
+	// Hosts stored with their brackets (as repman writes them) compare equal too.
+	if !SameAddr(HostPort{Host: "[2001:db8::1]", Port: 1}, HostPort{Host: "2001:DB8::1", Port: 1}) {
+		t.Error("bracketed host in a HostPort not equal to the bare one")
+	}
+}
+
+func TestSameHost(t *testing.T) {
+	cases := []struct {
+		a, b string
+		same bool
+	}{
+		{"::1", "::1", true},
+		{"[::1]", "::1", true},
+		{"[::1]", "[0:0:0:0:0:0:0:1]", true},
+		{"0:0:0:0:0:0:0:1", "::1", true},
+		{"[2001:DB8::10]", "2001:db8::10", true},
+		{"::ffff:192.0.2.1", "192.0.2.1", true},
+		{"[::ffff:192.0.2.1]", "192.0.2.1", true},
+		{"::ffff:c000:201", "192.0.2.1", true},
+		{"fe80::1%eth0", "[fe80::1%eth0]", true},
+		{"fe80::1%eth0", "fe80::1", false},
+		{"fe80::1%eth0", "fe80::1%eth1", false},
+		{"fe80::1%eth0", "fe80::1%Eth0", false},
+		{"DB1.Example.org", "db1.example.org", true},
+		{"LOCALHOST", "localhost", true},
+		{"localhost", "127.0.0.1", false},
+		{"localhost", "::1", false},
+		{"::1", "127.0.0.1", false},
+		{"192.0.2.1", "192.0.2.01", false}, // not an IPv4 literal: compared as a name
+		{"[db1]", "db1", false},            // brackets only belong around IPv6
+		{"db1", "db2", false},
+		{"", "", true},
+		{"", "db1", false},
+	}
+	for _, c := range cases {
+		if got := SameHost(c.a, c.b); got != c.same {
+			t.Errorf("SameHost(%q, %q) = %v, want %v", c.a, c.b, got, c.same)
+		}
+		if got := SameHost(c.b, c.a); got != c.same {
+			t.Errorf("SameHost(%q, %q) = %v, want %v (not symmetric)", c.b, c.a, got, c.same)
+		}
+	}
+}
+
+func BenchmarkSameAddr(b *testing.B) {
+	x := HostPort{Host: "2001:db8::10", Port: 3306}
+	y := HostPort{Host: "2001:DB8::10", Port: 3306}
+	for i := 0; i < b.N; i++ {
+		if !SameAddr(x, y) {
+			b.Fatal("not same")
 		}
 	}
 }

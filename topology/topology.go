@@ -181,10 +181,22 @@ func (s *Snapshot) MasterServer() (*Server, bool) {
 	return &s.Servers[s.Master], true
 }
 
-// Find returns the server with this address.
+// Find returns the server at this address, compared with ipv6.SameAddr: a replica's
+// Master_Host "2001:DB8::1" or an API route's "[2001:db8::1]" finds the configured
+// "[2001:db8::1]". A nil snapshot finds nothing.
 func (s *Snapshot) Find(addr ipv6.HostPort) (*Server, bool) {
+	if s == nil {
+		return nil, false
+	}
+	// Addresses usually come from the same configuration list: try them as written first,
+	// which costs no parsing.
 	for i := range s.Servers {
 		if s.Servers[i].Addr == addr {
+			return &s.Servers[i], true
+		}
+	}
+	for i := range s.Servers {
+		if ipv6.SameAddr(s.Servers[i].Addr, addr) {
 			return &s.Servers[i], true
 		}
 	}
