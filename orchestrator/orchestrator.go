@@ -1,8 +1,11 @@
 // Package orchestrator defines how a cluster provisions, starts and stops its databases and
 // proxies, whatever runs them: local processes, SlapOS partitions, on-premise hosts. Each
-// backend lives in its own package and registers a Factory under its prov-orchestrator name;
-// the daemon looks it up with Lookup. Implementations speak topology, ipv6 and config types
-// only and never import package cluster.
+// backend lives in its own package and registers a Factory under its prov-orchestrator name,
+// as Nomad's task drivers do. The daemon builds one Orchestrator per cluster with New, from
+// that cluster's configuration, validated once; the instance lives as long as the cluster's
+// monitor (a settings reload builds a new one, handed the previous one). Its methods take
+// only what they need: a node's address, the latest snapshot. Implementations speak
+// topology, ipv6 and config types only and never import package cluster.
 //
 // Every call reports its completion, with an error or nil. replication-manager's SlapOS
 // proxy provisioning never signalled it and left the whole cluster provisioning blocked
@@ -13,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"replication-manager-pro/config"
 	"replication-manager-pro/ipv6"
@@ -51,32 +55,67 @@ func (t Target) String() string { return string(t.Kind) + " " + t.Addr.String() 
 // Placement is where every node of a cluster runs: databases in db-servers-hosts order, then
 // proxies (ProxySQL then HAProxy, each in its list's order).
 type Placement struct {
+	Cluster   string // the cluster's name
 	Databases []Target
 	Proxies   []Target
 }
 
-// Find returns the node at addr: databases first, then proxies, as replication-manager's
-// server lookup does. IPv6 literals compare as addresses ("2001:DB8::1" is "2001:db8::1"),
-// host names case-insensitively.
+// Clone returns a copy that shares nothing with p.
+func (p Placement) Clone() Placement {
+	return Placement{Cluster: p.Cluster, Databases: slices.Clone(p.Databases), Proxies: slices.Clone(p.Proxies)}
+}
+
+// Find returns the node at addr, compared with ipv6.SameAddr: databases first, then
+// proxies, as replication-manager's server lookup does.
 func (p Placement) Find(addr ipv6.HostPort) (Target, bool) {
 	for _, l := range [][]Target{p.Databases, p.Proxies} {
-		for _, t := range l {
-			if ipv6.SameAddr(t.Addr, addr) {
-				return t, true
-			}
+		if t, ok := find(l, addr); ok {
+			return t, true
 		}
 	}
 	return Target{}, false
 }
 
+func find(l []Target, addr ipv6.HostPort) (Target, bool) {
+	for _, t := range l {
+		if ipv6.SameAddr(t.Addr, addr) {
+			return t, true
+		}
+	}
+	return Target{}, false
+}
+
+// ErrUnknownNode is returned (wrapped) for an address that is not one of the cluster's
+// databases (or proxies).
+var ErrUnknownNode = errors.New("not a node of this cluster")
+
+// Database returns the database at addr; what a method does with it is named by what
+// ("start", "stop", ...) in the error when the cluster has no database there.
+func (p Placement) Database(what string, addr ipv6.HostPort) (Target, error) {
+	if t, ok := find(p.Databases, addr); ok {
+		return t, nil
+	}
+	return Target{}, fmt.Errorf("cluster %s: %s database %s: %w", p.Cluster, what, addr, ErrUnknownNode)
+}
+
+// Proxy returns the proxy at addr (a ProxySQL by its admin port, an HAProxy by its API
+// port), or an error naming what and the address.
+func (p Placement) Proxy(what string, addr ipv6.HostPort) (Target, error) {
+	if t, ok := find(p.Proxies, addr); ok {
+		return t, nil
+	}
+	return Target{}, fmt.Errorf("cluster %s: %s proxy %s: %w", p.Cluster, what, addr, ErrUnknownNode)
+}
+
 // Targets lists a cluster's nodes from its settings without partitions: every orchestrator
 // starts from it. ProxySQL nodes are listed when proxysql is on, HAProxy nodes when haproxy is.
+// Errors name the configuration key.
 func Targets(c *config.Cluster) (Placement, error) {
 	s := &c.Settings
-	var p Placement
+	p := Placement{Cluster: c.Name}
 	hosts, err := s.Hosts()
 	if err != nil {
-		return p, fmt.Errorf("cluster %s: db-servers-hosts: %w", c.Name, err)
+		return p, fmt.Errorf("db-servers-hosts: %w", err)
 	}
 	for i, h := range hosts {
 		p.Databases = append(p.Databases, Target{Kind: KindDatabase, Index: i, Addr: h})
@@ -84,7 +123,7 @@ func Targets(c *config.Cluster) (Placement, error) {
 	if s.ProxySQL {
 		l, err := s.ProxySQLHosts()
 		if err != nil {
-			return p, fmt.Errorf("cluster %s: proxysql-servers: %w", c.Name, err)
+			return p, fmt.Errorf("proxysql-servers: %w", err)
 		}
 		binds := s.List("proxysql-servers-ipv6")
 		for i, h := range l {
@@ -94,7 +133,7 @@ func Targets(c *config.Cluster) (Placement, error) {
 	if s.HAProxy {
 		l, err := ipv6.ParseList(s.HAProxyServers, s.HAProxyAPIPort)
 		if err != nil {
-			return p, fmt.Errorf("cluster %s: haproxy-servers: %w", c.Name, err)
+			return p, fmt.Errorf("haproxy-servers: %w", err)
 		}
 		binds := s.List("haproxy-servers-ipv6")
 		for i, h := range l {
@@ -121,44 +160,44 @@ func (f ProxyUp) Up(t Target) bool { return f == nil || f(t) }
 // ErrNotSupported is returned (wrapped) by orchestrators that cannot do an operation.
 var ErrNotSupported = errors.New("not supported by this orchestrator")
 
-// Orchestrator provisions and drives the nodes of clusters. Implementations are safe for
-// concurrent use; every method returns when its work is done or handed over (for SlapOS:
-// when the request is published for the partition's agent), never later.
+// Orchestrator provisions and drives the nodes of one cluster. A Factory builds it from the
+// cluster's configuration, which it validates then; the instance holds what it needs of that
+// configuration and any state of its own (the processes it started), so its methods take
+// only a node's address (compared with ipv6.SameAddr) and, where it matters, the latest
+// snapshot. An address that is not a database (a proxy) of the cluster is an error wrapping
+// ErrUnknownNode.
+//
+// Implementations are safe for concurrent use; every method returns when its work is done
+// or handed over (for SlapOS: when the request is published for the partition's agent),
+// never later.
 type Orchestrator interface {
 	// Name is the prov-orchestrator value, e.g. "slapos".
 	Name() string
-	// Placement says where each node of the cluster runs.
-	Placement(c *config.Cluster) (Placement, error)
+	// Placement says where each node of the cluster runs (a copy the caller may keep).
+	Placement() Placement
 
-	ProvisionDatabase(ctx context.Context, c *config.Cluster, db Target) error
-	UnprovisionDatabase(ctx context.Context, c *config.Cluster, db Target) error
-	StartDatabase(ctx context.Context, c *config.Cluster, db Target) error
+	ProvisionDatabase(ctx context.Context, db ipv6.HostPort) error
+	UnprovisionDatabase(ctx context.Context, db ipv6.HostPort) error
+	StartDatabase(ctx context.Context, db ipv6.HostPort) error
 	// StopDatabase stops a database; snap (may be nil) tells whether it is the master and
 	// its version.
-	StopDatabase(ctx context.Context, c *config.Cluster, db Target, snap *topology.Snapshot) error
+	StopDatabase(ctx context.Context, db ipv6.HostPort, snap *topology.Snapshot) error
 
-	ProvisionProxy(ctx context.Context, c *config.Cluster, p Target) error
-	UnprovisionProxy(ctx context.Context, c *config.Cluster, p Target) error
-	StartProxy(ctx context.Context, c *config.Cluster, p Target) error
-	StopProxy(ctx context.Context, c *config.Cluster, p Target) error
+	// The proxy methods take a ProxySQL's admin address, an HAProxy's API address.
+	ProvisionProxy(ctx context.Context, proxy ipv6.HostPort) error
+	UnprovisionProxy(ctx context.Context, proxy ipv6.HostPort) error
+	StartProxy(ctx context.Context, proxy ipv6.HostPort) error
+	StopProxy(ctx context.Context, proxy ipv6.HostPort) error
 
 	// IsProvisioned is the cluster's isProvision flag, computed each monitoring tick from
 	// the latest snapshot (may be nil) and the proxies' liveness.
-	IsProvisioned(c *config.Cluster, snap *topology.Snapshot, proxyUp ProxyUp) (bool, error)
+	IsProvisioned(snap *topology.Snapshot, proxyUp ProxyUp) (bool, error)
 }
 
 // DatabaseRunning reports whether the snapshot shows the database at addr running: probed
 // and in a state other than Failed, Suspect or ErrorAuth. A server the snapshot does not
 // know, or has not probed yet, is not running.
 func DatabaseRunning(snap *topology.Snapshot, addr ipv6.HostPort) bool {
-	if snap == nil {
-		return false
-	}
-	for i := range snap.Servers {
-		s := &snap.Servers[i]
-		if ipv6.SameAddr(s.Addr, addr) {
-			return s.State != topology.StateUnknown && !s.State.IsDown()
-		}
-	}
-	return false
+	s, ok := snap.Find(addr)
+	return ok && s.State != topology.StateUnknown && !s.State.IsDown()
 }

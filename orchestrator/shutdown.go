@@ -27,31 +27,41 @@ func ShutdownStatement(isMaster bool, v mariadb.Version) string {
 	return "SHUTDOWN"
 }
 
-// SQLShutdown stops the database at addr with SQL, connecting with the cluster's
-// db-servers-credential. Whether it is the master and its version come from snap when it
-// knows them, else the version is asked. It returns once the server acknowledged the
-// statement (or dropped the connection doing so).
-func SQLShutdown(ctx context.Context, c *config.Cluster, addr ipv6.HostPort, snap *topology.Snapshot) error {
-	cred, err := c.Settings.DBCredential()
+// StopFunc stops the database at addr; snap (may be nil) tells whether it is the master and
+// its version. SQLStop.Stop is one; tests substitute their own.
+type StopFunc func(ctx context.Context, addr ipv6.HostPort, snap *topology.Snapshot) error
+
+// SQLStop stops a cluster's databases with SQL, with the cluster's administration account.
+type SQLStop struct {
+	User, Password string
+	ConnectTimeout time.Duration
+}
+
+// SQLStopFrom reads db-servers-credential and db-servers-connect-timeout.
+func SQLStopFrom(s *config.Settings) (SQLStop, error) {
+	cred, err := s.DBCredential()
 	if err != nil {
-		return fmt.Errorf("stop %s: db-servers-credential: %w", addr, err)
+		return SQLStop{}, fmt.Errorf("db-servers-credential: %w", err)
 	}
-	timeout := time.Duration(c.Settings.DBServersConnectTimeout) * time.Second
-	srv, err := mariadb.Open(addr, cred.User, cred.Password, mariadb.Options{ConnectTimeout: timeout, MaxOpenConns: 1})
+	return SQLStop{User: cred.User, Password: cred.Password,
+		ConnectTimeout: time.Duration(s.DBServersConnectTimeout) * time.Second}, nil
+}
+
+// Stop stops the database at addr with SQL. Whether it is the master and its version come
+// from snap when it knows them, else the version is asked. It returns once the server
+// acknowledged the statement (or dropped the connection doing so).
+func (q SQLStop) Stop(ctx context.Context, addr ipv6.HostPort, snap *topology.Snapshot) error {
+	srv, err := mariadb.Open(addr, q.User, q.Password, mariadb.Options{ConnectTimeout: q.ConnectTimeout, MaxOpenConns: 1})
 	if err != nil {
 		return fmt.Errorf("stop %s: %w", addr, err)
 	}
 	defer srv.Close()
 	isMaster, version := false, ""
-	if snap != nil {
-		if m, ok := snap.MasterServer(); ok && ipv6.SameAddr(m.Addr, addr) {
-			isMaster = true
-		}
-		for i := range snap.Servers {
-			if ipv6.SameAddr(snap.Servers[i].Addr, addr) {
-				version = snap.Servers[i].Version
-			}
-		}
+	if m, ok := snap.MasterServer(); ok && ipv6.SameAddr(m.Addr, addr) {
+		isMaster = true
+	}
+	if s, ok := snap.Find(addr); ok {
+		version = s.Version
 	}
 	v := mariadb.ParseVersion(version)
 	if version == "" && isMaster {

@@ -26,14 +26,17 @@ func TestSQLShutdownMaster(t *testing.T) {
 	s.DBServersHosts = ipv6.FormatList([]ipv6.HostPort{ma, ra})
 	s.DBServersCredential = testenv.RootUser + ":" + testenv.RootPassword
 	s.DBServersConnectTimeout = 2
-	cl := &config.Cluster{Name: "c1", Settings: s}
+	stop, err := orchestrator.SQLStopFrom(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	snap := &topology.Snapshot{Master: 0, Servers: []topology.Server{
 		{Addr: ma, State: topology.StateMaster, Version: version},
 		{Addr: ra, State: topology.StateSlave, Version: version},
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := orchestrator.SQLShutdown(ctx, cl, ma, snap); err != nil {
+	if err := stop.Stop(ctx, ma, snap); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)

@@ -24,7 +24,6 @@ import (
 	"replication-manager-pro/eventlog"
 	"replication-manager-pro/haproxy"
 	"replication-manager-pro/mariadb"
-	"replication-manager-pro/orchestrator"
 	_ "replication-manager-pro/orchestrator/local" // registers prov-orchestrator "local"
 	"replication-manager-pro/orchestrator/slapos"
 	"replication-manager-pro/proxysql"
@@ -108,8 +107,9 @@ func newMonitorFor(c *config.Cluster, events *eventlog.Log, log *logrus.Logger) 
 	return cluster.NewMonitor(mc, cluster.MariaDBDialer(cred.User, cred.Password, opt), events, log), nil
 }
 
-// monitorFactory builds a cluster's monitor with its routers, for the fleet.
-func monitorFactory(events *eventlog.Log, log *logrus.Logger) cluster.Factory {
+// monitorFactory builds a cluster's monitor with its routers, and its orchestrator (kept in
+// orchs until the monitor is released), for the fleet.
+func monitorFactory(events *eventlog.Log, log *logrus.Logger, orchs *orchestrators) cluster.Factory {
 	return func(c *config.Cluster) (*cluster.Monitor, func(), error) {
 		m, err := newMonitorFor(c, events, log)
 		if err != nil {
@@ -119,8 +119,14 @@ func monitorFactory(events *eventlog.Log, log *logrus.Logger) cluster.Factory {
 		if err != nil {
 			return nil, nil, err
 		}
+		forget, err := orchs.build(c, m)
+		if err != nil {
+			closeRouters()
+			m.Close()
+			return nil, nil, err
+		}
 		m.SetRouters(routers)
-		return m, closeRouters, nil
+		return m, func() { closeRouters(); forget() }, nil
 	}
 }
 
@@ -319,7 +325,10 @@ func newMonitorCmd() *cobra.Command {
 
 			ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer cancel()
-			fleet := cluster.NewFleet(ctx, monitorFactory(events, log), log)
+			orchs := newOrchestrators(log)
+			svc := services{orchs: orchs}
+			fleet := cluster.NewFleet(ctx, monitorFactory(events, log, orchs), log)
+			svc.fleet = fleet
 			defer fleet.StopAll()
 			for _, c := range cfg.Clusters {
 				if err := fleet.Start(c); err != nil {
@@ -327,19 +336,12 @@ func newMonitorCmd() *cobra.Command {
 				}
 			}
 			nodes := &slapos.Handlers{
-				Clusters: slapos.ClusterSourceFunc(func(n string) (*config.Cluster, *topology.Snapshot, bool) {
-					m, ok := fleet.Get(n)
-					if !ok {
-						return nil, nil, false
-					}
-					c := m.Config
-					return &c, m.Monitor.Snapshot(), true
-				}),
-				Bundles: slapos.ConfiguratorBundles(clusterTLS),
-				Log:     log,
+				Clusters: slapos.ClusterSourceFunc(svc.SlapOSCluster),
+				Bundles:  slapos.ConfiguratorBundles(clusterTLS),
+				Log:      log,
 			}
 			apiSrv, err := api.New(api.Options{Fleet: fleet, Events: events, Defaults: cfg.Default, LoadConfig: cf.reloader(cmd), Log: log,
-				Nodes: nodes, Provisioned: provisioned(log), Services: services{fleet: fleet, log: log}})
+				Nodes: nodes, Provisioned: svc.provisioned(log), Services: svc})
 			if err != nil {
 				return err
 			}
@@ -374,23 +376,6 @@ func clusterTLS(c *config.Cluster) (*configurator.TLSFiles, error) {
 		names[i] = h.Host
 	}
 	return configurator.ClusterTLS(filepath.Join(configurator.WorkingDir(&c.Settings), c.Name), c.Name, names)
-}
-
-// provisioned computes a cluster's isProvision through its orchestrator (prov-orchestrator);
-// an orchestrator the registry does not know counts as provisioned (onpremise, local).
-func provisioned(log *logrus.Logger) func(m *cluster.Member) bool {
-	return func(m *cluster.Member) bool {
-		o, err := orchestrator.New(m.Config.Settings.ProvOrchestrator, orchestrator.Deps{Log: log})
-		if err != nil {
-			return true
-		}
-		ok, err := o.IsProvisioned(&m.Config, m.Monitor.Snapshot(), nil)
-		if err != nil {
-			log.WithField("cluster", m.Name).WithError(err).Warn("isProvision")
-			return false
-		}
-		return ok
-	}
 }
 
 // logLevel maps repman's log-level (0 quiet .. 4+ debug; 3 is its default) to logrus.

@@ -2,58 +2,153 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/sirupsen/logrus"
 
 	"replication-manager-pro/cluster"
+	"replication-manager-pro/config"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/orchestrator"
+	"replication-manager-pro/orchestrator/slapos"
 )
 
-// services starts and stops databases through each cluster's orchestrator (the API's server
-// actions start and stop).
-type services struct {
-	fleet *cluster.Fleet
-	log   *logrus.Logger
+// orchestrators keeps the orchestrator of each running cluster. The fleet's factory builds
+// it once with the cluster's monitor (orchestrator.New validates the configuration then) and
+// it is dropped when that monitor is released; a settings reload builds a new monitor and a
+// new orchestrator, handed the previous one (the local orchestrator keeps its processes).
+// Instances are found by monitor, so a member's Config, Monitor and orchestrator always come
+// from one build. Safe for concurrent use.
+type orchestrators struct {
+	log *logrus.Logger
+
+	mu        sync.RWMutex
+	byMonitor map[*cluster.Monitor]builtOrchestrator
+	latest    map[string]orchestrator.Orchestrator // newest instance by lower-case cluster name
 }
 
-func (s services) target(name string, addr ipv6.HostPort) (*cluster.Member, orchestrator.Orchestrator, orchestrator.Target, error) {
+// builtOrchestrator is a cluster's orchestrator, or why it has none: a prov-orchestrator
+// the configuration accepts but no backend implements (opensvc, kube).
+type builtOrchestrator struct {
+	o   orchestrator.Orchestrator
+	err error
+}
+
+func newOrchestrators(log *logrus.Logger) *orchestrators {
+	return &orchestrators{log: log, byMonitor: map[*cluster.Monitor]builtOrchestrator{}, latest: map[string]orchestrator.Orchestrator{}}
+}
+
+// build makes the orchestrator of the cluster monitored by m; release forgets it. An invalid
+// configuration is an error naming the cluster and the key; an unimplemented
+// prov-orchestrator is not (the cluster is monitored, its start and stop actions fail).
+func (r *orchestrators) build(c *config.Cluster, m *cluster.Monitor) (release func(), err error) {
+	key := strings.ToLower(c.Name)
+	r.mu.RLock()
+	prev := r.latest[key]
+	r.mu.RUnlock()
+	o, err := orchestrator.New(c, orchestrator.Deps{Log: r.log.WithField("cluster", c.Name), Previous: prev})
+	switch {
+	case errors.Is(err, orchestrator.ErrUnknownOrchestrator):
+		r.log.WithField("cluster", c.Name).WithError(err).Warn("no orchestrator: starting, stopping and provisioning are unavailable")
+	case err != nil:
+		return nil, err
+	}
+	r.mu.Lock()
+	r.byMonitor[m] = builtOrchestrator{o: o, err: err}
+	if o != nil {
+		r.latest[key] = o
+	}
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		delete(r.byMonitor, m)
+		if o != nil && r.latest[key] == o {
+			delete(r.latest, key)
+		}
+	}, nil
+}
+
+// of returns a running cluster's orchestrator.
+func (r *orchestrators) of(m *cluster.Member) (orchestrator.Orchestrator, error) {
+	r.mu.RLock()
+	b, ok := r.byMonitor[m.Monitor]
+	r.mu.RUnlock()
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("cluster %s: no orchestrator built", m.Name)
+	case b.err != nil:
+		return nil, b.err
+	}
+	return b.o, nil
+}
+
+// services starts and stops databases through each cluster's orchestrator (the API's server
+// actions start and stop), and finds the SlapOS clusters for the partition agents' endpoints.
+type services struct {
+	fleet *cluster.Fleet
+	orchs *orchestrators
+}
+
+func (s services) member(name string) (*cluster.Member, orchestrator.Orchestrator, error) {
 	m, ok := s.fleet.Get(name)
 	if !ok {
-		return nil, nil, orchestrator.Target{}, fmt.Errorf("cluster %s not found", name)
+		return nil, nil, fmt.Errorf("cluster %s not found", name)
 	}
-	o, err := orchestrator.New(m.Config.Settings.ProvOrchestrator, orchestrator.Deps{Log: s.log})
+	o, err := s.orchs.of(m)
 	if err != nil {
-		return nil, nil, orchestrator.Target{}, err
+		return nil, nil, err
 	}
-	c := m.Config
-	p, err := o.Placement(&c)
-	if err != nil {
-		return nil, nil, orchestrator.Target{}, err
-	}
-	for _, t := range p.Databases {
-		if ipv6.SameAddr(t.Addr, addr) {
-			return m, o, t, nil
-		}
-	}
-	return nil, nil, orchestrator.Target{}, fmt.Errorf("cluster %s: no database %s", name, addr)
+	return m, o, nil
 }
 
 func (s services) StartDatabase(ctx context.Context, name string, addr ipv6.HostPort) error {
-	m, o, t, err := s.target(name, addr)
+	_, o, err := s.member(name)
 	if err != nil {
 		return err
 	}
-	c := m.Config
-	return o.StartDatabase(ctx, &c, t)
+	return o.StartDatabase(ctx, addr)
 }
 
 func (s services) StopDatabase(ctx context.Context, name string, addr ipv6.HostPort) error {
-	m, o, t, err := s.target(name, addr)
+	m, o, err := s.member(name)
 	if err != nil {
 		return err
 	}
+	return o.StopDatabase(ctx, addr, m.Monitor.Snapshot())
+}
+
+// SlapOSCluster is the slapos.ClusterSource of the agent endpoints: a running cluster whose
+// orchestrator is slapos.
+func (s services) SlapOSCluster(name string) (slapos.Cluster, bool) {
+	m, o, err := s.member(name)
+	if err != nil {
+		return slapos.Cluster{}, false
+	}
+	so, ok := o.(*slapos.Orchestrator)
+	if !ok {
+		return slapos.Cluster{}, false
+	}
 	c := m.Config
-	return o.StopDatabase(ctx, &c, t, m.Monitor.Snapshot())
+	return slapos.Cluster{Orchestrator: so, Config: &c, Snapshot: m.Monitor.Snapshot()}, true
+}
+
+// provisioned computes a cluster's isProvision through its orchestrator; a cluster without
+// one (a prov-orchestrator not implemented) counts as provisioned.
+func (s services) provisioned(log *logrus.Logger) func(m *cluster.Member) bool {
+	return func(m *cluster.Member) bool {
+		o, err := s.orchs.of(m)
+		if err != nil {
+			return true
+		}
+		ok, err := o.IsProvisioned(m.Monitor.Snapshot(), nil)
+		if err != nil {
+			log.WithField("cluster", m.Name).WithError(err).Warn("isProvision")
+			return false
+		}
+		return ok
+	}
 }

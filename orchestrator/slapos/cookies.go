@@ -63,11 +63,6 @@ func NodeDirName(addr ipv6.HostPort) string {
 // an empty file are atomic, and Take lets exactly one caller consume a cookie.
 type Node struct{ Dir string }
 
-// NodeOf returns the node directory of addr in a cluster.
-func NodeOf(c *config.Cluster, addr ipv6.HostPort) (Node, error) {
-	return NodeIn(WorkingDir(&c.Settings), c.Name, addr)
-}
-
 // NodeIn returns the node directory of addr in cluster under workDir. The cluster name must
 // be usable as one path element.
 func NodeIn(workDir, cluster string, addr ipv6.HostPort) (Node, error) {

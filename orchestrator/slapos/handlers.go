@@ -16,19 +16,29 @@ import (
 	"replication-manager-pro/topology"
 )
 
-// ClusterSource finds a running cluster by name (case-insensitive): its settings and its
-// latest snapshot (nil before the first tick). The daemon implements it on cluster.Fleet.
+// Cluster is what the handlers need of one running SlapOS cluster.
+type Cluster struct {
+	// Orchestrator is the cluster's orchestrator: its nodes and their cookies.
+	Orchestrator *Orchestrator
+	// Config is the configuration it was built from: api-credentials-secure-config and the
+	// bundles.
+	Config *config.Cluster
+	// Snapshot is the latest snapshot, nil before the first tick.
+	Snapshot *topology.Snapshot
+}
+
+// ClusterSource finds a running cluster by name (case-insensitive). A cluster whose
+// prov-orchestrator is not slapos has no partition agents: the source does not know it.
+// The daemon implements it on the fleet and the orchestrator it keeps per cluster.
 type ClusterSource interface {
-	Cluster(name string) (c *config.Cluster, snap *topology.Snapshot, ok bool)
+	Cluster(name string) (Cluster, bool)
 }
 
 // ClusterSourceFunc adapts a function to ClusterSource.
-type ClusterSourceFunc func(name string) (*config.Cluster, *topology.Snapshot, bool)
+type ClusterSourceFunc func(name string) (Cluster, bool)
 
 // Cluster implements ClusterSource.
-func (f ClusterSourceFunc) Cluster(name string) (*config.Cluster, *topology.Snapshot, bool) {
-	return f(name)
-}
+func (f ClusterSourceFunc) Cluster(name string) (Cluster, bool) { return f(name) }
 
 // BundleSource builds a node's configuration bundle: a gzip-compressed tar that the
 // partition unpacks (databases: etc/mysql/..., data/.system/...; ProxySQL:
@@ -153,36 +163,30 @@ func ParseServer(host, port string) (ipv6.HostPort, error) {
 }
 
 // resolve finds the cluster and the node of a node route, or answers the failure itself.
-func (h *Handlers) resolve(w http.ResponseWriter, cluster, host, port string) (*config.Cluster, *topology.Snapshot, orchestrator.Target, bool) {
-	c, snap, ok := h.Clusters.Cluster(cluster)
-	if !ok || c == nil {
+func (h *Handlers) resolve(w http.ResponseWriter, cluster, host, port string) (Cluster, orchestrator.Target, bool) {
+	c, ok := h.Clusters.Cluster(cluster)
+	if !ok || c.Orchestrator == nil || c.Config == nil {
 		write(w, http.StatusInternalServerError, bodyNoCluster)
-		return nil, nil, orchestrator.Target{}, false
+		return c, orchestrator.Target{}, false
 	}
 	addr, err := ParseServer(host, port)
 	if err != nil {
 		write(w, http.StatusInternalServerError, bodyNoServer)
-		return nil, nil, orchestrator.Target{}, false
+		return c, orchestrator.Target{}, false
 	}
-	p, err := Place(c)
-	if err != nil {
-		h.log().WithField("cluster", c.Name).WithError(err).Warn("slapos: cannot place nodes")
-		write(w, http.StatusInternalServerError, bodyNoServer)
-		return nil, nil, orchestrator.Target{}, false
-	}
-	t, ok := p.Find(addr)
+	t, ok := c.Orchestrator.Find(addr)
 	if !ok {
 		write(w, http.StatusInternalServerError, bodyNoServer)
-		return nil, nil, orchestrator.Target{}, false
+		return c, orchestrator.Target{}, false
 	}
-	return c, snap, t, true
+	return c, t, true
 }
 
-func (h *Handlers) running(c *config.Cluster, snap *topology.Snapshot, t orchestrator.Target) bool {
+func (h *Handlers) running(c Cluster, t orchestrator.Target) bool {
 	if t.Kind == orchestrator.KindDatabase {
-		return orchestrator.DatabaseRunning(snap, t.Addr)
+		return orchestrator.DatabaseRunning(c.Snapshot, t.Addr)
 	}
-	return h.ProxyUp == nil || h.ProxyUp(c.Name, t)
+	return h.ProxyUp == nil || h.ProxyUp(c.Orchestrator.Cluster(), t)
 }
 
 // Node answers GET /api/clusters/{cluster}/servers/{host}/{port}/{action}, action one of
@@ -208,7 +212,7 @@ func (h *Handlers) Node(w http.ResponseWriter, r *http.Request, cluster, host, p
 			return
 		}
 	}
-	c, snap, t, ok := h.resolve(w, cluster, host, port)
+	c, t, ok := h.resolve(w, cluster, host, port)
 	if !ok {
 		return
 	}
@@ -216,7 +220,7 @@ func (h *Handlers) Node(w http.ResponseWriter, r *http.Request, cluster, host, p
 		h.config(w, r, c, t)
 		return
 	}
-	n, err := NodeOf(c, t.Addr)
+	n, err := c.Orchestrator.Node(t.Addr)
 	if err != nil {
 		h.fail(w, c, t, err)
 		return
@@ -229,13 +233,13 @@ func (h *Handlers) Node(w http.ResponseWriter, r *http.Request, cluster, host, p
 			return
 		}
 		if taken {
-			h.log().WithFields(logrus.Fields{"cluster": c.Name, "server": t.Addr.String()}).Info("slapos: start handed to the partition")
+			h.log().WithFields(logrus.Fields{"cluster": c.Orchestrator.Cluster(), "server": t.Addr.String()}).Info("slapos: start handed to the partition")
 			write(w, http.StatusOK, bodyNeedStart)
 			return
 		}
 		write(w, http.StatusInternalServerError, bodyNoStartNeeded)
 	case ActionNeedStop:
-		if !h.running(c, snap, t) {
+		if !h.running(c, t) {
 			write(w, http.StatusInternalServerError, bodyNoStopNeeded)
 			return
 		}
@@ -245,14 +249,14 @@ func (h *Handlers) Node(w http.ResponseWriter, r *http.Request, cluster, host, p
 			return
 		}
 		if taken {
-			h.log().WithFields(logrus.Fields{"cluster": c.Name, "server": t.Addr.String()}).Info("slapos: stop handed to the partition")
+			h.log().WithFields(logrus.Fields{"cluster": c.Orchestrator.Cluster(), "server": t.Addr.String()}).Info("slapos: stop handed to the partition")
 			write(w, http.StatusOK, bodyNeedStop)
 			return
 		}
 		write(w, http.StatusInternalServerError, bodyNoStopNeeded)
 	default:
 		nd := needs[action]
-		if nd.needsUp && !h.running(c, snap, t) {
+		if nd.needsUp && !h.running(c, t) {
 			write(w, http.StatusServiceUnavailable, bodyNotValid)
 			return
 		}
@@ -271,20 +275,20 @@ func (h *Handlers) Node(w http.ResponseWriter, r *http.Request, cluster, host, p
 	}
 }
 
-func (h *Handlers) fail(w http.ResponseWriter, c *config.Cluster, t orchestrator.Target, err error) {
-	h.log().WithFields(logrus.Fields{"cluster": c.Name, "server": t.Addr.String()}).WithError(err).Error("slapos: cookie")
+func (h *Handlers) fail(w http.ResponseWriter, c Cluster, t orchestrator.Target, err error) {
+	h.log().WithFields(logrus.Fields{"cluster": c.Orchestrator.Cluster(), "server": t.Addr.String()}).WithError(err).Error("slapos: cookie")
 	write(w, http.StatusInternalServerError, "500 -Internal error!")
 }
 
 // ConfigRequiresAuth reports whether the config endpoint of a cluster requires the API's
 // authentication (api-credentials-secure-config); false for an unknown cluster.
 func (h *Handlers) ConfigRequiresAuth(cluster string) bool {
-	c, _, ok := h.Clusters.Cluster(cluster)
-	return ok && c != nil && c.Settings.APICredentialsSecureConfig
+	c, ok := h.Clusters.Cluster(cluster)
+	return ok && c.Config != nil && c.Config.Settings.APICredentialsSecureConfig
 }
 
-func (h *Handlers) config(w http.ResponseWriter, r *http.Request, c *config.Cluster, t orchestrator.Target) {
-	if c.Settings.APICredentialsSecureConfig && (h.Authorize == nil || !h.Authorize(r)) {
+func (h *Handlers) config(w http.ResponseWriter, r *http.Request, c Cluster, t orchestrator.Target) {
+	if c.Config.Settings.APICredentialsSecureConfig && (h.Authorize == nil || !h.Authorize(r)) {
 		write(w, http.StatusUnauthorized, "401 -Unauthorized!")
 		return
 	}
@@ -292,9 +296,9 @@ func (h *Handlers) config(w http.ResponseWriter, r *http.Request, c *config.Clus
 		write(w, http.StatusNotFound, "404 -No configuration bundle available!")
 		return
 	}
-	b, err := h.Bundles.Bundle(r.Context(), c, t)
+	b, err := h.Bundles.Bundle(r.Context(), c.Config, t)
 	if err != nil {
-		h.log().WithFields(logrus.Fields{"cluster": c.Name, "server": t.Addr.String()}).WithError(err).Error("slapos: configuration bundle")
+		h.log().WithFields(logrus.Fields{"cluster": c.Config.Name, "server": t.Addr.String()}).WithError(err).Error("slapos: configuration bundle")
 		write(w, http.StatusNotFound, "404 -Configuration bundle not available!")
 		return
 	}
@@ -322,14 +326,14 @@ func (h *Handlers) ClusterAction(w http.ResponseWriter, r *http.Request, cluster
 		write(w, http.StatusNotFound, "404 -Unknown action!")
 		return
 	}
-	c, _, ok := h.Clusters.Cluster(cluster)
-	if !ok || c == nil {
+	c, ok := h.Clusters.Cluster(cluster)
+	if !ok || c.Orchestrator == nil {
 		write(w, http.StatusInternalServerError, bodyNoCluster)
 		return
 	}
-	all, err := EveryDatabaseHas(c, ck)
+	all, err := c.Orchestrator.EveryDatabaseHas(ck)
 	if err != nil {
-		h.log().WithField("cluster", c.Name).WithError(err).Error("slapos: rolling cookies")
+		h.log().WithField("cluster", c.Orchestrator.Cluster()).WithError(err).Error("slapos: rolling cookies")
 		write(w, http.StatusInternalServerError, "500 -Internal error!")
 		return
 	}
@@ -338,28 +342,6 @@ func (h *Handlers) ClusterAction(w http.ResponseWriter, r *http.Request, cluster
 		return
 	}
 	write(w, http.StatusServiceUnavailable, "503 -No "+word+" needed!")
-}
-
-// EveryDatabaseHas reports whether every database of the cluster has the cookie (false
-// without databases): the "needs rolling restart/reprov" flags.
-func EveryDatabaseHas(c *config.Cluster, ck Cookie) (bool, error) {
-	p, err := Place(c)
-	if err != nil {
-		return false, err
-	}
-	if len(p.Databases) == 0 {
-		return false, nil
-	}
-	for _, db := range p.Databases {
-		n, err := NodeOf(c, db.Addr)
-		if err != nil {
-			return false, err
-		}
-		if !n.Has(ck) {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 // Register mounts every endpoint on a standard library mux, with method GET (HEAD included):

@@ -19,20 +19,22 @@ import (
 
 	"replication-manager-pro/config"
 	"replication-manager-pro/internal/realtest"
+	"replication-manager-pro/ipv6"
 	"replication-manager-pro/orchestrator"
 	"replication-manager-pro/topology"
 )
 
 type fakeFleet struct {
 	c    *config.Cluster
+	o    *Orchestrator
 	snap *topology.Snapshot
 }
 
-func (f *fakeFleet) Cluster(name string) (*config.Cluster, *topology.Snapshot, bool) {
+func (f *fakeFleet) Cluster(name string) (Cluster, bool) {
 	if !strings.EqualFold(name, f.c.Name) {
-		return nil, nil, false
+		return Cluster{}, false
 	}
-	return f.c, f.snap, true
+	return Cluster{Orchestrator: f.o, Config: f.c, Snapshot: f.snap}, true
 }
 
 // fakeBundle stands in for package configurator: a tarball naming the node.
@@ -64,7 +66,7 @@ func fakeBundle(_ context.Context, c *config.Cluster, t orchestrator.Target) ([]
 func newServer(t *testing.T) (*httptest.Server, *fakeFleet, *Handlers) {
 	t.Helper()
 	c := testCluster(t)
-	f := &fakeFleet{c: c, snap: snapshotOf(c, topology.StateMaster, topology.StateSlave, topology.StateFailed)}
+	f := &fakeFleet{c: c, o: newOrch(t, c), snap: snapshotOf(c, topology.StateMaster, topology.StateSlave, topology.StateFailed)}
 	h := &Handlers{Clusters: f, Bundles: BundleFunc(fakeBundle), Log: quiet()}
 	srv := httptest.NewServer(h.Handler())
 	t.Cleanup(srv.Close)
@@ -90,14 +92,13 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestNeedCodes(t *testing.T) {
 	srv, f, _ := newServer(t)
-	c := f.c
-	o := New(Options{Log: quiet()})
+	o := f.o
 	ctx := context.Background()
-	p, _ := Place(c)
-	master, failed, proxy := p.Databases[0], p.Databases[2], p.Proxies[0]
-	set := func(tg orchestrator.Target, ck Cookie) func() {
+	p := o.Placement()
+	master, failed, proxy := p.Databases[0].Addr, p.Databases[2].Addr, p.Proxies[0].Addr
+	set := func(a ipv6.HostPort, ck Cookie) func() {
 		return func() {
-			n, _ := NodeOf(c, tg.Addr)
+			n, _ := o.Node(a)
 			if err := n.Set(ck); err != nil {
 				t.Fatal(err)
 			}
@@ -119,9 +120,9 @@ func TestNeedCodes(t *testing.T) {
 		{"bad port", nil, "cluster1/servers/[2001:db8::10]/x/need-start", 500, "500 -No valid server!"},
 		{"proxy by client port", nil, "cluster1/servers/10.0.74.165/7032/need-start", 500, "500 -No valid server!"},
 		{"no start", nil, m + "need-start", 500, "500 -No start needed!"},
-		{"start", func() { _ = o.StartDatabase(ctx, c, master) }, m + "need-start", 200, "200 -Need start!"},
+		{"start", func() { _ = o.StartDatabase(ctx, master) }, m + "need-start", 200, "200 -Need start!"},
 		{"start consumed", nil, m + "need-start", 500, "500 -No start needed!"},
-		{"start of a failed db", func() { _ = o.StartDatabase(ctx, c, failed) }, fl + "need-start", 200, "200 -Need start!"},
+		{"start of a failed db", func() { _ = o.StartDatabase(ctx, failed) }, fl + "need-start", 200, "200 -Need start!"},
 		{"case-insensitive cluster, encoded host", set(master, CookieWaitStart), "CLUSTER1/servers/%5B2001:DB8::10%5D/2099/need-start", 200, "200 -Need start!"},
 		{"bare ipv6 host", set(master, CookieWaitStart), "cluster1/servers/2001:db8::10/2099/need-start", 200, "200 -Need start!"},
 		{"no stop", nil, m + "need-stop", 500, "500 -No stop needed!"},
@@ -134,21 +135,21 @@ func TestNeedCodes(t *testing.T) {
 		{"restart of a failed db", set(failed, CookieRestart), fl + "need-restart", 503, "503 -Not a Valid Server!"},
 		{"no reprov", nil, m + "need-reprov", 503, "503 -No reprov needed!"},
 		{"reprov", set(master, CookieReprov), m + "need-reprov", 200, "200 -Need reprov!"},
-		{"prov", func() { _ = o.ProvisionDatabase(ctx, c, master) }, m + "need-prov", 200, "200 -Need prov!"},
+		{"prov", func() { _ = o.ProvisionDatabase(ctx, master) }, m + "need-prov", 200, "200 -Need prov!"},
 		{"no unprov", nil, m + "need-unprov", 503, "503 -No unprov needed!"},
-		{"unprov", func() { _ = o.UnprovisionDatabase(ctx, c, master) }, m + "need-unprov", 200, "200 -Need unprov!"},
+		{"unprov", func() { _ = o.UnprovisionDatabase(ctx, master) }, m + "need-unprov", 200, "200 -Need unprov!"},
 		{"no config change", nil, m + "need-config-change", 503, "503 -No config change needed!"},
 		{"config change", set(failed, CookieConfig), fl + "need-config-change", 200, "200 -Need config change!"},
 		{"config change consumed", nil, fl + "need-config-change", 503, "503 -No config change needed!"},
 		{"proxy no start", nil, px + "need-start", 500, "500 -No start needed!"},
-		{"proxy start", func() { _ = o.StartProxy(ctx, c, proxy) }, px + "need-start", 200, "200 -Need start!"},
-		{"proxy stop", func() { _ = o.StopProxy(ctx, c, proxy) }, px + "need-stop", 200, "200 -Need stop!"},
+		{"proxy start", func() { _ = o.StartProxy(ctx, proxy) }, px + "need-start", 200, "200 -Need start!"},
+		{"proxy stop", func() { _ = o.StopProxy(ctx, proxy) }, px + "need-stop", 200, "200 -Need stop!"},
 		{"proxy config change deletes cookie_config", set(proxy, CookieConfig), px + "need-config-change", 200, "200 -Need config change!"},
 		{"proxy config change consumed", nil, px + "need-config-change", 503, "503 -No config change needed!"},
 		{"no rolling restart", nil, "cluster1/need-rolling-restart", 503, "503 -No rolling restart needed!"},
 		{"rolling restart", func() {
 			for _, db := range p.Databases {
-				set(db, CookieRestart)()
+				set(db.Addr, CookieRestart)()
 			}
 		}, "cluster1/need-rolling-restart", 200, "200 -Need rolling restart!"},
 		{"no rolling reprov", nil, "cluster1/need-rolling-reprov", 503, "503 -No rolling reprov needed!"},
@@ -206,13 +207,12 @@ func untar(t *testing.T, b []byte, dir string) []string {
 // the bracketed IPv6 host, start once when told, download the bundle and unpack it.
 func TestPartitionAgentFlow(t *testing.T) {
 	srv, f, _ := newServer(t)
-	o := New(Options{Log: quiet()})
+	o := f.o
 	url := srv.URL + "/api/clusters/cluster1/servers/[2001:db8::11]/2199/"
 	if code, _ := get(t, url+"need-start"); code != 500 {
 		t.Fatalf("need-start before any request: %d", code)
 	}
-	p, _ := Place(f.c)
-	if err := o.StartDatabase(context.Background(), f.c, p.Databases[1]); err != nil {
+	if err := o.StartDatabase(context.Background(), o.Placement().Databases[1].Addr); err != nil {
 		t.Fatal(err)
 	}
 	if code, body := get(t, url+"need-start"); code != 200 || body != "200 -Need start!" {
@@ -246,8 +246,7 @@ func TestPartitionAgentFlowCurl(t *testing.T) {
 		realtest.LookPath(t, b, b) // each from the Debian package of the same name
 	}
 	srv, f, _ := newServer(t)
-	p, _ := Place(f.c)
-	o := New(Options{Log: quiet()})
+	o := f.o
 	script := `set -eu
 code() { curl -g --silent -o /dev/null -w "%{http_code}" "$1"; }
 U="$BASE/api/clusters/cluster1/servers/[2001:db8::10]/2099"
@@ -259,7 +258,7 @@ cd "$DIR" && curl -g --silent --fail -o bundle.tar.gz "$U/config" && tar -xzf bu
 `
 	// The start request comes from the orchestrator, between two polls: a tiny HTTP hook.
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if err := o.StartDatabase(context.Background(), f.c, p.Databases[0]); err != nil {
+		if err := o.StartDatabase(context.Background(), o.Placement().Databases[0].Addr); err != nil {
 			http.Error(w, err.Error(), 500)
 		}
 	}))

@@ -12,7 +12,7 @@ import (
 // slapos-proxysql-partitions path binding also on proxysql-servers-ipv6[k] (HAProxy likewise
 // with slapos-haproxy-partitions and haproxy-servers-ipv6). A node without a partition entry
 // gets an empty Partition (replication-manager leaves it unset too); more partitions than
-// nodes is an error, as config validation says for databases.
+// nodes is an error, as config validation says for databases. Errors name the key.
 func Place(c *config.Cluster) (orchestrator.Placement, error) {
 	p, err := orchestrator.Targets(c)
 	if err != nil {
@@ -21,8 +21,8 @@ func Place(c *config.Cluster) (orchestrator.Placement, error) {
 	s := &c.Settings
 	dbParts := s.List("slapos-db-partitions")
 	if len(dbParts) > len(p.Databases) {
-		return p, fmt.Errorf("cluster %s: slapos-db-partitions: %d partitions for %d db-servers-hosts",
-			c.Name, len(dbParts), len(p.Databases))
+		return p, fmt.Errorf("slapos-db-partitions: %d partitions for %d db-servers-hosts",
+			len(dbParts), len(p.Databases))
 	}
 	for i := range p.Databases {
 		p.Databases[i].Partition = at(dbParts, p.Databases[i].Index)

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"replication-manager-pro/config"
-	"replication-manager-pro/topology"
 )
 
 func mustRequest(t *testing.T, js string) *Request {
@@ -224,8 +223,12 @@ func TestRenderedClusterServesBundles(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := cfg.Cluster("cluster1")
-	h := &Handlers{Clusters: ClusterSourceFunc(func(name string) (*config.Cluster, *topology.Snapshot, bool) {
-		return c, nil, strings.EqualFold(name, c.Name)
+	o, err := New(c, Options{Log: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handlers{Clusters: ClusterSourceFunc(func(name string) (Cluster, bool) {
+		return Cluster{Orchestrator: o, Config: c}, strings.EqualFold(name, c.Name)
 	}), Bundles: ConfiguratorBundles(nil), Log: quiet()}
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
