@@ -513,7 +513,7 @@ func (s *Server) switchover(w http.ResponseWriter, r *http.Request, rc *reqCtx, 
 
 func contains(l []ipv6.HostPort, h ipv6.HostPort) bool {
 	for _, x := range l {
-		if x == h {
+		if ipv6.SameAddr(x, h) {
 			return true
 		}
 	}

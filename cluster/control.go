@@ -81,7 +81,7 @@ func (m *Monitor) promoted(p Plan, pos gtid.List) {
 	h.Promoted = &nm
 	var kept []FormerMaster
 	for _, f := range h.FormerMasters {
-		if f.Addr != p.OldMaster && f.Addr != p.NewMaster {
+		if !ipv6.SameAddr(f.Addr, p.OldMaster) && !ipv6.SameAddr(f.Addr, p.NewMaster) {
 			kept = append(kept, f)
 		}
 	}

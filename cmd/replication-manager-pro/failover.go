@@ -226,7 +226,7 @@ func newSwitchoverCmd() *cobra.Command {
 					hosts, _ := c.Settings.Hosts()
 					known := false
 					for _, h := range hosts {
-						known = known || h == *target
+						known = known || ipv6.SameAddr(h, *target)
 					}
 					if !known {
 						return cluster.Plan{Kind: cluster.PlanSwitchover, Cluster: c.Name}, nil,
