@@ -326,6 +326,18 @@ func sqlOpen(s *testenv.Server) (*sql.DB, error) {
 	return h.DB(), nil
 }
 
+// closeHandles closes the check handles of a cluster's servers once it is gone.
+func closeHandles(c *testenv.Cluster) {
+	sqlMu.Lock()
+	defer sqlMu.Unlock()
+	for _, s := range c.Servers {
+		if h, ok := sqlDBs[s.Addr()]; ok {
+			h.Close()
+			delete(sqlDBs, s.Addr())
+		}
+	}
+}
+
 // ackedRows writes n rows through the application account on the master and waits until
 // every replica applied them: acknowledged and replicated, so no failover may lose them.
 func ackedRows(t *testing.T, c *testenv.Cluster, from, n int) []int64 {
@@ -409,6 +421,7 @@ func crashAt(t *testing.T, sc crashScenario, k int) bool {
 	t.Helper()
 	c := testenv.StartCluster(t, 3, sc.opts...)
 	defer c.Close()
+	defer closeHandles(c)
 	dir := t.TempDir()
 	cc := crashChild{StateDir: dir, EventsFile: filepath.Join(dir, "events.jsonl")}
 	for _, s := range c.Servers {

@@ -85,6 +85,7 @@ func TestRaceAutomaticFailoverAndSwitchover(t *testing.T) {
 		func() {
 			c := testenv.StartCluster(t, 3)
 			defer c.Close()
+			defer closeHandles(c)
 			createWriterTable(t, c)
 			acked := ackedRows(t, c, 1, 10)
 			m, _ := failoverMonitor(t, c, nil)
@@ -126,6 +127,7 @@ func TestRaceBootstrapAndFailover(t *testing.T) {
 		func() {
 			c := testenv.StartCluster(t, 3, testenv.Standalone())
 			defer c.Close()
+			defer closeHandles(c)
 			m, _ := failoverMonitor(t, c, nil)
 			w := &overlapWatch{}
 			m.SetObserver(w.observe)

@@ -20,12 +20,12 @@ import (
 
 const cliAPIPassword = "cli-api-pw"
 
-// startDaemon runs "monitor" on a real cluster with the API on free ports and returns the
-// API port and the monitoring-datadir; the daemon stops at the end of the test.
-func startDaemon(t *testing.T, hosts []string) (int, string) {
+// writeDaemonConfig writes the configuration of a daemon on a real cluster, with the API on
+// free ports, and returns its path, its monitoring-datadir and the API port.
+func writeDaemonConfig(t *testing.T, hosts []string) (path, datadir string, apiPort int) {
 	t.Helper()
 	dir := t.TempDir()
-	datadir := filepath.Join(dir, "data")
+	datadir = filepath.Join(dir, "data")
 	apiPort, httpPort := testenv.FreePort(t), testenv.FreePort(t)
 	body := fmt.Sprintf(`[Default]
 monitoring-datadir = %q
@@ -42,10 +42,18 @@ db-servers-credential = "%s:%s"
 replication-credential = "%s:%s"
 db-servers-connect-timeout = 1
 `, datadir, apiPort, httpPort, cliAPIPassword, strings.Join(hosts, ","), testenv.RootUser, testenv.RootPassword, testenv.ReplUser, testenv.ReplPassword)
-	path := filepath.Join(dir, "config.toml")
+	path = filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return path, datadir, apiPort
+}
+
+// startDaemon runs "monitor" on a real cluster with the API on free ports and returns the
+// API port and the monitoring-datadir; the daemon stops at the end of the test.
+func startDaemon(t *testing.T, hosts []string) (int, string) {
+	t.Helper()
+	path, datadir, apiPort := writeDaemonConfig(t, hosts)
 	ctx, cancel := context.WithCancel(context.Background())
 	root := newRootCmd()
 	var out, errb bytes.Buffer

@@ -48,27 +48,7 @@ func TestDaemonRepairsSwitchoverKilledByCrash(t *testing.T) {
 	for _, s := range c.Servers {
 		hosts = append(hosts, s.Addr())
 	}
-	dir := t.TempDir()
-	datadir := filepath.Join(dir, "data")
-	body := fmt.Sprintf(`[Default]
-monitoring-datadir = %q
-monitoring-ticker = 0.2
-api-bind = "127.0.0.1"
-api-port = %d
-http-bind-address = "127.0.0.1"
-http-port = %d
-api-credentials = "admin:%s"
-
-[c1]
-db-servers-hosts = %q
-db-servers-credential = "%s:%s"
-replication-credential = "%s:%s"
-db-servers-connect-timeout = 1
-`, datadir, testenv.FreePort(t), testenv.FreePort(t), cliAPIPassword, strings.Join(hosts, ","), testenv.RootUser, testenv.RootPassword, testenv.ReplUser, testenv.ReplPassword)
-	path := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, datadir, _ := writeDaemonConfig(t, hosts)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCLIChildProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), cliChildEnv+"="+strings.Join([]string{"act", "switchover", "--config", path}, "\x1f"), cluster.CrashAfterStepEnv+"=2")
 	out, err := cmd.CombinedOutput()
