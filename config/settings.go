@@ -29,6 +29,9 @@ type Settings struct {
 	MonitoringKeyPath      string  `key:"monitoring-key-path" default:"/etc/replication-manager/.replication-manager.key" help:"Key file used to decrypt hash_ encrypted secrets"`
 	LogFile                string  `key:"log-file" default:"" help:"Log file path; empty logs to stderr only"`
 	LogLevel               int     `key:"log-level" default:"3" help:"Log verbosity, 0 (quiet) to 7 (most verbose)"`
+	LogRotateMaxSize       int     `key:"log-rotate-max-size" default:"5" help:"Size in MB at which the log file and the event log are rotated"`
+	LogRotateMaxBackup     int     `key:"log-rotate-max-backup" default:"7" help:"Number of rotated log and event log files kept"`
+	MonitoringMaxClusters  int     `key:"monitoring-max-clusters" default:"64" help:"Maximum number of clusters this manager monitors (clusters added through the API included)"`
 
 	// Databases
 	DBServersHosts             string `key:"db-servers-hosts" default:"" help:"Comma-separated database hosts host[:port], IPv6 as [addr]:port"`
@@ -203,23 +206,26 @@ type Settings struct {
 	SlapOSSphinxPartitions     string `key:"slapos-sphinx-partitions" default:"" help:"Comma-separated partition paths of Sphinx servers"`
 
 	// API and HTTP
-	APIPort                    int    `key:"api-port" default:"10005" help:"REST API port"`
-	APIBind                    string `key:"api-bind" default:"0.0.0.0" help:"REST API bind address"`
-	APICredentials             string `key:"api-credentials" default:"admin:repman" help:"Comma-separated API users user:password"`
-	APICredentialsExternal     string `key:"api-credentials-external" default:"" secret:"true" help:"Comma-separated extra API users user:password"`
-	APICredentialsACLAllow     string `key:"api-credentials-acl-allow" default:"admin:global cluster proxy db prov,dba:cluster proxy db,foo:" help:"Grant prefixes per API user, user:grant grant,..."`
-	APICredentialsACLDiscard   string `key:"api-credentials-acl-discard" default:"" help:"Grant prefixes removed per API user, user:grant grant,..."`
-	APICredentialsSecureConfig bool   `key:"api-credentials-secure-config" default:"false" help:"Hide secrets in settings returned by the API"`
-	APIHTTPSBind               bool   `key:"api-https-bind" default:"false" help:"Serve the web UI through the HTTPS API listener"`
-	APITokenTimeout            int    `key:"api-token-timeout" default:"48" help:"API token lifetime in hours"`
-	APIPublicURL               string `key:"api-public-url" default:"https://127.0.0.1:10005" help:"Public URL of the API"`
-	HTTPServer                 bool   `key:"http-server" default:"true" help:"Start the plain HTTP web server"`
-	HTTPBindAddress            string `key:"http-bind-address" default:"localhost" help:"HTTP web server bind address"`
-	HTTPPort                   int    `key:"http-port" default:"10001" help:"HTTP web server port"`
-	HTTPRoot                   string `key:"http-root" default:"/usr/share/replication-manager/dashboard" help:"Directory of the web UI files"`
-	HTTPRefreshInterval        int    `key:"http-refresh-interval" default:"4000" help:"Web UI refresh interval in milliseconds"`
-	HTTPSessionLifetime        int    `key:"http-session-lifetime" default:"3600" help:"Web session lifetime in seconds"`
-	TestInjectTraffic          bool   `key:"test-inject-traffic" default:"false" help:"Inject test write traffic (toggled by database-heartbeat)"`
+	APIPort                     int    `key:"api-port" default:"10005" help:"REST API port"`
+	APIBind                     string `key:"api-bind" default:"0.0.0.0" help:"REST API bind address"`
+	APICredentials              string `key:"api-credentials" default:"admin:repman" help:"Comma-separated API users user:password"`
+	APICredentialsExternal      string `key:"api-credentials-external" default:"" secret:"true" help:"Comma-separated extra API users user:password"`
+	APICredentialsACLAllow      string `key:"api-credentials-acl-allow" default:"admin:global cluster proxy db prov,dba:cluster proxy db,foo:" help:"Grant prefixes per API user, user:grant grant,..."`
+	APICredentialsACLDiscard    string `key:"api-credentials-acl-discard" default:"" help:"Grant prefixes removed per API user, user:grant grant,..."`
+	APICredentialsSecureConfig  bool   `key:"api-credentials-secure-config" default:"false" help:"Hide secrets in settings returned by the API"`
+	APIHTTPSBind                bool   `key:"api-https-bind" default:"false" help:"Serve the web UI through the HTTPS API listener"`
+	APITokenTimeout             int    `key:"api-token-timeout" default:"48" help:"API token lifetime in hours"`
+	APIPublicURL                string `key:"api-public-url" default:"https://127.0.0.1:10005" help:"Public URL of the API"`
+	HTTPServer                  bool   `key:"http-server" default:"true" help:"Start the plain HTTP web server"`
+	HTTPBindAddress             string `key:"http-bind-address" default:"localhost" help:"HTTP web server bind address"`
+	HTTPPort                    int    `key:"http-port" default:"10001" help:"HTTP web server port"`
+	HTTPRoot                    string `key:"http-root" default:"/usr/share/replication-manager/dashboard" help:"Directory of the web UI files"`
+	HTTPRefreshInterval         int    `key:"http-refresh-interval" default:"4000" help:"Web UI refresh interval in milliseconds"`
+	HTTPSessionLifetime         int    `key:"http-session-lifetime" default:"3600" help:"Web session lifetime in seconds"`
+	APICORSAllowOrigins         string `key:"api-cors-allow-origins" default:"" help:"Comma-separated origins allowed to call the API from a browser (CORS); empty sends no CORS header"`
+	APIMaxConnections           int    `key:"api-max-connections" default:"512" help:"Maximum open connections per listener (API and HTTP); more wait for a free slot"`
+	SlapOSLegacyAnonymousRoutes bool   `key:"slapos-legacy-anonymous-routes" default:"false" help:"Serve partition routes (need-*, config bundles) without a partition credential, for SlapOS's unchanged cron scripts; bundles then carry no admin credential"`
+	TestInjectTraffic           bool   `key:"test-inject-traffic" default:"false" help:"Inject test write traffic (toggled by database-heartbeat)"`
 
 	// Backups
 	Backup                 bool   `key:"backup" default:"false" help:"Enable backups"`
