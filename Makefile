@@ -33,6 +33,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzBindListRoundTrip -fuzztime 20s ./ipv6
 	$(GO) test -run '^$$' -fuzz FuzzParseRoundTrip -fuzztime 20s ./gtid
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 20s ./config
+	$(GO) test -run '^$$' -fuzz FuzzActionInput -fuzztime 20s ./api
 
 demo:
 	@./scripts/demo.sh
