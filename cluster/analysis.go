@@ -77,7 +77,9 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 
 	if haveMaster {
 		analyzeMaster(s, g, master, opt, add)
+		analyzeRelays(s, g, opt, add)
 	}
+	ref := masterReference(s, g)
 
 	for i := range s.Servers {
 		srv := &s.Servers[i]
@@ -134,8 +136,8 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 		if !srv.LogBin {
 			add(topology.ReplicaWithoutBinlog, topology.SeverityWarning, srv, "binary log disabled: cannot be promoted")
 		}
-		if haveMaster && master.Reachable {
-			if errant := errantOf(srv, master); len(errant) > 0 {
+		if haveMaster && ref.known {
+			if errant := ref.errant(srv); len(errant) > 0 {
 				add(topology.ErrantGTID, topology.SeverityWarning, srv, "transactions not on the master: %s", errant)
 			}
 		}
@@ -193,24 +195,80 @@ func analyzeMaster(s *topology.Snapshot, g graph, master *topology.Server, opt A
 	}
 }
 
-// errantOf returns the replica's transactions its master does not have, leaving out those
-// carrying the master's own server_id: they came from the master, and only look newer
-// because the two servers were probed a few milliseconds apart. A master this manager never
-// saw alive (a manager started after its death) has no known position: then what the
-// replica received from it (its IO position, and the master's server_id it reports) is the
-// reference, so the dead master's own transactions are not taken for errant ones.
-func errantOf(replica, master *topology.Server) gtid.List {
-	ref, masterID := master.CurrentPos, master.ServerID
-	if r, ok := replica.PrimaryReplication(); ok && !master.Reachable && len(master.CurrentPos) == 0 && master.ServerID == 0 {
-		ref, masterID = r.IOPos, r.SourceServerID
+// reference is what a server of the master's tree is judged against for errant
+// transactions: the master's position and server_id.
+type reference struct {
+	pos      gtid.List
+	serverID uint32
+	known    bool // false: nothing is known of the master, no judgement is possible
+}
+
+// masterReference is the master's position as well as it can be known. A master probed
+// alive gives its own (its last known one while it is down). A master this manager never
+// saw alive (a manager started after its death) has none: then what its direct replicas
+// received from it (their IO positions) and the server_id they report for it stand in, so
+// the dead master's own transactions, which every server of the tree holds, are not taken
+// for errant ones.
+func masterReference(s *topology.Snapshot, g graph) reference {
+	master, ok := s.MasterServer()
+	if !ok {
+		return reference{}
 	}
+	if master.Reachable || len(master.CurrentPos) > 0 || master.ServerID != 0 {
+		return reference{pos: master.CurrentPos, serverID: master.ServerID, known: true}
+	}
+	var ref reference
+	for _, c := range g.children[s.Master] {
+		r, ok := s.Servers[c].PrimaryReplication()
+		if !ok || len(r.IOPos) == 0 {
+			continue
+		}
+		ref.pos, ref.known = maxPos(ref.pos, r.IOPos), true
+		if ref.serverID == 0 {
+			ref.serverID = r.SourceServerID
+		}
+	}
+	return ref
+}
+
+// errant returns a server's transactions the master does not have, leaving out those
+// carrying the master's own server_id: they came from the master, and only look newer
+// because the servers were probed a few milliseconds apart (or after the master died).
+func (ref reference) errant(srv *topology.Server) gtid.List {
 	var out gtid.List
-	for _, g := range gtid.Errant(replica.CurrentPos, ref) {
-		if masterID == 0 || g.ServerID != masterID {
+	for _, g := range gtid.Errant(srv.CurrentPos, ref.pos) {
+		if ref.serverID == 0 || g.ServerID != ref.serverID {
 			out = append(out, g)
 		}
 	}
 	return out
+}
+
+// analyzeRelays finds dead relays: a relay (intermediate master) of the master's tree that
+// the manager lost, and that none of its reachable replicas still receives from (the same
+// false-positive check as for a master). Its replicas are orphaned until repointed.
+func analyzeRelays(s *topology.Snapshot, g graph, opt AnalyzeOptions, add func(topology.Code, topology.Severity, *topology.Server, string, ...any)) {
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		if i == s.Master || len(g.children[i]) == 0 || srv.State != topology.StateFailed || !followsMaster(g, i, s.Master) {
+			continue
+		}
+		seeing, reachable := 0, 0
+		for _, c := range g.children[i] {
+			r := &s.Servers[c]
+			if !r.Reachable {
+				continue
+			}
+			reachable++
+			if rep, ok := r.PrimaryReplication(); ok && SourceAlive(rep, s.Time, opt.HeartbeatCheck, opt.HeartbeatTimeout) {
+				seeing++
+			}
+		}
+		if reachable == 0 || seeing > 0 {
+			continue // nobody to save, or its replicas still receive from it
+		}
+		add(topology.DeadRelay, topology.SeverityError, srv, "relay unreachable for %d probes and none of its %d reachable replicas receives from it (%s)", srv.FailCount, reachable, srv.ProbeError)
+	}
 }
 
 // followsMaster reports whether server i's replication tree leads up to the master.

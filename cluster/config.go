@@ -23,6 +23,8 @@ func MonitorConfigFrom(c *config.Cluster) (MonitorConfig, error) {
 		ReadOnlyReplicas: s.FailoverReadonlyState,
 		HeartbeatCheck:   s.FailoverFalsePositiveHeartbeat,
 		AutoRejoin:       s.Autorejoin,
+		FlattenTree:      s.ReplicationTreeFlatten,
+		RelayKeepDepth:   s.ReplicationRelayKeepDepth,
 		HeartbeatTimeout: time.Duration(s.FailoverFalsePositiveHeartbeatTimeout) * time.Second,
 	}
 	var err error

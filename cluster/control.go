@@ -61,6 +61,7 @@ func (m *Monitor) planOptions(automatic, force bool) PlanOptions {
 		},
 		Automatic: automatic, Mode: f.Mode, Limit: f.Limit, TimeLimit: f.TimeLimit, Force: force, Now: time.Now(),
 		PreScript: f.PreScript, PostScript: f.PostScript,
+		Flatten: m.cfg.FlattenTree, KeepDepth: m.cfg.RelayKeepDepth,
 	}
 }
 
@@ -140,6 +141,11 @@ func (m *Monitor) decide(s *topology.Snapshot, req ActionRequest) Plan {
 			return DecideRejoin(s, *req.Target)
 		}
 		return DecideRepoint(s, *req.Target)
+	case PlanRelay:
+		if req.Target == nil {
+			return refusal(Plan{Kind: req.Kind, Cluster: s.Cluster}, RefuseUnknownServer, "relay needs the dead relay's address")
+		}
+		return DecideRelay(s, *req.Target, m.planOptions(req.Automatic, req.Force))
 	case PlanBootstrap:
 		return DecideBootstrap(s, BootstrapOptions{Hosts: m.cfg.Hosts, Preferred: m.cfg.Preferred})
 	case PlanCleanup:
@@ -183,6 +189,9 @@ func (m *Monitor) recover(ctx context.Context, snap *topology.Snapshot, recs []R
 		case RecoverFailover:
 			failover = true
 			req.Kind, req.Automatic = PlanFailover, true
+		case RecoverRelay:
+			srv := r.Server
+			req.Kind, req.Automatic, req.Target = PlanRelay, true, &srv
 		case RecoverRejoin, RecoverRepoint:
 			req.Kind = PlanRejoin
 			if r.Kind == RecoverRepoint {

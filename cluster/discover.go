@@ -66,6 +66,9 @@ func Discover(obs []Observation, prev *topology.Snapshot, opt DiscoverOptions, t
 	for i := range snap.Servers {
 		s := &snap.Servers[i]
 		s.Role = g.role(i, snap.Master, snap.Kind)
+		if snap.Kind == topology.KindMasterSlave {
+			s.Depth = g.depth(i, snap.Master)
+		}
 		if s.Role == topology.RoleStandalone && !s.Reachable {
 			s.Role = topology.RoleUnknown // never answered: nothing is known of it
 		}

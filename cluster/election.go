@@ -43,7 +43,13 @@ type Candidate struct {
 	Behind    uint64        `json:"behind"`   // transactions behind the most advanced eligible replica
 	Preferred bool          `json:"preferred"`
 	SemiSync  bool          `json:"semiSync"`
-	index     int
+	Depth     int           `json:"depth"` // 1 for a direct replica of the master, 2 under a relay...
+	// Upstream are the live relays between the master and this server, nearest first:
+	// before its promotion they apply what they received and pass it down to it.
+	Upstream []ipv6.HostPort `json:"upstream,omitempty"`
+	Keeps    int             `json:"keeps"`           // replicas under it, which stay in place if it wins
+	Notes    []string        `json:"notes,omitempty"` // how an eligible server was ranked
+	index    int
 }
 
 // Election is the outcome: the winner (if any) and why every replica was or was not chosen.
@@ -82,22 +88,28 @@ func (e Election) Excluded() string {
 
 // Elect picks the replica to promote. Pure: it reads the snapshot only.
 //
-// A replica is excluded when it cannot safely become master: unreachable, in maintenance,
-// ignored, not a direct replica of the master, without binary log, with errant GTIDs,
-// not applying its relay log, too far behind, or (switchover) not replicating cleanly.
+// Every server of the master's replication tree is a candidate: direct replicas, relays and
+// the replicas under them at any depth. One is excluded when it cannot safely become
+// master: unreachable, in maintenance, ignored, outside the master's tree, without binary
+// log, with errant GTIDs, not applying its relay log, too far behind, or (switchover) not
+// replicating cleanly. A server under live relays is ranked by what the chain above it
+// holds, since the relays pass it down before the promotion.
+//
 // Among the others, failover takes the most advanced, so no transaction a replica received
-// is lost; a preferred server wins ties. Switchover takes the target or a preferred server
-// first, since the old master waits for the winner to catch up, then the most advanced.
+// is lost; ties go to the one that keeps most replicas in place (a relay), then to a
+// preferred server. Switchover takes the target or a preferred server first, since the old
+// master waits for the winner to catch up, then the most advanced.
 func Elect(s *topology.Snapshot, opt ElectOptions) Election {
 	e := Election{Mode: opt.Mode, Winner: -1}
-	master, ok := s.MasterServer()
-	if !ok {
+	if _, ok := s.MasterServer(); !ok {
 		e.Reason = "no master is known: nothing to replace"
 		return e
 	}
+	g := buildGraph(s.Servers)
+	ref := masterReference(s, g)
 	replicas := 0
 	for i := range s.Servers {
-		if i != s.Master && s.Servers[i].IsReplica() {
+		if i != s.Master && s.Servers[i].IsReplica() && followsMaster(g, i, s.Master) {
 			replicas++
 		}
 	}
@@ -106,8 +118,17 @@ func Elect(s *topology.Snapshot, opt ElectOptions) Election {
 			continue
 		}
 		srv := &s.Servers[i]
-		c := Candidate{Server: srv.Addr, Preferred: opt.Preferred[srv.Addr], SemiSync: srv.SemiSyncReplica, index: i}
-		c.Position, c.Reasons = judge(s, srv, master, replicas, opt)
+		c := Candidate{Server: srv.Addr, Preferred: opt.Preferred[srv.Addr], SemiSync: srv.SemiSyncReplica, index: i,
+			Depth: g.depth(i, s.Master), Keeps: g.descendants(i)}
+		c.Position, c.Reasons = judge(s, g, ref, i, replicas, opt)
+		if len(c.Reasons) == 0 {
+			var cut string
+			c.Position, c.Upstream, c.Notes, cut = chain(s, g, i, c.Position, opt.Mode)
+			if cut != "" && opt.Mode == ElectSwitchover {
+				// The old master's last writes could not reach it.
+				c.Reasons, c.Notes = append(c.Reasons, cut), nil
+			}
+		}
 		c.Eligible = len(c.Reasons) == 0
 		e.Candidates = append(e.Candidates, c)
 	}
@@ -142,6 +163,9 @@ func Elect(s *topology.Snapshot, opt ElectOptions) Election {
 		if a.Behind != b.Behind {
 			return a.Behind < b.Behind
 		}
+		if a.Keeps != b.Keeps {
+			return a.Keeps > b.Keeps // fewer servers to move
+		}
 		if a.Preferred != b.Preferred {
 			return a.Preferred
 		}
@@ -159,6 +183,8 @@ func Elect(s *topology.Snapshot, opt ElectOptions) Election {
 		e.Reason = fmt.Sprintf("%s is a preferred master (db-servers-prefered-master)", w.Server)
 	case w.Behind == 0 && len(eligible) > 1 && eligible[1].Behind == 0 && w.Preferred:
 		e.Reason = fmt.Sprintf("%s is among the most advanced and preferred", w.Server)
+	case w.Behind == 0 && len(eligible) > 1 && eligible[1].Behind == 0 && w.Keeps > eligible[1].Keeps:
+		e.Reason = fmt.Sprintf("%s is among the most advanced and keeps %d replicas in place", w.Server, w.Keeps)
 	case w.Behind == 0:
 		e.Reason = fmt.Sprintf("%s is the most advanced eligible replica (%s)", w.Server, w.Position)
 	default:
@@ -167,8 +193,36 @@ func Elect(s *topology.Snapshot, opt ElectOptions) Election {
 	return e
 }
 
+// chain adds to an eligible candidate's position what the live relays above it hold: before
+// the promotion each applies what it received and passes it down (failover; in a switchover
+// the old master's final position reaches it the same way). The walk stops at a relay that
+// is down or not applying, which passes nothing on.
+func chain(s *topology.Snapshot, g graph, i int, pos gtid.List, mode ElectMode) (_ gtid.List, up []ipv6.HostPort, notes []string, cut string) {
+	for _, a := range g.ancestors(i, s.Master) {
+		srv := &s.Servers[a]
+		r, ok := srv.PrimaryReplication()
+		if !srv.Reachable || !ok || r.SQL != topology.ThreadYes {
+			cut = fmt.Sprintf("relay %s above it cannot pass transactions down (%s)", srv.Addr, srv.State)
+			notes = append(notes, cut)
+			break
+		}
+		up = append(up, srv.Addr)
+		if mode == ElectFailover {
+			pos = maxPos(pos, maxPos(srv.CurrentPos, r.IOPos))
+		}
+	}
+	if len(up) > 0 {
+		notes = append(notes, fmt.Sprintf("under relay %s: catches up through it before promotion", up[0]))
+	}
+	if k := g.descendants(i); k > 0 {
+		notes = append(notes, fmt.Sprintf("relay: its %d replicas stay under it", k))
+	}
+	return pos, up, notes, cut
+}
+
 // judge returns the position a replica is ranked by, and why it must not be promoted.
-func judge(s *topology.Snapshot, srv, master *topology.Server, replicas int, opt ElectOptions) (gtid.List, []string) {
+func judge(s *topology.Snapshot, g graph, ref reference, i, replicas int, opt ElectOptions) (gtid.List, []string) {
+	srv := &s.Servers[i]
 	var why []string
 	no := func(format string, a ...any) { why = append(why, fmt.Sprintf(format, a...)) }
 
@@ -191,11 +245,8 @@ func judge(s *topology.Snapshot, srv, master *topology.Server, replicas int, opt
 		no("not a replica")
 		return srv.CurrentPos, why
 	}
-	if !ipv6.SameAddr(r.Source, master.Addr) && (r.SourceServerID == 0 || r.SourceServerID != master.ServerID) {
-		no("replicates from %s, not from the master", r.Source)
-	}
-	if srv.Role == topology.RoleRelay {
-		no("relay: its replicas would lose their source")
+	if !followsMaster(g, i, s.Master) {
+		no("replicates from %s, outside the master's replication tree", r.Source)
 	}
 	if !srv.LogBin {
 		no("binary log disabled (log_bin=OFF)")
@@ -203,7 +254,7 @@ func judge(s *topology.Snapshot, srv, master *topology.Server, replicas int, opt
 	if !srv.LogSlaveUpdates && replicas > 1 {
 		no("log_slave_updates=OFF: the other replicas could not continue from its binary log")
 	}
-	if errant := errantOf(srv, master); len(errant) > 0 {
+	if errant := ref.errant(srv); ref.known && len(errant) > 0 {
 		no("errant GTID %s (not on the master)", errant)
 	}
 	if opt.RequireSemiSync && !srv.SemiSyncReplica {
@@ -234,7 +285,7 @@ func judge(s *topology.Snapshot, srv, master *topology.Server, replicas int, opt
 			}
 			no("lag %s exceeds failover-max-slave-delay %d s", lag, opt.MaxLag)
 		}
-		if opt.AtEqualGTID && !srv.CurrentPos.Equal(master.CurrentPos) {
+		if master := &s.Servers[s.Master]; opt.AtEqualGTID && !srv.CurrentPos.Equal(master.CurrentPos) {
 			no("position %s differs from the master's %s (switchover-at-equal-gtid)", srv.CurrentPos, master.CurrentPos)
 		}
 	}

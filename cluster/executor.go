@@ -255,6 +255,8 @@ func describeStart(p Plan) string {
 	switch p.Kind {
 	case PlanFailover, PlanSwitchover:
 		return fmt.Sprintf("starting %s from %s to %s: %s%s", p.Kind, p.OldMaster, p.NewMaster, p.Election.Reason, p.Election.Excluded())
+	case PlanRelay:
+		return fmt.Sprintf("starting relay recovery: the replicas of dead relay %s move to %s (%d steps)", p.OldMaster, p.NewMaster, len(p.Steps))
 	}
 	return fmt.Sprintf("starting %s (%d steps)", p.Kind, len(p.Steps))
 }
@@ -491,6 +493,9 @@ func (x *Executor) waitCatchUp(ctx context.Context, p Plan, st Step) (string, er
 	}
 	target := x.getState().FinalPos
 	timeout := x.cfg.WaitTrx
+	if p.Kind == PlanRelay {
+		target = st.Position // what the dead relay's replicas hold
+	}
 	if p.Kind == PlanFailover {
 		timeout = x.cfg.CatchUpTimeout
 		sctx, cancel := x.sqlCtx(ctx)
@@ -507,6 +512,11 @@ func (x *Executor) waitCatchUp(ctx context.Context, p Plan, st Step) (string, er
 			return "", errAbort{fmt.Errorf("%s no longer replicates", st.Server)}
 		}
 		target = r.GtidIOPos
+		// The relays above it applied what they received (their own steps ran first): it
+		// reaches the candidate through them.
+		for _, u := range st.Upstream {
+			target = maxPos(target, x.position(ctx, u))
+		}
 	}
 	if len(target) == 0 {
 		return "nothing to wait for", nil

@@ -173,3 +173,51 @@ func (g graph) role(i, master int, kind topology.Kind) topology.Role {
 	}
 	return topology.RoleStandalone
 }
+
+// depth counts the hops from server i up to the master: 0 for the master, 1 for its direct
+// replicas, 2 for the replicas of a relay; 0 too when i's sources do not lead to the master.
+func (g graph) depth(i, master int) int {
+	if master < 0 || i == master {
+		return 0
+	}
+	d := 0
+	seen := map[int]bool{}
+	for j := i; j >= 0 && !seen[j]; j = g.parent[j] {
+		if j == master {
+			return d
+		}
+		seen[j] = true
+		d++
+	}
+	return 0
+}
+
+// ancestors lists i's sources from its own upwards, stopping before the master (or at a
+// cycle, or at the top of a tree the master is not part of).
+func (g graph) ancestors(i, master int) []int {
+	var out []int
+	seen := map[int]bool{i: true}
+	for j := g.parent[i]; j >= 0 && j != master && !seen[j]; j = g.parent[j] {
+		seen[j] = true
+		out = append(out, j)
+	}
+	return out
+}
+
+// descendants counts the servers whose sources lead up to i.
+func (g graph) descendants(i int) int {
+	n := 0
+	seen := map[int]bool{i: true}
+	next := append([]int(nil), g.children[i]...)
+	for len(next) > 0 {
+		c := next[0]
+		next = next[1:]
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		n++
+		next = append(next, g.children[c]...)
+	}
+	return n
+}

@@ -48,7 +48,9 @@ type MonitorConfig struct {
 	Ignored          []ipv6.HostPort
 	IgnoredReadOnly  []ipv6.HostPort
 	Preferred        []ipv6.HostPort
-	AutoRejoin       bool // autorejoin
+	AutoRejoin       bool // autorejoin; also moves the replicas of a dead relay
+	FlattenTree      bool // replication-tree-flatten
+	RelayKeepDepth   bool // replication-relay-keep-depth
 	Failover         FailoverConfig
 }
 

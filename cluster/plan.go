@@ -19,10 +19,11 @@ const (
 	PlanRepoint    PlanKind = "repoint"    // a replica moved to the current master
 	PlanBootstrap  PlanKind = "bootstrap"  // master-slave replication set up on standalone servers
 	PlanCleanup    PlanKind = "cleanup"    // every server's replication and binary log reset
+	PlanRelay      PlanKind = "relay"      // the replicas of a dead relay moved to a live source
 )
 
 // PlanKinds lists every kind, in the order the documentation gives them.
-var PlanKinds = []PlanKind{PlanFailover, PlanSwitchover, PlanRejoin, PlanRepoint, PlanBootstrap, PlanCleanup}
+var PlanKinds = []PlanKind{PlanFailover, PlanSwitchover, PlanRelay, PlanRejoin, PlanRepoint, PlanBootstrap, PlanCleanup}
 
 // StepKind names one step of a plan. Each step is idempotent: running it twice, or after a
 // crash half-way, leaves the same result.
@@ -55,6 +56,9 @@ type Step struct {
 	Position gtid.List `json:"position,omitempty"`
 	// Channels are the replication connections a cleanup step resets.
 	Channels []string `json:"channels,omitempty"`
+	// Upstream are the relays above a failover's candidate (StepWaitCatchUp): it waits for
+	// what they hold, which they pass down to it, besides what it received itself.
+	Upstream []ipv6.HostPort `json:"upstream,omitempty"`
 }
 
 // Plan is a failover or switchover decided on one snapshot. A refused plan has no steps and
@@ -135,6 +139,13 @@ type PlanOptions struct {
 	Force     bool          // operator insists on failing over a master that answers
 	Now       time.Time
 
+	// Flatten (replication-tree-flatten): after a failover or switchover every server
+	// replicates directly from the new master; otherwise relays keep their replicas.
+	Flatten bool
+	// KeepDepth (replication-relay-keep-depth): a dead relay's replicas go to the best
+	// surviving relay of the same source rather than to the source itself.
+	KeepDepth bool
+
 	PreScript, PostScript string
 }
 
@@ -183,13 +194,35 @@ func DecideFailover(s *topology.Snapshot, h FailoverHistory, opt PlanOptions) Pl
 	p.OldMasterPos = master.CurrentPos
 	cand := &s.Servers[p.Election.Winner]
 	r, _ := cand.PrimaryReplication()
+	up := p.Election.winner().Upstream
 
-	p.Steps = frame(opt, []Step{
-		{Kind: StepWaitCatchUp, Server: newMaster, Position: r.IOPos, Detail: "apply the relay log before promotion"},
-		{Kind: StepPromote, Server: newMaster, Detail: "stop and reset replication, read_only off"},
-		{Kind: StepNotifyRouters, Server: newMaster},
-	}, repointSteps(s, p.Election.Winner, master.Addr))
+	// The relays above the candidate first apply what they received (top down), so that
+	// it reaches the candidate, which then waits for all of it.
+	var core []Step
+	for i := len(up) - 1; i >= 0; i-- {
+		core = append(core, Step{Kind: StepWaitCatchUp, Server: up[i], Detail: "relay applies its relay log and passes it down to " + newMaster.String()})
+	}
+	detail := "apply the relay log before promotion"
+	if len(up) > 0 {
+		detail = "apply what it and the relays above it received before promotion"
+	}
+	core = append(core,
+		Step{Kind: StepWaitCatchUp, Server: newMaster, Position: r.IOPos, Upstream: up, Detail: detail},
+		Step{Kind: StepPromote, Server: newMaster, Detail: "stop and reset replication, read_only off"},
+		Step{Kind: StepNotifyRouters, Server: newMaster},
+	)
+	p.Steps = frame(opt, core, repointSteps(s, p.Election.Winner, opt.Flatten))
 	return p
+}
+
+// winner returns the winning candidate's line (zero when there is none).
+func (e Election) winner() Candidate {
+	for _, c := range e.Candidates {
+		if c.index == e.Winner {
+			return c
+		}
+	}
+	return Candidate{}
 }
 
 // elect runs the election in the given mode and sets the plan's new master; false when no
@@ -245,24 +278,39 @@ func DecideSwitchover(s *topology.Snapshot, opt PlanOptions) Plan {
 		{Kind: StepPromote, Server: newMaster, Detail: "stop and reset replication, read_only off"},
 		{Kind: StepNotifyRouters, Server: newMaster},
 		{Kind: StepDemoteOldMaster, Server: master.Addr, Detail: "replicate from the new master with GTID"},
-	}, repointSteps(s, p.Election.Winner, master.Addr))
+	}, repointSteps(s, p.Election.Winner, opt.Flatten))
 	return p
 }
 
-// repointSteps moves every reachable replica of the old master (other than the winner) to
-// the new master. Unreachable ones are repointed when they come back (rejoin).
-func repointSteps(s *topology.Snapshot, winner int, oldMaster ipv6.HostPort) []Step {
+// repointSteps moves to the new master every reachable server of the old master's tree
+// that would otherwise be left without a live source: the old master's direct replicas
+// (the relays above the winner among them) and the replicas of dead relays. Relays keep
+// their replicas, so the tree stays as it was under the new master, unless flatten asks
+// for every server to replicate from it directly. Each server gets at most one step;
+// unreachable ones are repointed when they come back.
+func repointSteps(s *topology.Snapshot, winner int, flatten bool) []Step {
+	g := buildGraph(s.Servers)
 	var out []Step
 	for i := range s.Servers {
 		srv := &s.Servers[i]
-		if i == winner || i == s.Master || !srv.Reachable {
+		if i == winner || i == s.Master || !srv.Reachable || !srv.IsReplica() {
 			continue
 		}
-		r, ok := srv.PrimaryReplication()
-		if !ok || !(ipv6.SameAddr(r.Source, oldMaster) || (r.SourceServerID != 0 && r.SourceServerID == s.Servers[s.Master].ServerID)) {
-			continue
+		p := g.parent[i]
+		move := false
+		switch {
+		case p < 0 || !followsMaster(g, i, s.Master):
+			// Outside the master's tree: not this plan's business.
+		case flatten:
+			move = p != winner
+		case p == s.Master:
+			move = true
+		default:
+			move = s.Servers[p].State == topology.StateFailed // a dead relay's replica
 		}
-		out = append(out, Step{Kind: StepRepointReplica, Server: srv.Addr})
+		if move {
+			out = append(out, Step{Kind: StepRepointReplica, Server: srv.Addr})
+		}
 	}
 	return out
 }
@@ -418,4 +466,89 @@ func DecideCleanup(s *topology.Snapshot, hosts []ipv6.HostPort) Plan {
 		p.Steps = append(p.Steps, st)
 	}
 	return p
+}
+
+// DecideRelay moves the replicas of a dead relay (intermediate master) to a live source: the
+// relay's own source, or with opt.KeepDepth the most advanced surviving relay replicating
+// from that source, which first catches up with them. The monitor asks only once the
+// relay's replicas confirmed it dead (DeadRelay); an operator may ask for any relay that
+// does not answer, or any relay at all with Force. Pure.
+func DecideRelay(s *topology.Snapshot, relay ipv6.HostPort, opt PlanOptions) Plan {
+	p := Plan{Kind: PlanRelay, Cluster: s.Cluster, OldMaster: relay}
+	ri := -1
+	for i := range s.Servers {
+		if ipv6.SameAddr(s.Servers[i].Addr, relay) {
+			ri = i
+		}
+	}
+	if ri < 0 {
+		return refusal(p, RefuseUnknownServer, "%s is not a server of cluster %s", relay, s.Cluster)
+	}
+	if ri == s.Master {
+		return refusal(p, RefuseUnsupportedKind, "%s is the master: use failover", relay)
+	}
+	srv := &s.Servers[ri]
+	p.OldMaster = srv.Addr
+	g := buildGraph(s.Servers)
+	if len(g.children[ri]) == 0 {
+		return refusal(p, RefuseNothingToDo, "%s has no replicas", relay)
+	}
+	switch {
+	case opt.Automatic && !problemOn(s, topology.DeadRelay, srv.Addr):
+		return refusal(p, RefuseNotDead, "relay %s is not confirmed dead by its replicas (%s)", relay, srv.State)
+	case srv.Reachable && !opt.Force:
+		return refusal(p, RefuseMasterAlive, "relay %s answers: its replicas are left under it (use --force to move them)", relay)
+	}
+	src := g.parent[ri]
+	if src < 0 || !s.Servers[src].Reachable || (src != s.Master && !replicating(&s.Servers[src])) {
+		name := "none"
+		if src >= 0 {
+			name = s.Servers[src].Addr.String()
+		}
+		return refusal(p, RefuseMasterDown, "the relay's source (%s) is not a live source: a failover of the master moves these replicas", name)
+	}
+	target := src
+	var need gtid.List // what the replicas hold: a relay taking them must have it first
+	var steps []Step
+	for _, c := range g.children[ri] {
+		if cs := &s.Servers[c]; cs.Reachable {
+			need = maxPos(need, cs.CurrentPos)
+			steps = append(steps, Step{Kind: StepRepointReplica, Server: cs.Addr, Detail: "its relay " + relay.String() + " is dead"})
+		}
+	}
+	if len(steps) == 0 {
+		return refusal(p, RefuseNothingToDo, "no replica of %s answers", relay)
+	}
+	if opt.KeepDepth {
+		var best gtid.List
+		for _, sib := range g.children[src] {
+			ss := &s.Servers[sib]
+			if sib == ri || len(g.children[sib]) == 0 || !ss.Reachable || ss.Maintenance || !ss.LogBin || !ss.LogSlaveUpdates || !replicating(ss) {
+				continue
+			}
+			if target == src || best.Behind(ss.CurrentPos) > 0 {
+				target, best = sib, ss.CurrentPos
+			}
+		}
+	}
+	p.NewMaster = s.Servers[target].Addr
+	if target != src {
+		steps = append([]Step{{Kind: StepWaitCatchUp, Server: p.NewMaster, Position: need, Detail: "surviving relay catches up with the dead relay's replicas"}}, steps...)
+	}
+	p.Steps = steps
+	return p
+}
+
+func replicating(s *topology.Server) bool {
+	r, ok := s.PrimaryReplication()
+	return ok && r.Healthy()
+}
+
+func problemOn(s *topology.Snapshot, c topology.Code, addr ipv6.HostPort) bool {
+	for _, p := range s.Problems {
+		if p.Code == c && p.Server == addr.String() {
+			return true
+		}
+	}
+	return false
 }

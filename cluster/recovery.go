@@ -15,6 +15,7 @@ const (
 	RecoverFailover    RecoveryKind = "failover"      // plan PlanFailover
 	RecoverRejoin      RecoveryKind = "rejoin"        // plan PlanRejoin
 	RecoverRepoint     RecoveryKind = "repoint"       // plan PlanRepoint
+	RecoverRelay       RecoveryKind = "relay"         // plan PlanRelay
 )
 
 // Recovery is one action the monitor takes about one problem.
@@ -67,6 +68,15 @@ var recoveryTable = map[topology.Code]checkAndRecover{
 		r, _ := srv.PrimaryReplication()
 		src, ok := s.Find(r.Source)
 		return pick(ok && src.State == topology.StateFailed, RecoverRepoint)
+	},
+	topology.DeadRelay: func(s *topology.Snapshot, _ topology.Problem, srv *topology.Server, o RecoveryOptions) RecoveryKind {
+		if srv == nil || !o.AutoRejoin {
+			return RecoverNone
+		}
+		// Under a dead master the failover moves these replicas too: wait for it.
+		r, _ := srv.PrimaryReplication()
+		src, ok := s.Find(r.Source)
+		return pick(ok && src.Reachable, RecoverRelay)
 	},
 	topology.ReadOnlyMaster: func(s *topology.Snapshot, _ topology.Problem, srv *topology.Server, _ RecoveryOptions) RecoveryKind {
 		return pick(srv != nil && (s.Kind == topology.KindMasterSlave || s.Kind == topology.KindActivePassive), RecoverSetWritable)

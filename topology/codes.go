@@ -26,6 +26,7 @@ const (
 	ReplicaNotFollowingMaster            Code = "ReplicaNotFollowingMaster"
 	FormerMasterCanRejoin                Code = "FormerMasterCanRejoin"
 	FormerMasterDiverged                 Code = "FormerMasterDiverged"
+	DeadRelay                            Code = "DeadRelay" // a relay (intermediate master) down, confirmed by its replicas
 )
 
 // Codes lists every problem code, for tables that must cover them all.
@@ -34,5 +35,5 @@ var Codes = []Code{
 	WritableStandalone, MultiMaster, ReplicationCycle, NoReplica, BrokenReplication,
 	LaggingReplica, WritableReplica, ReadOnlyMaster, ErrantGTID, ReplicaDown, AuthFailure,
 	ClusterDown, ReplicaWithoutBinlog, ReplicaOfUnknownSource, ReplicaNotFollowingMaster,
-	FormerMasterCanRejoin, FormerMasterDiverged,
+	FormerMasterCanRejoin, FormerMasterDiverged, DeadRelay,
 }

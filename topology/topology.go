@@ -91,6 +91,7 @@ type Server struct {
 	State     State `json:"state"`
 	PrevState State `json:"prevState"`
 	Role      Role  `json:"role"`
+	Depth     int   `json:"depth"`     // hops from the master: 0 for the master (and servers outside its tree), 1 for its direct replicas, 2 under a relay...
 	FailCount int   `json:"failCount"` // consecutive failed probes
 
 	Reachable    bool          `json:"reachable"`

@@ -29,6 +29,7 @@ type clusterConfig struct {
 	replIPv6   bool
 	hosts      []*Host
 	extraArgs  []string
+	parents    []int
 }
 
 // Standalone starts the servers without replication: all writable, no CHANGE MASTER.
@@ -46,6 +47,11 @@ func OnHosts(hosts ...*Host) Option { return func(c *clusterConfig) { c.hosts = 
 func WithArgs(args ...string) Option {
 	return func(c *clusterConfig) { c.extraArgs = append(c.extraArgs, args...) }
 }
+
+// Tree makes a replication tree instead of a flat one: server i replicates from server
+// parents[i] (parents[0] is ignored: Servers[0] is the master). Tree(-1, 0, 1, 1, 0) is
+// s0 -> s1 -> {s2, s3} and s0 -> s4: s1 is a relay (log_slave_updates is on everywhere).
+func Tree(parents ...int) Option { return func(c *clusterConfig) { c.parents = parents } }
 
 // Cluster is a set of servers started together; Servers[0] is the master unless Standalone.
 type Cluster struct {
@@ -100,6 +106,14 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	c := &Cluster{}
 	for _, o := range opts {
 		o(&c.cfg)
+	}
+	if c.cfg.parents != nil && len(c.cfg.parents) != n {
+		t.Fatalf("testenv: Tree got %d parents for %d servers", len(c.cfg.parents), n)
+	}
+	for i, p := range c.cfg.parents {
+		if i > 0 && (p < 0 || p >= n || p == i) {
+			t.Fatalf("testenv: Tree: server %d cannot replicate from %d", i, p)
+		}
 	}
 	if c.cfg.hosts != nil && len(c.cfg.hosts) < n {
 		t.Fatalf("testenv: OnHosts got %d hosts for %d servers", len(c.cfg.hosts), n)
@@ -524,22 +538,26 @@ func (s *Server) Restart() {
 	}
 }
 
-// setupReplication points every replica at Servers[0] and waits for running threads.
+// setupReplication points every replica at Servers[0] (or at its Tree parent) and waits
+// for running threads.
 func (c *Cluster) setupReplication() error {
-	m := c.Master()
-	host := m.Host()
-	if c.cfg.replIPv6 {
-		host = m.Host6()
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	errs := make([]error, len(c.Servers))
 	var wg sync.WaitGroup
 	for i, r := range c.Replicas() {
+		src := c.Master()
+		if c.cfg.parents != nil {
+			src = c.Servers[c.cfg.parents[i+1]]
+		}
+		host := src.Host()
+		if c.cfg.replIPv6 {
+			host = src.Host6()
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.replicateFrom(ctx, host, m.port)
+			errs[i] = r.replicateFrom(ctx, host, src.port)
 		}()
 	}
 	wg.Wait()
