@@ -365,7 +365,7 @@ func TestOverrides(t *testing.T) {
 	for _, want := range []string{
 		`command line: failover-limt: unknown key; did you mean "failover-limit"?`,
 		`command line: failover-limit: want an integer, got string "x"`,
-		`command line: monitoring-ticker: must be more than 0 seconds, got 0`,
+		`command line: monitoring-ticker: must be between 0.05 and 3600, got 0`,
 	} {
 		if !hasLine(lines, want) {
 			t.Errorf("missing %q in:\n%s", want, strings.Join(lines, "\n"))
@@ -412,7 +412,7 @@ func TestTypes(t *testing.T) {
 		{`failover-limit = 6.5`, nil, "failover-limit: want an integer, got float 6.5"},
 		{`failover-limit = true`, nil, "failover-limit: want an integer, got boolean true"},
 		{`failover-limit = [1]`, nil, "failover-limit: want an integer, got an array"},
-		{`failover-limit = 99999999999`, nil, "integer out of range"},
+		{`failover-limit = 99999999999`, nil, "must be between 0 and 100000, got 99999999999"},
 		{`autorejoin = "false"`, func(s *Settings) bool { return !s.Autorejoin }, ""},
 		{`autorejoin = "yes"`, nil, `autorejoin: want a boolean (true or false), got string "yes"`},
 		{`autorejoin = 1`, nil, "autorejoin: want a boolean (true or false), got integer 1"},
@@ -542,13 +542,13 @@ func TestValidate(t *testing.T) {
 		{"prefered not in hosts", func(s *Settings) { s.DBServersPreferedMaster = "db9:3306" }, "db-servers-prefered-master", "db9:3306 is not in db-servers-hosts"},
 		{"failover-mode", func(s *Settings) { s.FailoverMode = "auto" }, "failover-mode", `must be manual or automatic, got "auto"`},
 		{"orchestrator", func(s *Settings) { s.ProvOrchestrator = "docker" }, "prov-orchestrator", `must be one of local, slapos, onpremise, opensvc, kube, got "docker"`},
-		{"ticker zero", func(s *Settings) { s.MonitoringTicker = 0 }, "monitoring-ticker", "must be more than 0"},
-		{"ticker negative", func(s *Settings) { s.MonitoringTicker = -1 }, "monitoring-ticker", "must be more than 0"},
-		{"negative count", func(s *Settings) { s.FailoverLimit = -1 }, "failover-limit", "must not be negative"},
-		{"negative timeout", func(s *Settings) { s.DBServersConnectTimeout = -3 }, "db-servers-connect-timeout", "must not be negative"},
-		{"negative float", func(s *Settings) { s.ProvDBDiskIOPSLatency = -0.1 }, "prov-db-disk-iops-latency", "must not be negative"},
-		{"port too big", func(s *Settings) { s.ProxySQLPort = 70000 }, "proxysql-port", "not a port number (0-65535): 70000"},
-		{"port list", func(s *Settings) { s.SchedulerDBServersReceiverPorts = "4444,x" }, "scheduler-db-servers-receiver-ports", `not a port number (0-65535): "x"`},
+		{"ticker zero", func(s *Settings) { s.MonitoringTicker = 0 }, "monitoring-ticker", "must be between 0.05 and 3600, got 0"},
+		{"ticker negative", func(s *Settings) { s.MonitoringTicker = -1 }, "monitoring-ticker", "must be between 0.05 and 3600, got -1"},
+		{"negative count", func(s *Settings) { s.FailoverLimit = -1 }, "failover-limit", "must be between 0 and 100000, got -1"},
+		{"negative timeout", func(s *Settings) { s.DBServersConnectTimeout = -3 }, "db-servers-connect-timeout", "must be between 1 and 3600, got -3"},
+		{"negative float", func(s *Settings) { s.ProvDBDiskIOPSLatency = -0.1 }, "prov-db-disk-iops-latency", "must be between 0 and 60, got -0.1"},
+		{"port too big", func(s *Settings) { s.ProxySQLPort = 70000 }, "proxysql-port", "must be between 1 and 65535, got 70000"},
+		{"port list", func(s *Settings) { s.SchedulerDBServersReceiverPorts = "4444,x" }, "scheduler-db-servers-receiver-ports", `not a port number (1-65535): "x"`},
 		{"credential", func(s *Settings) { s.DBServersCredential = "rootonly" }, "db-servers-credential", "want user:password"},
 		{"credential empty user", func(s *Settings) { s.ReplicationCredential = ":pw" }, "replication-credential", "want user:password"},
 		{"credential list", func(s *Settings) { s.APICredentials = "admin:a,bob" }, "api-credentials", "entry 2: want user:password"},

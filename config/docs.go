@@ -5,11 +5,12 @@ import (
 	"strings"
 )
 
-// KeyTableMarkdown renders the table of every key (type, default, meaning) for
+// KeyTableMarkdown renders the table of every key (type, default, allowed range
+// of a number, meaning) for
 // docs/configuration.md; a test keeps the document in sync with the registry.
 func KeyTableMarkdown() string {
 	var b strings.Builder
-	b.WriteString("| key | type | default | meaning |\n|---|---|---|---|\n")
+	b.WriteString("| key | type | default | range | meaning |\n|---|---|---|---|---|\n")
 	for _, k := range registry {
 		def := "`" + k.Default + "`"
 		if k.Default == "" {
@@ -19,7 +20,11 @@ func KeyTableMarkdown() string {
 		if k.Secret {
 			help += " (secret: printed as `" + MaskedValue + "`)"
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", k.Name, k.Kind, strings.ReplaceAll(def, "|", `\|`), strings.ReplaceAll(help, "|", `\|`))
+		rng := ""
+		if k.Ranged() {
+			rng = k.Range()
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", k.Name, k.Kind, strings.ReplaceAll(def, "|", `\|`), rng, strings.ReplaceAll(help, "|", `\|`))
 	}
 	b.WriteString("\nAliases (old or alternative names, accepted in files and on the command line):\n\n| alias | key |\n|---|---|\n")
 	al := Aliases()

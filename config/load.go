@@ -3,10 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -100,17 +102,22 @@ func FindConfig() (string, error) {
 // Precedence, lowest first: built-in defaults < [saved-default] < [Default] <
 // [saved-<cluster>] < [<cluster>] < command-line overrides.
 func Load(path string, opts Options) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path, MaxFileSize)
 	if err != nil {
-		return nil, Problems{{File: path, Message: "cannot read: " + unwrapPathError(err)}}
+		return nil, Problems{{File: path, Message: "cannot read: " + err.Error()}}
 	}
 	return LoadBytes(path, data, opts)
 }
 
 // LoadBytes is Load with the main file's content given; path names it in
-// problems and anchors a relative include directory.
+// problems and anchors a relative include directory. data larger than
+// MaxFileSize is refused.
 func LoadBytes(path string, data []byte, opts Options) (*Config, error) {
+	if len(data) > MaxFileSize {
+		return nil, Problems{{File: path, Message: fmt.Sprintf("cannot read: larger than %s (%d bytes)", sizeText(MaxFileSize), len(data))}}
+	}
 	var problems []Problem
+	total := int64(len(data))
 	secs, ps, readable := parseDocument(path, data)
 	problems = append(problems, ps...)
 	broken := !readable // syntax error: nothing to merge or validate
@@ -139,10 +146,17 @@ func LoadBytes(path string, data []byte, opts Options) (*Config, error) {
 			}
 			for _, f := range inc {
 				files = append(files, f)
-				b, err := os.ReadFile(f)
+				b, err := readConfigFile(f, MaxFileSize)
 				if err != nil {
-					problems = append(problems, Problem{File: f, Message: "cannot read: " + unwrapPathError(err)})
+					problems = append(problems, Problem{File: f, Message: "cannot read: " + err.Error()})
+					broken = true // its clusters are missing: do not validate the rest
 					continue
+				}
+				if total += int64(len(b)); total > MaxTotalSize {
+					problems = append(problems, Problem{File: f, Message: fmt.Sprintf(
+						"cannot read: the configuration files exceed %s together", sizeText(MaxTotalSize))})
+					broken = true
+					break
 				}
 				isecs, ps, readable := parseDocument(f, b)
 				problems = append(problems, ps...)
@@ -179,18 +193,41 @@ func unwrapPathError(err error) string {
 	return err.Error()
 }
 
-// includeFiles lists the *.toml files of dir, sorted by name.
+// includeFiles lists the *.toml files of dir, sorted by name (directories
+// named *.toml are skipped; any other non-regular entry is refused when read).
+// dir must be a directory: it is checked before it is opened, so a FIFO in its
+// place cannot block; at most MaxIncludeFiles files are accepted.
 func includeFiles(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
+	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, errors.New(unwrapPathError(err) + ": " + dir)
 	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("not a directory (%s): %s", fileType(st.Mode()), dir)
+	}
+	d, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, errors.New(unwrapPathError(err) + ": " + dir)
+	}
+	defer d.Close()
 	var out []string
-	for _, e := range ents {
-		if e.IsDir() || !strings.HasSuffix(strings.ToLower(e.Name()), ".toml") {
-			continue
+	for {
+		ents, err := d.ReadDir(1024)
+		for _, e := range ents {
+			if e.IsDir() || !strings.HasSuffix(strings.ToLower(e.Name()), ".toml") {
+				continue
+			}
+			if len(out) == MaxIncludeFiles {
+				return nil, fmt.Errorf("more than %d *.toml files: %s", MaxIncludeFiles, dir)
+			}
+			out = append(out, filepath.Join(dir, e.Name()))
 		}
-		out = append(out, filepath.Join(dir, e.Name()))
+		if err == io.EOF || (err == nil && len(ents) == 0) {
+			break
+		}
+		if err != nil {
+			return nil, errors.New(unwrapPathError(err) + ": " + dir)
+		}
 	}
 	sort.Strings(out)
 	return out, nil
@@ -260,6 +297,15 @@ func parseDocument(file string, data []byte) (secs []*section, problems []Proble
 			tv, err := convert(key, v)
 			if err != nil {
 				problems = append(problems, Problem{File: file, Section: name, Key: k, Message: err.Error()})
+				continue
+			}
+			// Checked here, not only by Validate of each cluster, so that a value of
+			// [Default] every cluster overrides (read as a global: api-port,
+			// log-level...) is checked too.
+			if msgs := checkValue(key, tv); len(msgs) > 0 {
+				for _, m := range msgs {
+					problems = append(problems, Problem{File: file, Section: name, Key: k, Message: m})
+				}
 				continue
 			}
 			s.values[canon] = entry{key: k, value: tv}
@@ -332,8 +378,10 @@ func assemble(files []string, secs []*section, opts Options) (*Config, []Problem
 			if strings.HasPrefix(low, "saved-") {
 				base, saved = s.name[len("saved-"):], true
 			}
-			if strings.TrimSpace(base) == "" {
-				problems = append(problems, Problem{File: s.file, Section: s.name, Message: "empty cluster name"})
+			if err := ValidateClusterName(base); err != nil {
+				// The name becomes a directory, a file name and a URL segment:
+				// "../../x" would write outside monitoring-datadir.
+				problems = append(problems, Problem{File: s.file, Section: s.name, Message: err.Error()})
 				continue
 			}
 			lb := strings.ToLower(base)
@@ -363,6 +411,12 @@ func assemble(files []string, secs []*section, opts Options) (*Config, []Problem
 		v, err := parseText(key, opts.Overrides[k])
 		if err != nil {
 			problems = append(problems, Problem{File: CommandLine, Key: k, Message: err.Error()})
+			continue
+		}
+		if msgs := checkValue(key, v); len(msgs) > 0 {
+			for _, m := range msgs {
+				problems = append(problems, Problem{File: CommandLine, Key: k, Message: m})
+			}
 			continue
 		}
 		over.values[canon] = entry{key: k, value: v}

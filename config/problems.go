@@ -25,10 +25,10 @@ func (p Problem) Error() string {
 	b.WriteString(p.File)
 	b.WriteString(": ")
 	if p.Section != "" {
-		b.WriteString("[" + p.Section + "] ")
+		b.WriteString("[" + shownName(p.Section) + "] ")
 	}
 	if p.Key != "" {
-		b.WriteString(p.Key + ": ")
+		b.WriteString(shownName(p.Key) + ": ")
 	}
 	b.WriteString(p.Message)
 	return b.String()

@@ -40,7 +40,49 @@ type Key struct {
 	Default string // built-in default, as text
 	Help    string // one-line meaning
 	Secret  bool   // value never printed (see IsSecret)
-	field   int    // index of the field in Settings
+	// Min and Max bound the value of an int or float key (inclusive), from the
+	// `min` and `max` tags every numeric field must have. Zero for other kinds.
+	Min, Max float64
+	field    int // index of the field in Settings
+}
+
+// Ranged reports whether the key's value is bounded by Min and Max (int and
+// float keys).
+func (k Key) Ranged() bool { return k.Kind == KindInt || k.Kind == KindFloat }
+
+// Range returns the allowed values as text, "0.05 to 3600", or "" for a key
+// without a range.
+func (k Key) Range() string {
+	if !k.Ranged() {
+		return ""
+	}
+	return k.bound(k.Min) + " to " + k.bound(k.Max)
+}
+
+// bound renders Min or Max without an exponent (2147483647, 0.05).
+func (k Key) bound(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// checkRange returns an error naming the allowed range when v (the typed value
+// of k) is outside it.
+func checkRange(k Key, v any) error {
+	if !k.Ranged() {
+		return nil
+	}
+	var f float64
+	switch x := v.(type) {
+	case int:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case float64:
+		f = x
+	default:
+		return nil
+	}
+	if f < k.Min || f > k.Max || math.IsNaN(f) {
+		return fmt.Errorf("must be between %s and %s, got %s", k.bound(k.Min), k.bound(k.Max), formatValue(v))
+	}
+	return nil
 }
 
 var (
@@ -72,6 +114,14 @@ func init() {
 			panic("config: field " + f.Name + " has an unsupported type")
 		}
 		k.Secret = f.Tag.Get("secret") == "true" || secretName(name)
+		if k.Ranged() {
+			k.Min, k.Max = rangeTag(f, "min"), rangeTag(f, "max")
+			if k.Min > k.Max {
+				panic("config: field " + f.Name + " has min above max")
+			}
+		} else if f.Tag.Get("min") != "" || f.Tag.Get("max") != "" {
+			panic("config: field " + f.Name + " has a range but is not a number")
+		}
 		registry = append(registry, k)
 	}
 	sort.Slice(registry, func(i, j int) bool { return registry[i].Name < registry[j].Name })
@@ -84,6 +134,9 @@ func init() {
 		if err != nil {
 			panic("config: bad default for " + k.Name + ": " + err.Error())
 		}
+		if err := checkRange(k, v); err != nil {
+			panic("config: default of " + k.Name + " out of its range: " + err.Error())
+		}
 		setValue(&defaultSet, k, v)
 	}
 	for a, c := range aliases {
@@ -94,6 +147,23 @@ func init() {
 			panic("config: alias " + a + " is also a key")
 		}
 	}
+}
+
+// rangeTag parses the min or max tag of a numeric field; every numeric key
+// must declare both, so that no number is accepted without bounds.
+func rangeTag(f reflect.StructField, tag string) float64 {
+	t := f.Tag.Get(tag)
+	if t == "" {
+		panic("config: numeric field " + f.Name + " has no " + tag + " tag")
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		panic("config: field " + f.Name + " has a bad " + tag + " tag " + strconv.Quote(t))
+	}
+	if f.Type.Kind() == reflect.Int && (v != math.Trunc(v) || math.Abs(v) > math.MaxInt32) {
+		panic("config: int field " + f.Name + " has a non-integer " + tag + " tag " + strconv.Quote(t))
+	}
+	return v
 }
 
 // secretName reports whether a key name denotes a secret by its suffix.
@@ -206,17 +276,28 @@ func (s *Settings) Display(key string) string {
 	return Mask(key, t)
 }
 
-// Set parses text for key (canonical name or alias) and stores it. The error
-// never contains the text of a secret value.
+// Set parses text for key (canonical name or alias), checks it with the same
+// per-key rules as Validate (the range of a number, the form of a port list,
+// cron schedule or credential) and stores it; on error s is unchanged. This is
+// the path of settings changed at run time (the API), so they obey the same
+// bounds as the files. The error never contains the text of a secret value.
 func (s *Settings) Set(key, text string) error {
 	c, ok := Canonical(key)
 	if !ok {
 		return fmt.Errorf("unknown key%s", suggest(key))
 	}
 	k, _ := Lookup(c)
+	if strings.EqualFold(strings.TrimSpace(key), "interactive") {
+		if m, ok := interactiveToMode(text).(string); ok {
+			text = m
+		}
+	}
 	v, err := parseText(k, text)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", k.Name, err)
+	}
+	if msgs := checkValue(k, v); len(msgs) > 0 {
+		return fmt.Errorf("%s: %s", k.Name, msgs[0])
 	}
 	setValue(s, k, v)
 	return nil
@@ -230,6 +311,8 @@ func formatValue(v any) string {
 		return strconv.FormatBool(x)
 	case int:
 		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
 	case float64:
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	}
@@ -303,6 +386,9 @@ func convert(k Key, v any) (any, error) {
 	case int64:
 		switch k.Kind {
 		case KindInt:
+			if err := checkRange(k, x); err != nil {
+				return nil, err
+			}
 			if x > math.MaxInt32 || x < math.MinInt32 {
 				return nil, fmt.Errorf("integer out of range: %s", describe(k, x))
 			}
@@ -320,8 +406,13 @@ func convert(k Key, v any) (any, error) {
 			}
 			return x, nil
 		case KindInt:
-			if x == math.Trunc(x) && math.Abs(x) <= math.MaxInt32 {
-				return int(x), nil
+			if x == math.Trunc(x) {
+				if err := checkRange(k, x); err != nil {
+					return nil, err
+				}
+				if math.Abs(x) <= math.MaxInt32 {
+					return int(x), nil
+				}
 			}
 		case KindString:
 			return strconv.FormatFloat(x, 'g', -1, 64), nil

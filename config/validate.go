@@ -43,56 +43,9 @@ func Validate(s *Settings) []Problem {
 	}
 
 	for _, k := range registry {
-		v := fieldOf(s, k)
-		switch k.Kind {
-		case KindInt:
-			n := int(v.Int())
-			switch {
-			case n < 0:
-				bad(k.Name, "must not be negative, got %d", n)
-			case strings.HasSuffix(k.Name, "-port") && n > 65535:
-				bad(k.Name, "not a port number (0-65535): %d", n)
-			}
-		case KindFloat:
-			if f := v.Float(); f < 0 {
-				bad(k.Name, "must not be negative, got %s", formatValue(f))
-			}
-		case KindString:
-			str := v.String()
-			switch {
-			case strings.HasSuffix(k.Name, "-cron"):
-				if _, err := cronParser.Parse(str); err != nil {
-					bad(k.Name, "not a cron schedule with 6 fields (seconds first) or @descriptor: %v", err)
-				}
-			case strings.HasSuffix(k.Name, "-ports"):
-				for _, p := range splitList(str) {
-					if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
-						bad(k.Name, "not a port number (0-65535): %q", p)
-					}
-				}
-			case strings.HasSuffix(k.Name, "-credential"):
-				if _, err := ParseCredential(str); err != nil {
-					bad(k.Name, "%v", err)
-				}
-			case strings.HasSuffix(k.Name, "-credentials") || k.Name == "api-credentials-external":
-				if _, err := ParseCredentials(str); err != nil {
-					bad(k.Name, "%v", err)
-				}
-			}
+		for _, m := range checkValue(k, fieldOf(s, k).Interface()) {
+			bad(k.Name, "%s", m)
 		}
-	}
-
-	if s.MonitoringTicker <= 0 {
-		bad("monitoring-ticker", "must be more than 0 seconds, got %s", formatValue(s.MonitoringTicker))
-	}
-	if s.LogLevel < 0 || s.LogLevel > MaxLogLevel {
-		bad("log-level", "must be between 0 and %d, got %d", MaxLogLevel, s.LogLevel)
-	}
-	if s.FailoverMode != "manual" && s.FailoverMode != "automatic" {
-		bad("failover-mode", "must be manual or automatic, got %q", s.FailoverMode)
-	}
-	if !contains(orchestrators, s.ProvOrchestrator) {
-		bad("prov-orchestrator", "must be one of %s, got %q", strings.Join(orchestrators, ", "), s.ProvOrchestrator)
 	}
 
 	lists := map[string][]ipv6.HostPort{}
@@ -125,6 +78,50 @@ func Validate(s *Settings) []Problem {
 		}
 	}
 	return ps
+}
+
+// checkValue applies the rules that concern one key alone to its typed value
+// v: the range of a number (the key's Min and Max), the form of a port list, a
+// cron schedule, a credential. It returns the problems, none holding a secret.
+// Validate and Settings.Set share it, so files and the API obey the same rules.
+func checkValue(k Key, v any) []string {
+	var out []string
+	if err := checkRange(k, v); err != nil {
+		out = append(out, err.Error())
+	}
+	str, ok := v.(string)
+	if !ok {
+		return out
+	}
+	switch {
+	case k.Name == "failover-mode":
+		if str != "manual" && str != "automatic" {
+			out = append(out, fmt.Sprintf("must be manual or automatic, got %q", str))
+		}
+	case k.Name == "prov-orchestrator":
+		if !contains(orchestrators, str) {
+			out = append(out, fmt.Sprintf("must be one of %s, got %q", strings.Join(orchestrators, ", "), str))
+		}
+	case strings.HasSuffix(k.Name, "-cron"):
+		if _, err := cronParser.Parse(str); err != nil {
+			out = append(out, fmt.Sprintf("not a cron schedule with 6 fields (seconds first) or @descriptor: %v", err))
+		}
+	case strings.HasSuffix(k.Name, "-ports"):
+		for _, p := range splitList(str) {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				out = append(out, fmt.Sprintf("not a port number (1-65535): %q", p))
+			}
+		}
+	case strings.HasSuffix(k.Name, "-credential"):
+		if _, err := ParseCredential(str); err != nil {
+			out = append(out, err.Error())
+		}
+	case strings.HasSuffix(k.Name, "-credentials") || k.Name == "api-credentials-external":
+		if _, err := ParseCredentials(str); err != nil {
+			out = append(out, err.Error())
+		}
+	}
+	return out
 }
 
 func containsHost(l []ipv6.HostPort, h ipv6.HostPort) bool {
