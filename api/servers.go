@@ -49,6 +49,7 @@ type DBServer struct {
 	Replications    []Replication `json:"replications"`
 	// Extensions.
 	Role           string  `json:"role"`
+	Depth          int     `json:"depth"` // hops from the master: 1 for its replicas, 2 under a relay...
 	Reachable      bool    `json:"reachable"`
 	ProbeError     string  `json:"probeError,omitempty"`
 	ProbeLatencyMs float64 `json:"probeLatencyMs"`
@@ -89,7 +90,7 @@ func serverObject(m *cluster.Member, s *topology.Server) DBServer {
 		HaveMariaDBGTID: true, HaveReadOnly: s.ReadOnly, HaveSemiSync: s.SemiSyncMaster || s.SemiSyncReplica,
 		SemiSyncMaster: s.SemiSyncMaster, SemiSyncSlave: s.SemiSyncReplica,
 		IsSlave: s.IsReplica(), IsRelay: s.Role == topology.RoleRelay, IsMaintenance: s.Maintenance,
-		Ignored: s.Ignored, Prefered: s.Preferred, DBVersion: s.Version, Role: string(s.Role),
+		Ignored: s.Ignored, Prefered: s.Preferred, DBVersion: s.Version, Role: string(s.Role), Depth: s.Depth,
 		Reachable: s.Reachable, ProbeError: s.ProbeError, ProbeLatencyMs: float64(s.ProbeLatency.Microseconds()) / 1000,
 		Replications: []Replication{},
 	}
