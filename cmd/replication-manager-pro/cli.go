@@ -320,7 +320,9 @@ func newClientTopologyCmd(f *clientFlags) *cobra.Command {
 			fmt.Fprintf(out, "cluster %s\n", name)
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSERVER\tSTATE\tREAD_ONLY\tGTID\tSOURCE\tIO/SQL\tLAG")
-			for _, s := range servers {
+			order, indent := treeOrder(servers)
+			for k, i := range order {
+				s := servers[i]
 				source, threads, lag := "-", "-", "-"
 				if len(s.Replications) > 0 {
 					r := s.Replications[0]
@@ -340,7 +342,7 @@ func newClientTopologyCmd(f *clientFlags) *cobra.Command {
 				if s.IsMaintenance {
 					state += " (maintenance)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.URL, state, s.ReadOnly, gtidPos, source, threads, lag)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, indent[k]+s.URL, state, s.ReadOnly, gtidPos, source, threads, lag)
 			}
 			return tw.Flush()
 		},
@@ -498,4 +500,57 @@ func newClientAPICmd(f *clientFlags) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&target, "url", "", "URL (https://127.0.0.1:10005/api/clusters) or path (/api/clusters)")
 	return cmd
+}
+
+// treeOrder lists the servers as their replication tree reads: each source followed by the
+// servers replicating from it, indented one step per level ("└ " under the source). Servers
+// outside any tree of configured servers come last, unindented.
+func treeOrder(servers []api.DBServer) (order []int, indent []string) {
+	parent := make([]int, len(servers))
+	children := make([][]int, len(servers))
+	for i, s := range servers {
+		parent[i] = -1
+		if len(s.Replications) == 0 {
+			continue
+		}
+		r := s.Replications[0]
+		port, _ := strconv.Atoi(r.MasterPort)
+		src := ipv6.HostPort{Host: ipv6.Unbracket(r.MasterHost), Port: port}
+		for j, o := range servers {
+			p, _ := strconv.Atoi(o.Port)
+			if j != i && ipv6.SameAddr(src, ipv6.HostPort{Host: ipv6.Unbracket(o.Host), Port: p}) {
+				parent[i] = j
+				children[j] = append(children[j], i)
+				break
+			}
+		}
+	}
+	seen := make([]bool, len(servers))
+	var walk func(i, depth int)
+	walk = func(i, depth int) {
+		if seen[i] {
+			return // a replication cycle: each server once
+		}
+		seen[i] = true
+		order = append(order, i)
+		prefix := ""
+		if depth > 0 {
+			prefix = strings.Repeat("  ", depth-1) + "└ "
+		}
+		indent = append(indent, prefix)
+		for _, c := range children[i] {
+			walk(c, depth+1)
+		}
+	}
+	for i := range servers {
+		if parent[i] < 0 {
+			walk(i, 0)
+		}
+	}
+	for i := range servers {
+		if !seen[i] {
+			walk(i, 0) // members of a cycle
+		}
+	}
+	return order, indent
 }

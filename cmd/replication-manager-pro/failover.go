@@ -258,7 +258,8 @@ func newActCmd() *cobra.Command {
 		Short: "Run one plan (" + strings.Join(kinds, ", ") + ") through the action path (no daemon needed)",
 		Long: "Decides the plan on a fresh probe and, unless --dry-run, runs it: rejoin (a former master " +
 			"replicates from the master at its own position, --server), repoint (a replica follows the master, " +
-			"--server), bootstrap (master-slave replication on servers that have none), cleanup (no replication, " +
+			"--server), relay (the replicas of a dead relay follow the relay's source, --server names the relay), " +
+			"bootstrap (master-slave replication on servers that have none), cleanup (no replication, " +
 			"empty binary logs), failover, switchover. Exits 1 when refused or when a step failed.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -286,6 +287,6 @@ func newActCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&server, "server", "", "host:port the plan moves (rejoin, repoint) or promotes (switchover)")
+	cmd.Flags().StringVar(&server, "server", "", "host:port the plan moves (rejoin, repoint), promotes (switchover) or whose replicas it moves (relay)")
 	return cmd
 }
