@@ -166,6 +166,34 @@ function renderServers(servers) {
   drawTopology(servers);
 }
 
+// treeLayout places each server at a depth (its row) and a horizontal slot: leaves take
+// consecutive slots, a source sits above the middle of its replicas. Servers in a
+// replication cycle, which have no top, are placed from the first of them.
+function treeLayout(servers) {
+  const byAddr = new Map(servers.map((s) => [addrOf(s), s]));
+  const kids = new Map(servers.map((s) => [addrOf(s), []]));
+  const roots = [];
+  for (const s of servers) {
+    const src = sourceOf(s);
+    if (src && byAddr.has(src) && src !== addrOf(s)) kids.get(src).push(s); else roots.push(s);
+  }
+  roots.sort((a, b) => (b.state === "Master") - (a.state === "Master"));
+  const slots = [], seen = new Set();
+  let next = 0, depth = 0;
+  const walk = (s, d) => {
+    if (seen.has(addrOf(s))) return null;
+    seen.add(addrOf(s));
+    depth = Math.max(depth, d);
+    const xs = kids.get(addrOf(s)).map((c) => walk(c, d + 1)).filter((x) => x !== null);
+    const x = xs.length ? (xs[0] + xs[xs.length - 1]) / 2 : next++;
+    slots.push({ s, d, x });
+    return x;
+  };
+  roots.forEach((r) => walk(r, 0));
+  servers.forEach((s) => walk(s, 0));
+  return { slots, width: next, depth };
+}
+
 function drawTopology(servers) {
   const svg = $("topology");
   const W = svg.clientWidth || 800, boxW = 190, boxH = 64;
@@ -177,17 +205,15 @@ function drawTopology(servers) {
   marker.append(mk("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#9aa3b2" }));
   defs.append(marker);
   svg.append(defs);
-  const master = servers.find((s) => s.state === "Master") || null;
-  const others = servers.filter((s) => s !== master);
+  // A tree, one row per depth: each server under its source, a relay's replicas under it.
+  const { slots, width, depth } = treeLayout(servers);
+  const rowH = 124, step = W / (width || 1);
+  svg.style.height = (16 + depth * rowH + boxH + 16) + "px";
   const pos = new Map();
-  if (master) pos.set(addrOf(master), { x: W / 2 - boxW / 2, y: 16 });
-  others.forEach((s, i) => {
-    const step = W / (others.length || 1);
-    pos.set(addrOf(s), { x: step * i + step / 2 - boxW / 2, y: 140 });
-  });
-  for (const s of others) {
+  for (const { s, d, x } of slots) pos.set(addrOf(s), { x: step * x + step / 2 - boxW / 2, y: 16 + d * rowH });
+  for (const s of servers) {
     const src = sourceOf(s), a = pos.get(src), b = pos.get(addrOf(s));
-    if (a && b) svg.append(mk("line", { x1: a.x + boxW / 2, y1: a.y + boxH, x2: b.x + boxW / 2, y2: b.y }));
+    if (a && b && a !== b) svg.append(mk("line", { x1: a.x + boxW / 2, y1: a.y + boxH, x2: b.x + boxW / 2, y2: b.y }));
   }
   for (const s of servers) {
     const p = pos.get(addrOf(s));
