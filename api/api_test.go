@@ -33,6 +33,10 @@ var deadID = topology.ServerIDFor(ipv6.HostPort{Host: "127.0.0.1", Port: 1})
 
 // fillPattern turns a route pattern into a concrete path.
 func fillPattern(p string) string {
+	if strings.Contains(p, "/actions/delete/") {
+		// Route walks must not delete the cluster the next routes use.
+		return strings.Replace(p, "{c}", "c9", 1)
+	}
 	return strings.NewReplacer("{c}", "c1", "{s}", deadID, "{host}", "127.0.0.1", "{port}", "1",
 		"{topology}", "master-slave", "{setting}", "failover-mode").Replace(p)
 }
@@ -185,10 +189,10 @@ func TestLoginAnswers(t *testing.T) {
 	}
 	// api-credentials-external users log in too.
 	e.login("ext", extPassword)
-	// CORS and methods.
-	r = e.do("OPTIONS", "/api/clusters", "", nil)
-	if r.code != http.StatusNoContent || r.hdr.Get("Access-Control-Allow-Origin") != "*" ||
-		!strings.Contains(r.hdr.Get("Access-Control-Allow-Headers"), "Authorization") {
+	// No CORS header without api-cors-allow-origins (TestCORSOnlyForConfiguredOrigins);
+	// preflights are answered, never reach a handler.
+	r = e.do("OPTIONS", "/api/clusters", "", nil, "Origin", "https://evil.example")
+	if r.code != http.StatusNoContent || r.hdr.Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("preflight: %d %v", r.code, r.hdr)
 	}
 	for _, m := range []string{"GET", "POST"} {

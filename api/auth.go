@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -12,10 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -31,28 +34,12 @@ const (
 	jwtIssuer  = "replication-manager-pro"
 )
 
-// Login guard: after maxLoginFailures failed logins of one user within loginWindow of the
-// first failure, further attempts get 429 until the window ends. A success resets it.
-const (
-	maxLoginFailures = 3
-	loginWindow      = 3 * time.Minute
-	maxGuardEntries  = 10000
-)
-
 type authenticator struct {
 	key []byte
 	now func() time.Time
 
-	mu       sync.Mutex
-	failures map[string]*loginFailures
-
 	verified  sync.Map // token -> verifiedToken
 	verifiedN atomic.Int64
-}
-
-type loginFailures struct {
-	count int
-	first time.Time
 }
 
 // JWTKeyPath returns where the signing key is kept.
@@ -63,7 +50,7 @@ func newAuthenticator(datadir string, now func() time.Time) (*authenticator, err
 	if err != nil {
 		return nil, err
 	}
-	return &authenticator{key: key, now: now, failures: map[string]*loginFailures{}}, nil
+	return &authenticator{key: key, now: now}, nil
 }
 
 func loadOrCreateKey(path string) ([]byte, error) {
@@ -155,46 +142,6 @@ func (a *authenticator) parse(token string) (string, time.Time, error) {
 	return c.Subject, c.ExpiresAt.Time, nil
 }
 
-// blocked reports whether user is locked out by the login guard.
-func (a *authenticator) blocked(user string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	f, ok := a.failures[user]
-	if !ok {
-		return false
-	}
-	if a.now().Sub(f.first) >= loginWindow {
-		delete(a.failures, user)
-		return false
-	}
-	return f.count >= maxLoginFailures
-}
-
-func (a *authenticator) failed(user string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := a.now()
-	if len(a.failures) >= maxGuardEntries { // bound memory against random user names
-		for u, f := range a.failures {
-			if now.Sub(f.first) >= loginWindow {
-				delete(a.failures, u)
-			}
-		}
-	}
-	f, ok := a.failures[user]
-	if !ok || now.Sub(f.first) >= loginWindow {
-		f = &loginFailures{first: now}
-		a.failures[user] = f
-	}
-	f.count++
-}
-
-func (a *authenticator) succeeded(user string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.failures, user)
-}
-
 // userList parses a settings' API users (api-credentials then api-credentials-external).
 func userList(st *config.Settings) []config.Credential {
 	l, err := st.APIUsers()
@@ -248,19 +195,29 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
-// handleLogin: POST /api/login with JSON {"username","password"}.
+// handleLogin: POST /api/login with JSON {"username","password"} (at most
+// maxLoginBodyBytes; unknown fields, trailing data and invalid UTF-8 refused). Failed logins
+// are limited by the login guard (loginguard.go); user names are truncated in the log.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	var req loginRequest
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
-	if err == nil {
-		dec := json.NewDecoder(strings.NewReader(string(body)))
-		err = dec.Decode(&req)
+	body, ierr := readBody(w, r, maxLoginBodyBytes)
+	if ierr != nil {
+		writeInputError(w, ierr)
+		return
 	}
-	if err != nil {
+	var req loginRequest
+	if err := decodeLogin(body, &req); err != nil {
 		http.Error(w, "Error in request: want a JSON object {\"username\": ..., \"password\": ...}: "+jsonReason(err), http.StatusBadRequest)
 		return
 	}
-	if s.auth.blocked(req.Username) {
+	addr := clientAddr(r.RemoteAddr)
+	log := s.log.WithField("user", shortName(req.Username)).WithField("client", addr)
+	if v := s.guard.check(addr, req.Username); v.blocked {
+		if v.first {
+			log.WithField("limit", v.limit).WithField("until", v.until.Format(time.RFC3339)).
+				Warn("API logins refused after too many failures (logged once per limit)")
+		}
+		wait := max(int(v.until.Sub(s.opt.Now()).Seconds())+1, 1)
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
 		http.Error(w, "Too many failed logins, retry later", http.StatusTooManyRequests)
 		return
 	}
@@ -268,12 +225,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// Compare even for unknown users, so timing does not tell which users exist.
 	match := subtle.ConstantTimeCompare([]byte(want), []byte(req.Password)) == 1
 	if !ok || !match || req.Username == "" {
-		s.auth.failed(req.Username)
-		s.log.WithField("user", req.Username).Warn("API login failed")
+		s.guard.failed(addr, req.Username)
+		log.Warn("API login failed")
 		http.Error(w, "Invalid credentials", http.StatusForbidden)
 		return
 	}
-	s.auth.succeeded(req.Username)
+	s.guard.succeeded(addr, req.Username)
 	hours := s.settings().APITokenTimeout
 	if hours <= 0 {
 		hours = 48
@@ -291,6 +248,27 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"token": tok})
 }
 
+// decodeLogin decodes a login body strictly: one JSON object of known fields, valid UTF-8.
+func decodeLogin(body []byte, req *loginRequest) error {
+	if !utf8.Valid(body) {
+		return errInvalidUTF8
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errTrailingData
+	}
+	return nil
+}
+
+var (
+	errInvalidUTF8  = errors.New("body is not valid UTF-8")
+	errTrailingData = errors.New("trailing data after the JSON object")
+)
+
 func jsonReason(err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
@@ -304,6 +282,10 @@ func jsonReason(err error) string {
 		return fmt.Sprintf("field %q: want a %s", te.Field, te.Type)
 	case errors.As(err, &mbe):
 		return "body too large"
+	case errors.Is(err, errInvalidUTF8), errors.Is(err, errTrailingData):
+		return err.Error()
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + quoteName(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)) + "; want username and password"
 	}
 	return "unreadable body"
 }
@@ -335,6 +317,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, b
 // words is a prefix of the grant's name and none of its api-credentials-acl-discard words is.
 const (
 	GrantClusterCreate               = "cluster-create"
+	GrantClusterDelete               = "cluster-delete"
 	GrantClusterFailover             = "cluster-failover"
 	GrantClusterSwitchover           = "cluster-switchover"
 	GrantClusterResetFailoverControl = "cluster-reset-failover-control"
@@ -349,7 +332,7 @@ const (
 
 // Grants lists every grant name, sorted.
 func Grants() []string {
-	g := []string{GrantClusterCreate, GrantClusterFailover, GrantClusterSwitchover, GrantClusterResetFailoverControl,
+	g := []string{GrantClusterCreate, GrantClusterDelete, GrantClusterFailover, GrantClusterSwitchover, GrantClusterResetFailoverControl,
 		GrantClusterReplicationBootstrap, GrantClusterReplicationCleanup, GrantClusterSettings,
 		GrantDBMaintenance, GrantDBStart, GrantDBStop, GrantGlobalSettings}
 	sort.Strings(g)

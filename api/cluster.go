@@ -415,11 +415,8 @@ func (s *Server) handleAlerts(w http.ResponseWriter, _ *http.Request, rc *reqCtx
 }
 
 // handleLogs: the cluster's recent events, oldest first (?n= limits, default 200).
-func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	n := 200
-	if v, err := strconv.Atoi(r.URL.Query().Get("n")); err == nil && v > 0 {
-		n = min(v, 10000)
-	}
+func (s *Server) handleLogs(w http.ResponseWriter, _ *http.Request, rc *reqCtx) {
+	n := rc.in.count("n", 200)
 	if s.opt.Events == nil {
 		writeJSON(w, http.StatusOK, []any{})
 		return
@@ -460,7 +457,7 @@ func writeControl(w http.ResponseWriter, p cluster.Plan, res *cluster.Result, er
 }
 
 func (s *Server) handleFailover(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	s.act(w, r, rc, cluster.ActionRequest{Kind: cluster.PlanFailover, Force: isTrue(r, "force")})
+	s.act(w, r, rc, cluster.ActionRequest{Kind: cluster.PlanFailover, Force: rc.in.bool("force")})
 }
 
 // act runs a topology change through the cluster's one action path and answers with the
@@ -469,19 +466,10 @@ func (s *Server) handleFailover(w http.ResponseWriter, r *http.Request, rc *reqC
 func (s *Server) act(w http.ResponseWriter, r *http.Request, rc *reqCtx, req cluster.ActionRequest) {
 	ctx, cancel := actionContext(r, actionTimeout)
 	defer cancel()
-	req.Origin, req.DryRun, req.Wait = "api", isTrue(r, "dryRun"), cluster.OperatorWait
+	req.Origin, req.DryRun, req.Wait = "api", rc.in.bool("dryRun"), cluster.OperatorWait
 	s.log.WithField("cluster", rc.member.Name).WithField("user", rc.user).WithField("dry_run", req.DryRun).Info(string(req.Kind) + " requested through the API")
 	p, res, err := rc.member.Monitor.Act(ctx, req)
 	writeControl(w, p, res, err)
-}
-
-// isTrue reads a boolean query or form parameter ("true", "1", "yes").
-func isTrue(r *http.Request, name string) bool {
-	switch strings.ToLower(strings.TrimSpace(r.FormValue(name))) {
-	case "true", "1", "yes", "on":
-		return true
-	}
-	return false
 }
 
 // masterFailed reports a missing or down master (switchover is then refused with 400).
@@ -492,10 +480,10 @@ func masterFailed(snap *topology.Snapshot) bool {
 
 func (s *Server) handleSwitchover(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	var target *ipv6.HostPort
-	if pm := strings.TrimSpace(r.FormValue("prefmaster")); pm != "" {
+	if pm, ok := rc.in["prefmaster"]; ok {
 		hp, err := ipv6.ParseHostPort(pm, ipv6.DefaultPort)
 		if err != nil || !contains(s.cached(rc.member).hosts, hp) {
-			http.Error(w, "prefmaster "+strconv.Quote(pm)+" is not in db-servers-hosts", http.StatusBadRequest)
+			http.Error(w, "prefmaster "+quoteName(pm)+" is not in db-servers-hosts", http.StatusBadRequest)
 			return
 		}
 		target = &hp

@@ -130,6 +130,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.refusals.Collect(ch)
 }
 
+// forget deletes the series of a cluster that no longer runs (the snapshot metrics go
+// with its member; the counters and the histogram would stay forever).
+func (m *metrics) forget(cluster string) {
+	l := prometheus.Labels{"cluster": cluster}
+	m.plans.DeletePartialMatch(l)
+	m.steps.DeletePartialMatch(l)
+	m.refusals.DeletePartialMatch(l)
+}
+
 // observe feeds the counters and the histogram with the typed observations of the
 // clusters' action path.
 func (m *metrics) observe(a cluster.ActionEvent) {

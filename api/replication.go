@@ -29,7 +29,7 @@ func (s *Server) handleReplicationBootstrap(w http.ResponseWriter, r *http.Reque
 // 200, or 500 with the reason as text; 409 when another action runs; ?dryRun=true answers
 // the plan as JSON.
 func (s *Server) replicationAction(w http.ResponseWriter, r *http.Request, rc *reqCtx, kind cluster.PlanKind, prefix string) {
-	req := cluster.ActionRequest{Kind: kind, Origin: "api", DryRun: isTrue(r, "dryRun"), Wait: cluster.OperatorWait}
+	req := cluster.ActionRequest{Kind: kind, Origin: "api", DryRun: rc.in.bool("dryRun"), Wait: cluster.OperatorWait}
 	if req.DryRun {
 		s.act(w, r, rc, req)
 		return

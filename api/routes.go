@@ -23,7 +23,11 @@ type route struct {
 	grant     string // ACL grant needed besides the token ("" = any valid user)
 	// plain: always served on the plain HTTP listener; the other routes are there only
 	// when api-https-bind is false.
-	plain   bool
+	plain bool
+	// action: the query string and body are parsed strictly against params before the
+	// handler runs (input.go); a request that does not parse is a 400 naming the field.
+	action  bool
+	params  []argSpec
 	handler func(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 }
 
@@ -31,7 +35,16 @@ type route struct {
 type reqCtx struct {
 	user   string
 	member *cluster.Member // for protected routes with {c}: the running cluster
+	in     values          // for action routes: the validated parameters
 }
+
+// Parameters of the action routes.
+var (
+	pDryRun     = argSpec{name: "dryRun", kind: boolParam}
+	pForce      = argSpec{name: "force", kind: boolParam}
+	pPrefmaster = argSpec{name: "prefmaster", kind: hostPortParam}
+	pCount      = argSpec{name: "n", kind: countParam}
+)
 
 const (
 	clusterPrefix = "/api/clusters/{c}"
@@ -55,7 +68,8 @@ func (s *Server) routes() []route {
 
 		// Protected, global.
 		{pattern: "/api/clusters", protected: true, handler: s.handleClusters},
-		{pattern: "/api/clusters/actions/add/{c}", protected: true, grant: GrantClusterCreate, handler: s.handleAddCluster},
+		{pattern: "/api/clusters/actions/add/{c}", protected: true, grant: GrantClusterCreate, action: true, handler: s.handleAddCluster},
+		{pattern: "/api/clusters/actions/delete/{c}", protected: true, grant: GrantClusterDelete, action: true, handler: s.handleDeleteCluster},
 
 		// Protected, per cluster.
 		{pattern: clusterPrefix, protected: true, handler: s.handleCluster},
@@ -63,26 +77,26 @@ func (s *Server) routes() []route {
 		{pattern: clusterPrefix + "/topology/master", protected: true, handler: s.handleMaster},
 		{pattern: clusterPrefix + "/topology/slaves", protected: true, handler: s.handleSlaves},
 		{pattern: clusterPrefix + "/topology/alerts", protected: true, handler: s.handleAlerts},
-		{pattern: clusterPrefix + "/topology/logs", protected: true, handler: s.handleLogs},
-		{pattern: clusterPrefix + "/actions/failover", protected: true, grant: GrantClusterFailover, handler: s.handleFailover},
-		{pattern: clusterPrefix + "/actions/switchover", protected: true, grant: GrantClusterSwitchover, handler: s.handleSwitchover},
-		{pattern: clusterPrefix + "/actions/reset-failover-control", protected: true, grant: GrantClusterResetFailoverControl, handler: s.handleResetFailoverControl},
-		{pattern: clusterPrefix + "/actions/waitdatabases", protected: true, handler: s.handleWaitDatabases},
-		{pattern: clusterPrefix + "/actions/replication/cleanup", protected: true, grant: GrantClusterReplicationCleanup, handler: s.handleReplicationCleanup},
-		{pattern: clusterPrefix + "/actions/replication/bootstrap/{topology}", protected: true, grant: GrantClusterReplicationBootstrap, handler: s.handleReplicationBootstrap},
-		{pattern: clusterPrefix + "/settings/actions/reload", protected: true, grant: GrantClusterSettings, handler: s.handleReload},
-		{pattern: clusterPrefix + "/settings/actions/switch/{setting}", protected: true, grant: GrantClusterSettings, handler: s.handleSwitchSetting},
+		{pattern: clusterPrefix + "/topology/logs", protected: true, action: true, params: []argSpec{pCount}, handler: s.handleLogs},
+		{pattern: clusterPrefix + "/actions/failover", protected: true, grant: GrantClusterFailover, action: true, params: []argSpec{pForce, pDryRun}, handler: s.handleFailover},
+		{pattern: clusterPrefix + "/actions/switchover", protected: true, grant: GrantClusterSwitchover, action: true, params: []argSpec{pPrefmaster, pDryRun}, handler: s.handleSwitchover},
+		{pattern: clusterPrefix + "/actions/reset-failover-control", protected: true, grant: GrantClusterResetFailoverControl, action: true, handler: s.handleResetFailoverControl},
+		{pattern: clusterPrefix + "/actions/waitdatabases", protected: true, action: true, handler: s.handleWaitDatabases},
+		{pattern: clusterPrefix + "/actions/replication/cleanup", protected: true, grant: GrantClusterReplicationCleanup, action: true, params: []argSpec{pDryRun}, handler: s.handleReplicationCleanup},
+		{pattern: clusterPrefix + "/actions/replication/bootstrap/{topology}", protected: true, grant: GrantClusterReplicationBootstrap, action: true, params: []argSpec{pDryRun}, handler: s.handleReplicationBootstrap},
+		{pattern: clusterPrefix + "/settings/actions/reload", protected: true, grant: GrantClusterSettings, action: true, handler: s.handleReload},
+		{pattern: clusterPrefix + "/settings/actions/switch/{setting}", protected: true, grant: GrantClusterSettings, action: true, handler: s.handleSwitchSetting},
 
 		// Protected, per server ({s} is the server id db<crc64>).
-		{pattern: serverPrefix + "maintenance", protected: true, grant: GrantDBMaintenance, handler: s.serverAction(actMaintenanceToggle)},
-		{pattern: serverPrefix + "set-maintenance", protected: true, grant: GrantDBMaintenance, handler: s.serverAction(actMaintenanceOn)},
-		{pattern: serverPrefix + "del-maintenance", protected: true, grant: GrantDBMaintenance, handler: s.serverAction(actMaintenanceOff)},
-		{pattern: serverPrefix + "switchover", protected: true, grant: GrantClusterSwitchover, handler: s.serverAction(actSwitchover)},
-		{pattern: serverPrefix + "set-prefered", protected: true, grant: GrantClusterSettings, handler: s.serverAction(actSetPrefered)},
-		{pattern: serverPrefix + "set-ignored", protected: true, grant: GrantClusterSettings, handler: s.serverAction(actSetIgnored)},
-		{pattern: serverPrefix + "set-unrated", protected: true, grant: GrantClusterSettings, handler: s.serverAction(actSetUnrated)},
-		{pattern: serverPrefix + "start", protected: true, grant: GrantDBStart, handler: s.serverAction(actStart)},
-		{pattern: serverPrefix + "stop", protected: true, grant: GrantDBStop, handler: s.serverAction(actStop)},
+		{pattern: serverPrefix + "maintenance", protected: true, grant: GrantDBMaintenance, action: true, handler: s.serverAction(actMaintenanceToggle)},
+		{pattern: serverPrefix + "set-maintenance", protected: true, grant: GrantDBMaintenance, action: true, handler: s.serverAction(actMaintenanceOn)},
+		{pattern: serverPrefix + "del-maintenance", protected: true, grant: GrantDBMaintenance, action: true, handler: s.serverAction(actMaintenanceOff)},
+		{pattern: serverPrefix + "switchover", protected: true, grant: GrantClusterSwitchover, action: true, params: []argSpec{pDryRun}, handler: s.serverAction(actSwitchover)},
+		{pattern: serverPrefix + "set-prefered", protected: true, grant: GrantClusterSettings, action: true, handler: s.serverAction(actSetPrefered)},
+		{pattern: serverPrefix + "set-ignored", protected: true, grant: GrantClusterSettings, action: true, handler: s.serverAction(actSetIgnored)},
+		{pattern: serverPrefix + "set-unrated", protected: true, grant: GrantClusterSettings, action: true, handler: s.serverAction(actSetUnrated)},
+		{pattern: serverPrefix + "start", protected: true, grant: GrantDBStart, action: true, handler: s.serverAction(actStart)},
+		{pattern: serverPrefix + "stop", protected: true, grant: GrantDBStop, action: true, handler: s.serverAction(actStop)},
 	}
 	if n := s.opt.Nodes; n != nil {
 		// Agent endpoints: no token (SlapOS' scripts send none); the handlers apply
@@ -109,6 +123,14 @@ func (s *Server) routes() []route {
 func (s *Server) wrap(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rc := &reqCtx{}
+		if rctx := chi.RouteContext(r.Context()); rctx != nil {
+			for _, k := range rctx.URLParams.Keys {
+				if e := validPathValue(k, param(r, k)); e != nil {
+					writeInputError(w, e)
+					return
+				}
+			}
+		}
 		if !rt.protected {
 			rt.handler(w, r, rc)
 			return
@@ -132,6 +154,14 @@ func (s *Server) wrap(rt route) http.HandlerFunc {
 		if rt.grant != "" && !hasGrant(st, user, rt.grant) {
 			http.Error(w, "No valid ACL", http.StatusForbidden)
 			return
+		}
+		if rt.action {
+			in, e := readInput(w, r, rt.params)
+			if e != nil {
+				writeInputError(w, e)
+				return
+			}
+			rc.in = in
 		}
 		rt.handler(w, r, rc)
 	}
@@ -165,19 +195,67 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// cors sets the original's CORS headers and answers preflight requests.
-func cors(next http.Handler) http.Handler {
+// cors answers cross-origin requests. Without api-cors-allow-origins (the default) no CORS
+// header is ever sent, so a page of another site cannot read any answer (the original sent
+// Access-Control-Allow-Origin: * everywhere). With it, a request whose Origin is one of the
+// listed origins (compared without case, a trailing '/' ignored) gets that origin echoed,
+// the allowed headers and methods; every answer then carries Vary: Origin. OPTIONS
+// (preflight) is answered here with 204 and never reaches a handler.
+func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
-		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, HEAD, OPTIONS")
+		allowed := s.allowedOrigins()
+		if len(allowed) > 0 {
+			h.Add("Vary", "Origin")
+			if o := r.Header.Get("Origin"); o != "" && originAllowed(allowed, o) {
+				h.Set("Access-Control-Allow-Origin", o)
+				h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, HEAD, OPTIONS")
+				h.Set("Access-Control-Max-Age", "600")
+			}
+		}
 		if r.Method == http.MethodOptions {
+			h.Set("Allow", "GET, POST, PUT, HEAD, OPTIONS")
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// corsOrigins is api-cors-allow-origins parsed, for one value of the setting.
+type corsOrigins struct {
+	from string
+	list []string
+}
+
+func (s *Server) allowedOrigins() []string {
+	v := s.settings().APICORSAllowOrigins
+	if c := s.origins.Load(); c != nil && c.from == v {
+		return c.list
+	}
+	c := &corsOrigins{from: v}
+	for _, o := range strings.Split(v, ",") {
+		if o = normOrigin(o); o != "" {
+			c.list = append(c.list, o)
+		}
+	}
+	s.origins.Store(c)
+	return c.list
+}
+
+func normOrigin(o string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))
+}
+
+func originAllowed(allowed []string, origin string) bool {
+	o := normOrigin(origin)
+	for _, a := range allowed {
+		if a == o {
+			return true
+		}
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

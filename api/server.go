@@ -92,15 +92,18 @@ type Server struct {
 	list     atomic.Pointer[renderedList]
 	ready    atomic.Bool
 	ui       atomic.Pointer[http.Handler]
+	origins  atomic.Pointer[corsOrigins]
 
 	auth    *authenticator
+	guard   *loginGuard
 	metrics *metrics
 
 	apiHandler  http.Handler
 	httpHandler http.Handler
 
-	actionMu sync.Map // cluster name (lower case) -> *sync.Mutex: one action at a time per cluster
-	cache    sync.Map // *cluster.Member -> *memberCache
+	actionMu sync.Map   // cluster name (lower case) -> *sync.Mutex: one action at a time per cluster
+	fleetMu  sync.Mutex // clusters added and deleted one at a time (monitoring-max-clusters)
+	cache    sync.Map   // *cluster.Member -> *memberCache
 
 	errLogOnce sync.Once
 	errLog     *io.PipeWriter
@@ -109,6 +112,8 @@ type Server struct {
 	servers   []*http.Server
 	apiAddr   net.Addr
 	httpAddr  net.Addr
+	apiLn     *limitListener
+	httpLn    *limitListener
 	serveErrs chan error
 }
 
@@ -131,6 +136,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.auth = a
+	s.guard = newLoginGuard(o.Now)
 	s.metrics = newMetrics(s)
 	s.apiHandler = s.router(true, true)
 	s.httpHandler = s.router(false, !d.APIHTTPSBind)
@@ -157,7 +163,7 @@ func (s *Server) settings() *config.Settings { return s.defaults.Load() }
 // serves the token-protected routes.
 func (s *Server) router(apiListener, protected bool) http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, cors)
+	r.Use(s.recoverer, s.cors)
 	for _, rt := range s.routes() {
 		if !apiListener && !rt.plain && !protected {
 			continue
@@ -233,24 +239,27 @@ func (s *Server) Start() error {
 		return fmt.Errorf("api listener %s: %w", bindAddr(d.APIBind, d.APIPort), err)
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	apiSrv := s.httpServer(s.apiHandler)
+	apiLimited := newLimitListener(apiLn, d.APIMaxConnections)
+	apiSrv := s.httpServer(s.apiHandler, apiLimited)
 	apiSrv.TLSConfig = tlsCfg
-	var httpLn net.Listener
+	var httpLn *limitListener
 	var httpSrv *http.Server
 	if d.HTTPServer {
-		httpLn, err = net.Listen("tcp", bindAddr(d.HTTPBindAddress, d.HTTPPort))
+		ln, err := net.Listen("tcp", bindAddr(d.HTTPBindAddress, d.HTTPPort))
 		if err != nil {
 			apiLn.Close()
 			return fmt.Errorf("http listener %s: %w", bindAddr(d.HTTPBindAddress, d.HTTPPort), err)
 		}
-		httpSrv = s.httpServer(s.httpHandler)
+		httpLn = newLimitListener(ln, d.APIMaxConnections)
+		httpSrv = s.httpServer(s.httpHandler, httpLn)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.serveErrs = make(chan error, 2)
 	s.apiAddr = apiLn.Addr()
+	s.apiLn, s.httpLn = apiLimited, httpLn
 	s.servers = append(s.servers, apiSrv)
-	go func() { s.serveErrs <- apiSrv.Serve(tls.NewListener(apiLn, tlsCfg)) }()
+	go func() { s.serveErrs <- apiSrv.Serve(tls.NewListener(apiLimited, tlsCfg)) }()
 	s.log.WithField("addr", apiLn.Addr().String()).Info("API listening (TLS)")
 	if httpSrv != nil {
 		s.httpAddr = httpLn.Addr()
@@ -261,9 +270,12 @@ func (s *Server) Start() error {
 	return nil
 }
 
-func (s *Server) httpServer(h http.Handler) *http.Server {
+// httpServer is the server of one listener; its connection states feed the listener's
+// limit (api-max-connections).
+func (s *Server) httpServer(h http.Handler, ln *limitListener) *http.Server {
 	return &http.Server{
 		Handler:           h,
+		ConnState:         ln.track,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      s.writeTimeout(),

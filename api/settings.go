@@ -1,12 +1,16 @@
 package api
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
+	"replication-manager-pro/cluster"
 	"replication-manager-pro/config"
 )
 
@@ -108,23 +112,77 @@ func (s *Server) handleSwitchSetting(w http.ResponseWriter, r *http.Request, rc 
 
 var clusterName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
+// validClusterName is the API's cluster-name rule, for actions/add and every {c} path value:
+// the name becomes a directory, a file name and a TOML table, so nothing that could climb
+// out of a directory.
+func validClusterName(name string) bool {
+	return clusterName.MatchString(name) && !strings.Contains(name, "..")
+}
+
 // handleAddCluster creates a cluster from the [Default] settings and starts monitoring it.
 // Names: letters, digits, '_', '.', '-' (the name becomes a directory and a TOML table).
+// At most monitoring-max-clusters clusters run (409 naming the key beyond).
 func (s *Server) handleAddCluster(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	name := param(r, "c")
-	if !clusterName.MatchString(name) {
+	if !validClusterName(name) {
 		http.Error(w, "Invalid cluster name: want letters, digits, '_', '.', '-'", http.StatusBadRequest)
 		return
 	}
+	s.fleetMu.Lock()
+	defer s.fleetMu.Unlock()
 	if _, ok := s.opt.Fleet.Get(name); ok {
 		http.Error(w, "Cluster already exists: "+name, http.StatusConflict)
 		return
 	}
-	c := config.Cluster{Name: name, Section: name, Settings: *s.settings()}
+	d := s.settings()
+	if limit := d.MonitoringMaxClusters; limit > 0 && len(s.opt.Fleet.Members()) >= limit {
+		http.Error(w, fmt.Sprintf("Cluster not added: %d clusters run, the limit set by monitoring-max-clusters; "+
+			"delete one (/api/clusters/actions/delete/{cluster}) or raise the limit", limit), http.StatusConflict)
+		return
+	}
+	c := config.Cluster{Name: name, Section: name, Settings: *d}
 	if err := s.opt.Fleet.Start(c); err != nil {
 		http.Error(w, "Cluster not added: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
 	s.log.WithField("cluster", name).WithField("user", rc.user).Info("cluster added through the API")
 	w.WriteHeader(http.StatusOK)
+}
+
+// handleDeleteCluster stops monitoring a cluster and forgets it (its monitor goroutines,
+// routers, orchestrator, caches and metric series). Its databases are not touched and its
+// configuration files are not changed: a cluster of the files comes back at the next start.
+// 404 when unknown; 409 while an action runs on it.
+func (s *Server) handleDeleteCluster(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	s.fleetMu.Lock()
+	defer s.fleetMu.Unlock()
+	m, ok := s.opt.Fleet.Get(param(r, "c"))
+	if !ok {
+		http.Error(w, "Cluster Not Found", http.StatusNotFound)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	unlock, ok := s.lockCluster(ctx, m.Name)
+	if !ok {
+		http.Error(w, "Another action runs on this cluster", http.StatusConflict)
+		return
+	}
+	if m.Monitor.Busy() {
+		unlock()
+		http.Error(w, "Another action runs on this cluster: retry once it is done", http.StatusConflict)
+		return
+	}
+	s.opt.Fleet.Stop(m.Name)
+	unlock()
+	s.forgetCluster(m)
+	s.log.WithField("cluster", m.Name).WithField("user", rc.user).Info("cluster deleted through the API")
+	w.WriteHeader(http.StatusOK)
+}
+
+// forgetCluster drops what the API keeps about a cluster that no longer runs.
+func (s *Server) forgetCluster(m *cluster.Member) {
+	s.cache.Delete(m)
+	s.actionMu.Delete(strings.ToLower(m.Name))
+	s.metrics.forget(m.Name)
 }
