@@ -262,11 +262,11 @@ func (m *Monitor) historyPath() string {
 	return filepath.Join(m.cfg.Failover.Exec.StateDir, m.cfg.Cluster, "failover-history.json")
 }
 
-// nextInterval is the wait before the next tick: short while the master is suspect, so the
-// false-positive counter confirms a dead master in a fraction of a tick.
+// nextInterval is the wait before the next tick: short while the master or a relay is
+// suspect, so the false-positive counter confirms a dead one in a fraction of a tick.
 func (m *Monitor) nextInterval(s *topology.Snapshot) time.Duration {
 	if s != nil {
-		if ms, ok := s.MasterServer(); ok && ms.State == topology.StateSuspect {
+		if suspectSource(s) {
 			fast := m.cfg.Failover.FastConfirm
 			if fast <= 0 {
 				fast = m.cfg.Ticker / 5
@@ -286,6 +286,18 @@ func (m *Monitor) nextInterval(s *topology.Snapshot) time.Duration {
 func connecting(s *topology.Snapshot) bool {
 	for i := range s.Servers {
 		if r, ok := s.Servers[i].PrimaryReplication(); ok && s.Servers[i].Reachable && r.IO != topology.ThreadYes && r.IO != topology.ThreadNo {
+			return true
+		}
+	}
+	return false
+}
+
+// suspectSource reports a master or relay that missed its last probe: servers that others
+// replicate from, whose death the monitor must confirm quickly.
+func suspectSource(s *topology.Snapshot) bool {
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		if srv.State == topology.StateSuspect && (i == s.Master || srv.Role == topology.RoleRelay) {
 			return true
 		}
 	}

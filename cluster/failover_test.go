@@ -217,7 +217,7 @@ func missing(t *testing.T, s *testenv.Server, acked []int64) []int64 {
 	return out
 }
 
-func enableSemiSync(t *testing.T, c *testenv.Cluster) {
+func enableSemiSync(t testing.TB, c *testenv.Cluster) {
 	t.Helper()
 	c.Master().Exec(t, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC")
 	c.Master().Exec(t, "SET GLOBAL rpl_semi_sync_master_timeout = 60000")
