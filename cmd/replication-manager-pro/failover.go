@@ -248,6 +248,7 @@ func newActCmd() *cobra.Command {
 	var (
 		f      controlFlags
 		server string
+		force  bool
 	)
 	kinds := make([]string, len(cluster.PlanKinds))
 	for i, k := range cluster.PlanKinds {
@@ -272,7 +273,7 @@ func newActCmd() *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), "act: unknown plan kind %q (one of %s)\n", args[0], strings.Join(kinds, ", "))
 				return exitError{code: 1}
 			}
-			req := cluster.ActionRequest{Kind: kind, DryRun: f.dryRun, Origin: "cli", Wait: cluster.OperatorWait}
+			req := cluster.ActionRequest{Kind: kind, DryRun: f.dryRun, Force: force, Origin: "cli", Wait: cluster.OperatorWait}
 			if server != "" {
 				hp, err := ipv6.ParseHostPort(server, ipv6.DefaultPort)
 				if err != nil {
@@ -288,5 +289,6 @@ func newActCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&server, "server", "", "host:port the plan moves (rejoin, repoint), promotes (switchover) or whose replicas it moves (relay)")
+	cmd.Flags().BoolVar(&force, "force", false, "failover: even a master that answers; relay: even a relay that answers")
 	return cmd
 }
