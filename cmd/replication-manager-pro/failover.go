@@ -126,9 +126,12 @@ func printPlan(w io.Writer, p cluster.Plan) {
 	if len(p.Election.Candidates) > 0 {
 		fmt.Fprintf(w, "election: %s\n", p.Election.Reason)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  CANDIDATE\tELIGIBLE\tPOSITION\tBEHIND\tWHY")
+		fmt.Fprintln(tw, "  CANDIDATE\tDEPTH\tELIGIBLE\tPOSITION\tBEHIND\tWHY")
 		for _, c := range p.Election.Candidates {
 			why := strings.Join(c.Reasons, "; ")
+			if why == "" {
+				why = strings.Join(c.Notes, "; ") // how an eligible server was ranked
+			}
 			if why == "" {
 				why = "-"
 			}
@@ -136,7 +139,7 @@ func printPlan(w io.Writer, p cluster.Plan) {
 			if pos == "" {
 				pos = "-"
 			}
-			fmt.Fprintf(tw, "  %s\t%v\t%s\t%d\t%s\n", c.Server, c.Eligible, pos, c.Behind, why)
+			fmt.Fprintf(tw, "  %s\t%d\t%v\t%s\t%d\t%s\n", c.Server, c.Depth, c.Eligible, pos, c.Behind, why)
 		}
 		tw.Flush()
 	}
