@@ -59,8 +59,9 @@ type Settings struct {
 	ReplicationDelayedHosts     string `key:"replication-delayed-hosts" default:"" help:"Comma-separated hosts replicating with a delay"`
 	ReplicationDelayedTime      int    `key:"replication-delayed-time" default:"3600" min:"0" max:"2592000" help:"Delay in seconds of the delayed hosts"`
 	TopologyTarget              string `key:"topology-target" default:"" help:"Topology to bootstrap or enforce (e.g. master-slave)"`
+	ForceSlaveHeartbeat         bool   `key:"force-slave-heartbeat" default:"true" help:"Set every replica's MASTER_HEARTBEAT_PERIOD to what fast dead-master detection needs (the monitoring ticker, at most force-slave-heartbeat-time); false leaves replicas as they are"`
 	ForceSlaveHeartbeatRetry    int    `key:"force-slave-heartbeat-retry" default:"5" min:"0" max:"86400" help:"Replication connect retry count enforced on replicas"`
-	ForceSlaveHeartbeatTime     int    `key:"force-slave-heartbeat-time" default:"3" min:"0" max:"3600" help:"Replication heartbeat period in seconds enforced on replicas"`
+	ForceSlaveHeartbeatTime     int    `key:"force-slave-heartbeat-time" default:"3" min:"0" max:"3600" help:"Longest replication heartbeat period in seconds set on replicas (force-slave-heartbeat)"`
 	CheckReplicationState       bool   `key:"check-replication-state" default:"true" help:"Refuse failover to a replica whose replication is broken"`
 	CheckReplicationFilters     bool   `key:"check-replication-filters" default:"true" help:"Refuse election of replicas with replication filters differing from the master"`
 	CheckBinlogFilters          bool   `key:"check-binlog-filters" default:"true" help:"Refuse election of replicas with binlog filters differing from the master"`
