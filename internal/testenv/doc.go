@@ -1,5 +1,6 @@
 // Package testenv starts real components for tests: MariaDB servers (Debian's mariadbd) in
-// GTID replication clusters on free loopback ports, HAProxy instances, and network
+// GTID replication clusters on free loopback ports, HAProxy instances, ProxySQL instances
+// (NewProxySQL: the binary of ../shared/tools/proxysql, PROXYSQL_BIN or PATH), and network
 // namespaces ("hosts") joined by a bridge for multi-host tests.
 //
 // Everything a helper starts is owned by the calling test: processes are killed and their
