@@ -1,6 +1,7 @@
 // Package eventlog records what happened to clusters: state changes, enforcements, failover
 // and switchover steps. Events stay in a bounded in-memory ring for the API and UI, and are
-// appended as JSON lines to a file in the working directory so they survive a restart.
+// appended as JSON lines to a file in the working directory so they survive a restart; the
+// file is rotated by size (Rotation), so it never grows without bound.
 package eventlog
 
 import (
@@ -8,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 )
@@ -34,8 +34,7 @@ type Log struct {
 	next int // where the next event goes once the ring is full
 	full bool
 	seq  uint64
-	file *os.File
-	w    *bufio.Writer
+	file *RotatingFile
 	now  func() time.Time
 }
 
@@ -43,8 +42,14 @@ type Log struct {
 const DefaultCapacity = 10000
 
 // Open creates a log keeping capacity events in memory and appending to path ("" for memory
-// only). The file's directory is created if needed.
+// only), rotated by DefaultRotation. The file's directory is created if needed.
 func Open(path string, capacity int) (*Log, error) {
+	return OpenRotated(path, capacity, DefaultRotation)
+}
+
+// OpenRotated is Open with the file rotated by rot (log-rotate-max-size and
+// log-rotate-max-backup in the daemon).
+func OpenRotated(path string, capacity int, rot Rotation) (*Log, error) {
 	if capacity <= 0 {
 		capacity = DefaultCapacity
 	}
@@ -52,14 +57,11 @@ func Open(path string, capacity int) (*Log, error) {
 	if path == "" {
 		return l, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("event log directory: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := OpenRotating(path, rot)
 	if err != nil {
 		return nil, fmt.Errorf("event log: %w", err)
 	}
-	l.file, l.w = f, bufio.NewWriter(f)
+	l.file = f
 	return l, nil
 }
 
@@ -80,7 +82,7 @@ func (l *Log) Add(e Event) (Event, error) {
 		l.next = (l.next + 1) % len(l.ring)
 		l.full = true
 	}
-	if l.w == nil {
+	if l.file == nil {
 		return e, nil
 	}
 	b, err := json.Marshal(e)
@@ -88,11 +90,9 @@ func (l *Log) Add(e Event) (Event, error) {
 		return e, fmt.Errorf("event log: %w", err)
 	}
 	b = append(b, '\n')
-	if _, err := l.w.Write(b); err != nil {
-		return e, fmt.Errorf("event log: %w", err)
-	}
-	// Flush each event: the file is the record a DBA reads after a crash at 3 a.m.
-	if err := l.w.Flush(); err != nil {
+	// One write per event, unbuffered: the file is the record a DBA reads after a crash at
+	// 3 a.m., and a line never straddles a rotation.
+	if _, err := l.file.Write(b); err != nil {
 		return e, fmt.Errorf("event log: %w", err)
 	}
 	return e, nil
@@ -129,11 +129,8 @@ func (l *Log) Close() error {
 	if l.file == nil {
 		return nil
 	}
-	err := l.w.Flush()
-	if cerr := l.file.Close(); err == nil {
-		err = cerr
-	}
-	l.file, l.w = nil, nil
+	err := l.file.Close()
+	l.file = nil
 	return err
 }
 
@@ -157,4 +154,27 @@ func ReadFile(path string) ([]Event, error) {
 		out = append(out, e)
 	}
 	return out, sc.Err()
+}
+
+// ReadAll reads the events of a file written by a Log and of its rotated files, oldest
+// first (path.N ... path.1, then path). Missing rotated files are skipped.
+func ReadAll(path string) ([]Event, error) {
+	var files []string
+	for i := 1; ; i++ {
+		name := fmt.Sprintf("%s.%d", path, i)
+		if _, err := os.Stat(name); err != nil {
+			break
+		}
+		files = append([]string{name}, files...)
+	}
+	files = append(files, path)
+	var out []Event
+	for _, f := range files {
+		evs, err := ReadFile(f)
+		out = append(out, evs...)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
