@@ -303,11 +303,18 @@ func newMonitorCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if n, limit := len(cfg.Clusters), cfg.Default.MonitoringMaxClusters; limit > 0 && n > limit {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d clusters configured, more than monitoring-max-clusters (%d)\n", n, limit)
+				return exitError{code: 1}
+			}
 			log := logrus.New()
 			log.SetOutput(cmd.ErrOrStderr())
 			log.SetLevel(logLevel(cfg.Default.LogLevel))
+			// log-file and events.jsonl are rotated by size (log-rotate-max-size MB,
+			// log-rotate-max-backup files kept).
+			rot := eventlog.RotationMB(cfg.Default.LogRotateMaxSize, cfg.Default.LogRotateMaxBackup)
 			if cfg.Default.LogFile != "" {
-				f, err := os.OpenFile(cfg.Default.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+				f, err := eventlog.OpenRotating(cfg.Default.LogFile, rot)
 				if err != nil {
 					return fmt.Errorf("log-file: %w", err)
 				}
@@ -317,7 +324,7 @@ func newMonitorCmd() *cobra.Command {
 			if cfg.Default.APICredentials == config.Defaults().APICredentials {
 				log.Warn("api-credentials is replication-manager's well-known default (admin:repman): anyone who can reach the API port can log in; set your own")
 			}
-			events, err := eventlog.Open(filepath.Join(cfg.Default.MonitoringDatadir, "events.jsonl"), 0)
+			events, err := eventlog.OpenRotated(filepath.Join(cfg.Default.MonitoringDatadir, "events.jsonl"), 0, rot)
 			if err != nil {
 				return fmt.Errorf("monitoring-datadir: %w", err)
 			}
