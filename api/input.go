@@ -16,6 +16,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"replication-manager-pro/config"
 	"replication-manager-pro/ipv6"
 )
 
@@ -425,8 +426,9 @@ func validPathValue(name, v string) *inputError {
 	want := ""
 	switch name {
 	case "c":
-		ok, want = validClusterName(v), "a cluster name: letters, digits, '_', '.', '-', at most 64, not starting with '.', '_' or '-'"
-		name = "cluster"
+		if err := config.ValidateClusterName(v); err != nil {
+			return &inputError{code: http.StatusBadRequest, msg: fmt.Sprintf("invalid cluster %s in the path: %v", quoteName(v), err)}
+		}
 	case "host":
 		ok, want = pathHost.MatchString(v), "a host name or an IP address"
 	case "port":

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -110,22 +109,13 @@ func (s *Server) handleSwitchSetting(w http.ResponseWriter, r *http.Request, rc 
 	w.WriteHeader(http.StatusOK)
 }
 
-var clusterName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-
-// validClusterName is the API's cluster-name rule, for actions/add and every {c} path value:
-// the name becomes a directory, a file name and a TOML table, so nothing that could climb
-// out of a directory.
-func validClusterName(name string) bool {
-	return clusterName.MatchString(name) && !strings.Contains(name, "..")
-}
-
 // handleAddCluster creates a cluster from the [Default] settings and starts monitoring it.
 // Names: letters, digits, '_', '.', '-' (the name becomes a directory and a TOML table).
 // At most monitoring-max-clusters clusters run (409 naming the key beyond).
 func (s *Server) handleAddCluster(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	name := param(r, "c")
-	if !validClusterName(name) {
-		http.Error(w, "Invalid cluster name: want letters, digits, '_', '.', '-'", http.StatusBadRequest)
+	if err := config.ValidateClusterName(name); err != nil {
+		http.Error(w, "Invalid cluster name: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	s.fleetMu.Lock()
