@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -30,6 +31,9 @@ type AnalyzeOptions struct {
 	// agrees that the master is gone. Without it only a disconnected IO thread agrees.
 	HeartbeatCheck   bool
 	HeartbeatTimeout time.Duration
+	// HeartbeatPeriod is the MASTER_HEARTBEAT_PERIOD every replica should have
+	// (force-slave-heartbeat); 0 leaves replicas as they are.
+	HeartbeatPeriod time.Duration
 	// FormerMasters are masters replaced by a failover, with the new master's position at
 	// promotion (failover history).
 	FormerMasters map[ipv6.HostPort]gtid.List
@@ -132,6 +136,17 @@ func Analyze(s *topology.Snapshot, opt AnalyzeOptions) []topology.Problem {
 		}
 		if opt.ReadOnlyReplicas && !srv.ReadOnly && !opt.IgnoredReadOnly[srv.Addr] && srv.State != topology.StateMaintenance {
 			add(topology.WritableReplica, topology.SeverityWarning, srv, "replica is writable (read_only=OFF)")
+		}
+		if opt.HeartbeatPeriod > 0 && srv.State != topology.StateMaintenance {
+			want := opt.HeartbeatPeriod.Seconds()
+			for _, ch := range srv.Replications {
+				// Only a replicating channel is tuned: the change restarts its threads.
+				if ch.Healthy() && math.Abs(ch.HeartbeatPeriod-want) > 0.0015 {
+					add(topology.SlowHeartbeat, topology.SeverityWarning, srv, "%sexpects a heartbeat every %gs; a dead source is confirmed quickly only with one every %gs",
+						channelPrefix(ch), ch.HeartbeatPeriod, want)
+					break
+				}
+			}
 		}
 		if !srv.LogBin {
 			add(topology.ReplicaWithoutBinlog, topology.SeverityWarning, srv, "binary log disabled: cannot be promoted")

@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -27,6 +28,11 @@ func MonitorConfigFrom(c *config.Cluster) (MonitorConfig, error) {
 		RelayKeepDepth:   s.ReplicationRelayKeepDepth,
 		HeartbeatTimeout: time.Duration(s.FailoverFalsePositiveHeartbeatTimeout) * time.Second,
 	}
+	period, silence, enforce := heartbeat(s, mc.Ticker, mc.HeartbeatTimeout)
+	mc.HeartbeatTimeout = silence
+	if enforce {
+		mc.HeartbeatPeriod = period
+	}
 	var err error
 	if mc.Hosts, err = s.Hosts(); err != nil {
 		return mc, fmt.Errorf("cluster %s: db-servers-hosts: %w", c.Name, err)
@@ -39,6 +45,14 @@ func MonitorConfigFrom(c *config.Cluster) (MonitorConfig, error) {
 	}
 	if mc.IgnoredReadOnly, err = s.HostList("db-servers-ignored-readonly"); err != nil {
 		return mc, fmt.Errorf("cluster %s: db-servers-ignored-readonly: %w", c.Name, err)
+	}
+	if s.AutorejoinBackupBinlog {
+		dbc, err := s.DBCredential()
+		if err != nil {
+			return mc, fmt.Errorf("cluster %s: db-servers-credential: %w", c.Name, err)
+		}
+		mc.SaveDiverged = &SaveConfig{Binary: s.BackupMysqlbinlogPath, User: dbc.User, Password: dbc.Password,
+			Dir: filepath.Join(s.MonitoringDatadir, c.Name, "diverged")}
 	}
 	repl, err := s.ReplicationCredentials()
 	if err != nil {
@@ -58,7 +72,7 @@ func MonitorConfigFrom(c *config.Cluster) (MonitorConfig, error) {
 			ReplUser:         repl.User,
 			ReplPassword:     repl.Password,
 			ReplSSL:          s.ReplicationUseSSL,
-			HeartbeatPeriod:  time.Duration(s.ForceSlaveHeartbeatTime) * sec,
+			HeartbeatPeriod:  period,
 			ConnectRetry:     time.Duration(s.ForceSlaveHeartbeatRetry) * sec,
 			ReadOnlyReplicas: s.FailoverReadonlyState,
 			IgnoredReadOnly:  set(mc.IgnoredReadOnly),
@@ -84,3 +98,27 @@ func MonitorConfigFrom(c *config.Cluster) (MonitorConfig, error) {
 // CrashAfterStepEnv names the environment variable of the crash tests: the manager kills
 // itself once that many steps of a plan are journaled done. Never set it in production.
 const CrashAfterStepEnv = "RMP_TEST_CRASH_AFTER_STEP"
+
+// heartbeat derives, from the monitor's own settings, the heartbeat period replicas must
+// have and the silence after which they agree their source is dead. A replica notices a
+// frozen or cut-off source (whose TCP connection stays up) only by missing heartbeats, and
+// MariaDB's default period is slave_net_timeout / 2 = 30 s: a minute before anyone could
+// tell. With force-slave-heartbeat the period is the monitoring ticker (at least 50 ms, at
+// most force-slave-heartbeat-time), so each tick sees a heartbeat, and three missed ones
+// (never less than two ticks, never more than failover-falsepositive-heartbeat-timeout)
+// are silence. Without it replicas keep their own period and the timeout is the key's.
+func heartbeat(s *config.Settings, ticker, timeout time.Duration) (period, silence time.Duration, enforce bool) {
+	if !s.ForceSlaveHeartbeat {
+		return time.Duration(s.ForceSlaveHeartbeatTime) * time.Second, timeout, false
+	}
+	ceiling := time.Duration(s.ForceSlaveHeartbeatTime) * time.Second
+	if ceiling <= 0 {
+		ceiling = 3 * time.Second
+	}
+	period = min(max(ticker, 50*time.Millisecond), ceiling)
+	silence = max(3*period, 2*ticker)
+	if timeout > 0 && silence > timeout {
+		silence = timeout
+	}
+	return period, silence, true
+}

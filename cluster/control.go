@@ -71,6 +71,7 @@ func (m *Monitor) executor() *Executor {
 	x := NewExecutor(cfg, m.sqlServer, m.cfg.Failover.Routers, m.observe, m.log)
 	x.OnPromoted = m.promoted
 	x.Journal = m.journal
+	x.ArmFence = m.armFence
 	return x
 }
 

@@ -102,6 +102,9 @@ type Executor struct {
 	OnPromoted func(p Plan, pos gtid.List)
 	// Journal, when set, records the plan's progress before and after each step.
 	Journal *Journal
+	// ArmFence queues read_only on the old master through a connection held to it (the
+	// fence-old-master step); nil when the caller holds none.
+	ArmFence func(ctx context.Context, addr ipv6.HostPort) (string, error)
 
 	mu     sync.Mutex // guards state and journal writes from parallel steps
 	state  RunState
@@ -366,6 +369,11 @@ func (x *Executor) step(ctx context.Context, p Plan, st Step) (string, error) {
 		return "", x.script(ctx, p, st.Detail)
 	case StepCheckLongWrites:
 		return "", x.checkLongWrites(ctx, st.Server)
+	case StepFenceOldMaster:
+		if x.ArmFence == nil {
+			return "no connection held to the old master", nil
+		}
+		return x.ArmFence(ctx, st.Server)
 	case StepFreezeOldMaster:
 		return "", x.freeze(ctx, st.Server)
 	case StepWaitCatchUp:

@@ -687,7 +687,11 @@ func TestFormerMasterRejoinsAsReplica(t *testing.T) {
 func TestDivergedFormerMasterIsKeptOut(t *testing.T) {
 	c := testenv.StartCluster(t, 3)
 	createWriterTable(t, c)
-	m, events := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.AutoRejoin = true })
+	saveDir := t.TempDir()
+	m, events := failoverMonitor(t, c, func(mc *MonitorConfig) {
+		mc.AutoRejoin = true
+		mc.SaveDiverged = &SaveConfig{User: testenv.RootUser, Password: testenv.RootPassword, Dir: saveDir}
+	})
 	runMonitor(t, m)
 	waitFor(t, m, 5*time.Second, "healthy", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
 	// The replicas stop receiving; the master then commits two transactions nobody gets.
@@ -728,6 +732,36 @@ func TestDivergedFormerMasterIsKeptOut(t *testing.T) {
 	}
 	if len(eventsWith(events, "FormerMasterDiverged")) == 0 {
 		t.Fatal("no event")
+	}
+	// The transactions nobody received are saved, replayable, and reported as lost.
+	var saved []eventlog.Event
+	for deadline := time.Now().Add(15 * time.Second); len(saved) == 0; saved = eventsWith(events, "saved to ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("diverged transactions not saved: %+v", eventsWith(events, "transactions lost"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if saved[0].Error != "DataLoss" {
+		t.Errorf("loss event %+v", saved[0])
+	}
+	files, _ := filepath.Glob(filepath.Join(saveDir, "*.sql"))
+	if len(files) != 1 {
+		t.Fatalf("saved files %v", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range []string{"@1=1", "@1=2", "@1=3"} {
+		if !strings.Contains(string(b), row) {
+			t.Errorf("saved file lacks row %s:\n%s", row, b)
+		}
+	}
+	if strings.Contains(string(b), "@1=0") || !strings.Contains(saved[0].Message, files[0]) {
+		t.Errorf("saved more than the diverged transactions, or the event does not name the file: %s", saved[0].Message)
+	}
+	if h := m.History(); len(h.FormerMasters) != 1 || h.FormerMasters[0].Saved != files[0] {
+		t.Errorf("history %+v", h.FormerMasters)
 	}
 }
 

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/mariadb"
@@ -26,6 +27,12 @@ type mariadbConn struct{ s *mariadb.Server }
 func (c mariadbConn) Close() error { return c.s.Close() }
 
 func (c mariadbConn) SetReadOnly(ctx context.Context, on bool) error { return c.s.SetReadOnly(ctx, on) }
+
+func (c mariadbConn) SetHeartbeatPeriod(ctx context.Context, channel string, period time.Duration) error {
+	return c.s.SetHeartbeatPeriod(ctx, channel, period)
+}
+
+func (c mariadbConn) Isolate(ctx context.Context) error { return c.s.Isolate(ctx) }
 
 func (c mariadbConn) Probe(ctx context.Context) (topology.Server, error) {
 	st, err := c.s.Probe(ctx)

@@ -12,6 +12,7 @@ import (
 
 	"replication-manager-pro/eventlog"
 	"replication-manager-pro/ipv6"
+	"replication-manager-pro/mariadb"
 	"replication-manager-pro/router"
 	"replication-manager-pro/topology"
 )
@@ -22,6 +23,10 @@ type ServerConn interface {
 	// Probe returns the server's facts (identity, state and role fields are left empty).
 	Probe(ctx context.Context) (topology.Server, error)
 	SetReadOnly(ctx context.Context, on bool) error
+	// SetHeartbeatPeriod sets a replication connection's MASTER_HEARTBEAT_PERIOD.
+	SetHeartbeatPeriod(ctx context.Context, channel string, period time.Duration) error
+	// Isolate ends every client connection and sets read_only (a returning former master).
+	Isolate(ctx context.Context) error
 	Close() error
 }
 
@@ -44,11 +49,17 @@ type MonitorConfig struct {
 	CheckLag         bool          // check-replication-state
 	ReadOnlyReplicas bool          // failover-readonly-state
 	HeartbeatCheck   bool          // failover-falsepositive-heartbeat
-	HeartbeatTimeout time.Duration // failover-falsepositive-heartbeat-timeout
+	HeartbeatTimeout time.Duration // silence after which replicas agree a source is dead (derived, see MonitorConfigFrom)
+	// HeartbeatPeriod is the MASTER_HEARTBEAT_PERIOD set on every replica
+	// (force-slave-heartbeat); 0 leaves replicas as they are.
+	HeartbeatPeriod time.Duration
 	Ignored          []ipv6.HostPort
 	IgnoredReadOnly  []ipv6.HostPort
 	Preferred        []ipv6.HostPort
-	AutoRejoin       bool // autorejoin; also moves the replicas of a dead relay
+	// SaveDiverged saves the transactions a returning former master holds that the cluster
+	// never received (autorejoin-backup-binlog); nil does not save them.
+	SaveDiverged *SaveConfig
+	AutoRejoin   bool // autorejoin; also moves the replicas of a dead relay
 	FlattenTree      bool // replication-tree-flatten
 	RelayKeepDepth   bool // replication-relay-keep-depth
 	Failover         FailoverConfig
@@ -75,6 +86,18 @@ type Monitor struct {
 	hist        FailoverHistory
 	histLoaded  bool
 	lastRefusal string // last automatic-failover refusal reported, owned by Run
+
+	// fence is a connection held to the master, used by a failover to queue read_only on
+	// a master that froze (mariadb.Fence). tickMu is held to use it.
+	fence      *mariadb.Fence
+	fenceAddr  ipv6.HostPort
+	fenceCheck time.Time
+	// fenced lists the former masters isolated since they last answered again.
+	fencedMu sync.Mutex
+	fenced   map[ipv6.HostPort]bool
+	// saveTried lists the former masters whose diverged transactions this run tried to
+	// save: one attempt each, then the history says where they are (owned by Run).
+	saveTried map[ipv6.HostPort]bool
 
 	// The action lock: one topology change at a time (see Act).
 	actMu    sync.Mutex
@@ -173,6 +196,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		start := time.Now()
 		s := m.Tick(ctx)
 		if ctx.Err() == nil && s != nil {
+			m.saveDiverged(ctx, s)
 			if recs := m.recoveries(s, false); len(recs) > 0 {
 				m.recover(ctx, s, recs)
 				s = m.Snapshot()
@@ -206,13 +230,15 @@ func (m *Monitor) tickLocked(ctx context.Context) *topology.Snapshot {
 	}
 	snap := Discover(obs, prev, m.discoverOptions(), m.tick, time.Now())
 	aopt := AnalyzeOptions{ReadOnlyReplicas: m.cfg.ReadOnlyReplicas, IgnoredReadOnly: set(m.cfg.IgnoredReadOnly), MaxLag: m.cfg.MaxLag,
-		HeartbeatCheck: m.cfg.HeartbeatCheck, HeartbeatTimeout: m.cfg.HeartbeatTimeout,
+		HeartbeatCheck: m.cfg.HeartbeatCheck, HeartbeatTimeout: m.cfg.HeartbeatTimeout, HeartbeatPeriod: m.cfg.HeartbeatPeriod,
 		FormerMasters: m.History().formerMasters()}
 	snap.Problems = Analyze(snap, aopt)
 	snap.IsFailable = Failable(snap.Problems)
 	m.snap.Store(snap)
 	m.recordChanges(prev, snap)
+	m.forgetFenced(snap)
 	m.enforce(ctx, snap)
+	m.keepFence(ctx, snap)
 	m.reconcileRouters(ctx, snap)
 	return snap
 }
@@ -349,17 +375,70 @@ func (m *Monitor) addEvent(e eventlog.Event) {
 }
 
 func (m *Monitor) recoveries(snap *topology.Snapshot, paused bool) []Recovery {
+	m.fencedMu.Lock()
+	fenced := make(map[ipv6.HostPort]bool, len(m.fenced))
+	for a := range m.fenced {
+		fenced[a] = true
+	}
+	m.fencedMu.Unlock()
 	return Recoveries(snap, RecoveryOptions{
 		ReadOnlyReplicas: m.cfg.ReadOnlyReplicas, IgnoredReadOnly: set(m.cfg.IgnoredReadOnly), Paused: paused,
-		AutoRejoin: m.cfg.AutoRejoin, AutoFailover: m.cfg.Failover.Mode == "automatic",
+		AutoRejoin: m.cfg.AutoRejoin, AutoFailover: m.cfg.Failover.Mode == "automatic", Fenced: fenced,
 	})
 }
 
-// enforce applies the read_only corrections the recovery table calls for, each bounded by
-// the probe timeout. The plans it calls for run after the tick, through Act.
+// forgetFenced forgets the isolation of servers that stopped answering: when they come
+// back they are isolated again.
+func (m *Monitor) forgetFenced(snap *topology.Snapshot) {
+	m.fencedMu.Lock()
+	defer m.fencedMu.Unlock()
+	for i := range snap.Servers {
+		if !snap.Servers[i].Reachable {
+			delete(m.fenced, snap.Servers[i].Addr)
+		}
+	}
+}
+
+// correction runs one correction of the recovery table on a server.
+func (m *Monitor) correction(ctx context.Context, c ServerConn, snap *topology.Snapshot, a Recovery) error {
+	switch a.Kind {
+	case RecoverSetReadOnly, RecoverSetWritable:
+		return c.SetReadOnly(ctx, a.Kind == RecoverSetReadOnly)
+	case RecoverFence:
+		if err := c.Isolate(ctx); err != nil {
+			return err
+		}
+		m.fencedMu.Lock()
+		if m.fenced == nil {
+			m.fenced = map[ipv6.HostPort]bool{}
+		}
+		m.fenced[a.Server] = true
+		m.fencedMu.Unlock()
+		return nil
+	case RecoverHeartbeat:
+		srv, ok := snap.Find(a.Server)
+		if !ok {
+			return nil
+		}
+		var errs []error
+		for _, ch := range srv.Replications {
+			if ch.Healthy() {
+				errs = append(errs, c.SetHeartbeatPeriod(ctx, ch.Channel, m.cfg.HeartbeatPeriod))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// enforce applies the corrections the recovery table calls for (read_only, heartbeat
+// period, isolation of a returning former master), each bounded by the probe timeout. The
+// plans it calls for run after the tick, through Act.
 func (m *Monitor) enforce(ctx context.Context, snap *topology.Snapshot) {
 	for _, a := range m.recoveries(snap, m.paused.Load()) {
-		if a.Kind != RecoverSetReadOnly && a.Kind != RecoverSetWritable {
+		switch a.Kind {
+		case RecoverSetReadOnly, RecoverSetWritable, RecoverFence, RecoverHeartbeat:
+		default:
 			continue
 		}
 		c, ok := m.conns[a.Server]
@@ -368,7 +447,7 @@ func (m *Monitor) enforce(ctx context.Context, snap *topology.Snapshot) {
 		}
 		actx, cancel := context.WithTimeout(ctx, m.probeTimeout()+5*time.Second)
 		start := time.Now()
-		err := c.SetReadOnly(actx, a.Kind == RecoverSetReadOnly)
+		err := m.correction(actx, c, snap, a)
 		cancel()
 		e := eventlog.Event{Server: a.Server.String(), Kind: "enforce", Message: string(a.Kind) + ": " + a.Reason, Duration: time.Since(start)}
 		entry := m.log.WithFields(logrus.Fields{"server": a.Server.String(), "action": a.Kind})
@@ -382,10 +461,71 @@ func (m *Monitor) enforce(ctx context.Context, snap *topology.Snapshot) {
 	}
 }
 
+// keepFence holds a fence connection to a healthy master (mariadb.Fence), opened once per
+// master and checked every 10 s, so that a failover can queue read_only on it if it
+// freezes. tickMu is held.
+func (m *Monitor) keepFence(ctx context.Context, snap *topology.Snapshot) {
+	ms, ok := snap.MasterServer()
+	if !ok || ms.State != topology.StateMaster || m.paused.Load() {
+		return
+	}
+	if m.fence != nil && ipv6.SameAddr(m.fenceAddr, ms.Addr) {
+		if time.Since(m.fenceCheck) < 10*time.Second {
+			return
+		}
+		cctx, cancel := context.WithTimeout(ctx, m.probeTimeout())
+		alive := m.fence.Alive(cctx)
+		cancel()
+		m.fenceCheck = time.Now()
+		if alive {
+			return
+		}
+	}
+	if m.fence != nil {
+		m.fence.Close()
+		m.fence = nil
+	}
+	s, err := m.sqlServer(ms.Addr)
+	if err != nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, m.probeTimeout())
+	defer cancel()
+	if f, err := s.OpenFence(cctx); err == nil {
+		m.fence, m.fenceAddr, m.fenceCheck = f, ms.Addr, time.Now()
+	}
+}
+
+// armFence queues read_only on the old master through the held fence (a failover's
+// fence-old-master step). tickMu is held by the running plan.
+func (m *Monitor) armFence(ctx context.Context, addr ipv6.HostPort) (string, error) {
+	f := m.fence
+	if f == nil || !ipv6.SameAddr(m.fenceAddr, addr) {
+		return "no connection held to the old master: nothing to queue", nil
+	}
+	m.fence = nil
+	answered, err := f.Arm(ctx, fenceWait)
+	switch {
+	case err != nil:
+		return "the old master is gone (its connection failed): nothing to fence", nil
+	case answered:
+		return "", nil // it answered: read-only now
+	}
+	return "queued: the old master runs read_only=ON the moment it answers again", nil
+}
+
+// fenceWait is how long a failover waits for the old master to answer its fence: long
+// enough for the statement to leave, short enough not to delay the promotion.
+const fenceWait = 30 * time.Millisecond
+
 // Close closes every server connection. Call it only once Run has returned.
 func (m *Monitor) Close() {
 	m.tickMu.Lock()
 	defer m.tickMu.Unlock()
+	if m.fence != nil {
+		m.fence.Close()
+		m.fence = nil
+	}
 	for a, c := range m.conns {
 		c.Close()
 		delete(m.conns, a)

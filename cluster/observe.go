@@ -53,6 +53,12 @@ func eventFor(a ActionEvent) eventlog.Event {
 		e.Duration = 0
 	case ObsDataLoss:
 		e.Error = "DataLoss"
+		if a.Error != "" {
+			e.Error += ": " + a.Error
+		}
+	}
+	if e.Kind == "" {
+		e.Kind = string(a.Kind) // an observation outside any plan (a diverged former master)
 	}
 	return e
 }

@@ -33,6 +33,7 @@ const (
 	StepPreScript        StepKind = "pre-script"        // failover-pre-script
 	StepCheckLongWrites  StepKind = "check-long-writes" // switchover-wait-write-query on the old master
 	StepFreezeOldMaster  StepKind = "freeze-old-master" // read_only, kill writers, flush binlogs
+	StepFenceOldMaster   StepKind = "fence-old-master"  // failover: read_only queued on a held connection to the old master
 	StepWaitCatchUp      StepKind = "wait-catch-up"     // candidate applies up to a position
 	StepPromote          StepKind = "promote"           // stop and reset replication, read_only off
 	StepNotifyRouters    StepKind = "notify-routers"    // routers send writes to the new master
@@ -116,6 +117,9 @@ type FormerMaster struct {
 	Addr         ipv6.HostPort `json:"addr"`
 	PromotionPos gtid.List     `json:"promotionPos"`
 	Time         time.Time     `json:"time"`
+	// Saved is the file holding the transactions it wrote that the cluster never received,
+	// once saved (SaveConfig).
+	Saved string `json:"saved,omitempty"`
 }
 
 // formerMasters indexes the history's former masters by address.
@@ -196,9 +200,10 @@ func DecideFailover(s *topology.Snapshot, h FailoverHistory, opt PlanOptions) Pl
 	r, _ := cand.PrimaryReplication()
 	up := p.Election.winner().Upstream
 
+	// A master that froze rather than died must come back read-only: queue it first.
+	core := []Step{{Kind: StepFenceOldMaster, Server: master.Addr, Detail: "read_only=ON queued on the manager's held connection: a frozen master runs it when it resumes"}}
 	// The relays above the candidate first apply what they received (top down), so that
 	// it reaches the candidate, which then waits for all of it.
-	var core []Step
 	for i := len(up) - 1; i >= 0; i-- {
 		core = append(core, Step{Kind: StepWaitCatchUp, Server: up[i], Detail: "relay applies its relay log and passes it down to " + newMaster.String()})
 	}

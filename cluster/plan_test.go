@@ -73,7 +73,7 @@ func TestDecideFailoverPreconditions(t *testing.T) {
 			for _, s := range p.Steps {
 				kinds = append(kinds, string(s.Kind))
 			}
-			if got := strings.Join(kinds, ","); got != "wait-catch-up,promote,notify-routers,repoint-replica,record" {
+			if got := strings.Join(kinds, ","); got != "fence-old-master,wait-catch-up,promote,notify-routers,repoint-replica,record" {
 				t.Fatalf("steps %s", got)
 			}
 		})

@@ -16,6 +16,8 @@ const (
 	RecoverRejoin      RecoveryKind = "rejoin"        // plan PlanRejoin
 	RecoverRepoint     RecoveryKind = "repoint"       // plan PlanRepoint
 	RecoverRelay       RecoveryKind = "relay"         // plan PlanRelay
+	RecoverHeartbeat   RecoveryKind = "set-heartbeat" // a correction: MASTER_HEARTBEAT_PERIOD
+	RecoverFence       RecoveryKind = "fence"         // a correction: read_only and clients ended on a returning former master
 )
 
 // Recovery is one action the monitor takes about one problem.
@@ -35,6 +37,9 @@ type RecoveryOptions struct {
 	// Paused is set while a plan runs: plans set read_only on purpose (the old master during
 	// a switchover) and the monitor must not undo it.
 	Paused bool
+	// Fenced lists the former masters fenced (read-only, clients ended) since they last
+	// answered again: each is fenced once per return.
+	Fenced map[ipv6.HostPort]bool
 }
 
 // checkAndRecover decides the action for one problem; srv is the problem's server (nil for
@@ -52,12 +57,20 @@ var recoveryTable = map[topology.Code]checkAndRecover{
 	topology.WritableReplica: func(_ *topology.Snapshot, _ topology.Problem, srv *topology.Server, o RecoveryOptions) RecoveryKind {
 		return pick(srv != nil && o.ReadOnlyReplicas && !o.IgnoredReadOnly[srv.Addr], RecoverSetReadOnly)
 	},
-	topology.FormerMasterDiverged: func(_ *topology.Snapshot, _ topology.Problem, srv *topology.Server, _ RecoveryOptions) RecoveryKind {
+	topology.FormerMasterDiverged: func(_ *topology.Snapshot, _ topology.Problem, srv *topology.Server, o RecoveryOptions) RecoveryKind {
 		// It must not take writes beside the master; a reseed (operator) brings it back.
-		return pick(srv != nil && !srv.ReadOnly, RecoverSetReadOnly)
+		return pick(srv != nil && (!o.Fenced[srv.Addr] || !srv.ReadOnly), RecoverFence)
 	},
 	topology.FormerMasterCanRejoin: func(_ *topology.Snapshot, _ topology.Problem, srv *topology.Server, o RecoveryOptions) RecoveryKind {
+		if srv != nil && !o.Fenced[srv.Addr] {
+			// First its clients go: writes they sent before it froze may wait for a
+			// semi-sync acknowledgement that must never come.
+			return RecoverFence
+		}
 		return pick(srv != nil && o.AutoRejoin, RecoverRejoin)
+	},
+	topology.SlowHeartbeat: func(_ *topology.Snapshot, _ topology.Problem, srv *topology.Server, o RecoveryOptions) RecoveryKind {
+		return pick(srv != nil && !o.Paused, RecoverHeartbeat)
 	},
 	topology.ReplicaNotFollowingMaster: func(s *topology.Snapshot, _ topology.Problem, srv *topology.Server, o RecoveryOptions) RecoveryKind {
 		if srv == nil || !o.AutoRejoin {

@@ -90,7 +90,7 @@ func TestTreeFailoverPromotesTheRelayAndKeepsItsReplicas(t *testing.T) {
 		t.Errorf("reason %q", p.Election.Reason)
 	}
 	// Only the master's other direct replica moves; the relay's replicas stay under it.
-	if got, want := stepList(p), "wait-catch-up@db2:3306,promote@db2:3306,notify-routers@db2:3306,repoint-replica@db5:3306,record@:0"; got != want {
+	if got, want := stepList(p), "fence-old-master@db1:3306,wait-catch-up@db2:3306,promote@db2:3306,notify-routers@db2:3306,repoint-replica@db5:3306,record@:0"; got != want {
 		t.Fatalf("steps\n%s\nwant\n%s", got, want)
 	}
 	for _, c := range p.Election.Candidates {
@@ -104,7 +104,7 @@ func TestTreeFailoverPromotesTheRelayAndKeepsItsReplicas(t *testing.T) {
 	flat.Flatten = true
 	flat.Elect.Ignored = map[ipv6.HostPort]bool{addr("db2"): true}
 	p = DecideFailover(s, FailoverHistory{}, flat)
-	if got, want := stepList(p), "wait-catch-up@db2:3306,wait-catch-up@db3:3306,promote@db3:3306,notify-routers@db3:3306,repoint-replica@db2:3306,repoint-replica@db4:3306,repoint-replica@db5:3306,record@:0"; got != want {
+	if got, want := stepList(p), "fence-old-master@db1:3306,wait-catch-up@db2:3306,wait-catch-up@db3:3306,promote@db3:3306,notify-routers@db3:3306,repoint-replica@db2:3306,repoint-replica@db4:3306,repoint-replica@db5:3306,record@:0"; got != want {
 		t.Fatalf("flattened steps\n%s\nwant\n%s", got, want)
 	}
 }
@@ -137,11 +137,11 @@ func TestTreeFailoverMostAdvancedWinsAtAnyDepth(t *testing.T) {
 	if p.NewMaster.String() != "db3:3306" {
 		t.Fatalf("winner %s (%s), want the leaf db3", p.NewMaster, p.Refused)
 	}
-	want := "wait-catch-up@db2:3306,wait-catch-up@db3:3306,promote@db3:3306,notify-routers@db3:3306,repoint-replica@db2:3306,repoint-replica@db5:3306,record@:0"
+	want := "fence-old-master@db1:3306,wait-catch-up@db2:3306,wait-catch-up@db3:3306,promote@db3:3306,notify-routers@db3:3306,repoint-replica@db2:3306,repoint-replica@db5:3306,record@:0"
 	if got := stepList(p); got != want {
 		t.Fatalf("steps\n%s\nwant\n%s", got, want)
 	}
-	if up := p.Steps[1].Upstream; len(up) != 1 || up[0].String() != "db2:3306" {
+	if up := p.Steps[2].Upstream; len(up) != 1 || up[0].String() != "db2:3306" {
 		t.Fatalf("candidate's catch-up step has upstream %v", up)
 	}
 }

@@ -27,6 +27,7 @@ const (
 	FormerMasterCanRejoin                Code = "FormerMasterCanRejoin"
 	FormerMasterDiverged                 Code = "FormerMasterDiverged"
 	DeadRelay                            Code = "DeadRelay" // a relay (intermediate master) down, confirmed by its replicas
+	SlowHeartbeat                        Code = "SlowHeartbeat" // a replica expects its source's heartbeat less often than fast detection needs
 )
 
 // Codes lists every problem code, for tables that must cover them all.
@@ -35,5 +36,5 @@ var Codes = []Code{
 	WritableStandalone, MultiMaster, ReplicationCycle, NoReplica, BrokenReplication,
 	LaggingReplica, WritableReplica, ReadOnlyMaster, ErrantGTID, ReplicaDown, AuthFailure,
 	ClusterDown, ReplicaWithoutBinlog, ReplicaOfUnknownSource, ReplicaNotFollowingMaster,
-	FormerMasterCanRejoin, FormerMasterDiverged, DeadRelay,
+	FormerMasterCanRejoin, FormerMasterDiverged, DeadRelay, SlowHeartbeat,
 }

@@ -30,6 +30,7 @@ type clusterConfig struct {
 	hosts      []*Host
 	extraArgs  []string
 	parents    []int
+	defaults   bool
 }
 
 // Standalone starts the servers without replication: all writable, no CHANGE MASTER.
@@ -47,6 +48,11 @@ func OnHosts(hosts ...*Host) Option { return func(c *clusterConfig) { c.hosts = 
 func WithArgs(args ...string) Option {
 	return func(c *clusterConfig) { c.extraArgs = append(c.extraArgs, args...) }
 }
+
+// ReplicationDefaults keeps MariaDB's own replication timing: slave_net_timeout 60 s and no
+// MASTER_HEARTBEAT_PERIOD (so a heartbeat every 30 s), as on a server nobody tuned. By
+// default the test servers use slave_net_timeout 10 s and a 1 s heartbeat.
+func ReplicationDefaults() Option { return func(c *clusterConfig) { c.defaults = true } }
 
 // Tree makes a replication tree instead of a flat one: server i replicates from server
 // parents[i] (parents[0] is ignored: Servers[0] is the master). Tree(-1, 0, 1, 1, 0) is
@@ -150,7 +156,11 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.startFresh(c.cfg.extraArgs)
+			extra := c.cfg.extraArgs
+			if c.cfg.defaults {
+				extra = append([]string{"--slave-net-timeout=60"}, extra...) // MariaDB's default; a later option wins
+			}
+			errs[i] = s.startFresh(extra)
 		}()
 	}
 	wg.Wait()
@@ -557,7 +567,7 @@ func (c *Cluster) setupReplication() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.replicateFrom(ctx, host, src.port)
+			errs[i] = r.replicateFrom(ctx, host, src.port, !c.cfg.defaults)
 		}()
 	}
 	wg.Wait()
@@ -569,14 +579,18 @@ func (c *Cluster) setupReplication() error {
 	return nil
 }
 
-func (s *Server) replicateFrom(ctx context.Context, host string, port int) error {
+func (s *Server) replicateFrom(ctx context.Context, host string, port int, tuned bool) error {
 	db := s.admin()
+	timing := ""
+	if tuned {
+		timing = ", MASTER_HEARTBEAT_PERIOD=1"
+	}
 	stmts := []string{
 		"CHANGE MASTER TO MASTER_HOST=" + sqlString(host) +
 			", MASTER_PORT=" + strconv.Itoa(port) +
 			", MASTER_USER=" + sqlString(ReplUser) +
 			", MASTER_PASSWORD=" + sqlString(ReplPassword) +
-			", MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1",
+			", MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1" + timing,
 		"START SLAVE",
 		"SET GLOBAL read_only=1",
 	}

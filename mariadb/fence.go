@@ -1,0 +1,102 @@
+package mariadb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// SetHeartbeatPeriod makes a replication connection expect its source's heartbeat every
+// period: STOP SLAVE, CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD (the one option named, the
+// others are kept), START SLAVE. The threads stop for the few milliseconds this takes;
+// with GTID the connection continues from its own position.
+func (s *Server) SetHeartbeatPeriod(ctx context.Context, channel string, period time.Duration) error {
+	if period <= 0 || period > maxHeartbeat {
+		return fmt.Errorf("heartbeat period %v out of range (0, %v]", period, maxHeartbeat)
+	}
+	ch, err := channelClause(channel)
+	if err != nil {
+		return fmt.Errorf("heartbeat period on %s: %w", s.addr, err)
+	}
+	if err := s.StopReplica(ctx, channel); err != nil {
+		return err
+	}
+	// The period is a number formatted here, never input text.
+	q := "CHANGE MASTER" + ch + " TO MASTER_HEARTBEAT_PERIOD=" + strconv.FormatFloat(period.Round(time.Millisecond).Seconds(), 'f', -1, 64)
+	cerr := s.exec(ctx, "heartbeat period", q)
+	// Start again whatever happened: a replica must not be left stopped by a tuning.
+	if err := s.StartReplica(ctx, channel); err != nil && cerr == nil {
+		return err
+	}
+	return cerr
+}
+
+// Fence is a connection to a master held apart from the pool and logged in while the
+// master is healthy, so that a statement can still be handed to the master once it stops
+// answering: a frozen server (SIGSTOP, a stalled host) accepts the bytes into its socket
+// buffer and runs the statement the moment it resumes, before any new connection could log
+// in. A server that is really gone just fails it.
+type Fence struct {
+	s *Server
+	c *sql.Conn
+}
+
+// OpenFence logs a fence connection in.
+func (s *Server) OpenFence(ctx context.Context) (*Fence, error) {
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fence on %s: %w", s.addr, err)
+	}
+	if err := c.PingContext(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("fence on %s: %w", s.addr, err)
+	}
+	return &Fence{s: s, c: c}, nil
+}
+
+// Alive checks the fence connection still works (the server may have closed it: restart,
+// wait_timeout).
+func (f *Fence) Alive(ctx context.Context) bool { return f.c.PingContext(ctx) == nil }
+
+// Arm hands SET GLOBAL read_only=ON to the server and waits at most wait for the answer.
+// It returns true when the server answered (it is read-only now), false when it did not in
+// time: then the connection is dropped with the statement sent, and a server that was only
+// frozen runs it when it resumes. The fence is used up either way.
+func (f *Fence) Arm(ctx context.Context, wait time.Duration) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	_, err := f.c.ExecContext(ctx, "SET GLOBAL read_only=ON")
+	f.c.Close()
+	if err == nil {
+		return true, nil
+	}
+	if ctx.Err() != nil {
+		return false, nil // sent, not answered: queued on a frozen server
+	}
+	return false, fmt.Errorf("fence on %s: %w", f.s.addr, err)
+}
+
+// Close drops the fence without using it.
+func (f *Fence) Close() error { return f.c.Close() }
+
+// Isolate takes a returning former master out of service until it is rejoined or reseeded:
+// every client connection is ended first (a write that waits for a semi-sync
+// acknowledgement must never get one, and read_only would wait for it), then read_only is
+// set, then the clients that connected meanwhile are ended too. Replication threads and
+// the server's daemons are left alone.
+func (s *Server) Isolate(ctx context.Context) error {
+	p, err := s.PinSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := p.KillClients(ctx); err != nil {
+		return err
+	}
+	if _, err := p.c.ExecContext(ctx, "SET GLOBAL read_only=ON"); err != nil {
+		return fmt.Errorf("set read_only=ON on %s: %w", s.addr, err)
+	}
+	return p.KillClients(ctx)
+}
