@@ -53,16 +53,16 @@ type MonitorConfig struct {
 	// HeartbeatPeriod is the MASTER_HEARTBEAT_PERIOD set on every replica
 	// (force-slave-heartbeat); 0 leaves replicas as they are.
 	HeartbeatPeriod time.Duration
-	Ignored          []ipv6.HostPort
-	IgnoredReadOnly  []ipv6.HostPort
-	Preferred        []ipv6.HostPort
+	Ignored         []ipv6.HostPort
+	IgnoredReadOnly []ipv6.HostPort
+	Preferred       []ipv6.HostPort
 	// SaveDiverged saves the transactions a returning former master holds that the cluster
 	// never received (autorejoin-backup-binlog); nil does not save them.
-	SaveDiverged *SaveConfig
-	AutoRejoin   bool // autorejoin; also moves the replicas of a dead relay
-	FlattenTree      bool // replication-tree-flatten
-	RelayKeepDepth   bool // replication-relay-keep-depth
-	Failover         FailoverConfig
+	SaveDiverged   *SaveConfig
+	AutoRejoin     bool // autorejoin; also moves the replicas of a dead relay
+	FlattenTree    bool // replication-tree-flatten
+	RelayKeepDepth bool // replication-relay-keep-depth
+	Failover       FailoverConfig
 }
 
 // Monitor watches one cluster: each tick it probes every server in parallel, builds a new

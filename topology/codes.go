@@ -26,7 +26,7 @@ const (
 	ReplicaNotFollowingMaster            Code = "ReplicaNotFollowingMaster"
 	FormerMasterCanRejoin                Code = "FormerMasterCanRejoin"
 	FormerMasterDiverged                 Code = "FormerMasterDiverged"
-	DeadRelay                            Code = "DeadRelay" // a relay (intermediate master) down, confirmed by its replicas
+	DeadRelay                            Code = "DeadRelay"     // a relay (intermediate master) down, confirmed by its replicas
 	SlowHeartbeat                        Code = "SlowHeartbeat" // a replica expects its source's heartbeat less often than fast detection needs
 )
 
