@@ -3,12 +3,14 @@ package api
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -175,5 +177,29 @@ func TestLimitListenerNeverEvictsActiveRequests(t *testing.T) {
 	}
 	if ll.evicted.Load() != 0 {
 		t.Fatalf("%d evicted", ll.evicted.Load())
+	}
+}
+
+// TestOversizedBodyAnsweredOverTheNetwork: a client sending a body over the limit reads
+// the 413 on both listeners (the connection is half-closed, not reset, under the limit
+// listener).
+func TestOversizedBodyAnsweredOverTheNetwork(t *testing.T) {
+	e := newDeadEnv(t, "api-https-bind = false", nil)
+	e.start()
+	tok := e.login("admin", apiPassword)
+	big := strings.Repeat("x", 4<<20)
+	for _, base := range []string{"https://" + e.srv.APIAddr().String(), "http://" + e.srv.HTTPAddr().String()} {
+		req, _ := http.NewRequest("POST", base+"/api/clusters/c1/actions/switchover", strings.NewReader("prefmaster="+big))
+		req.Header.Set("Content-Type", formType)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := httpsClient().Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", base, err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "1 MiB") {
+			t.Fatalf("%s: %d %q", base, res.StatusCode, b)
+		}
 	}
 }
