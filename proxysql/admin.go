@@ -3,12 +3,14 @@ package proxysql
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -33,6 +35,23 @@ type Admin struct {
 	addr    ipv6.HostPort
 	db      *sql.DB
 	timeout time.Duration
+	conn    *countingConnector
+}
+
+// countingConnector counts the connections opened to the admin interface: the Router's
+// one connection stays open while it is used every tick, so a new one means the first
+// call, a network cut, or a ProxySQL that restarted (and may have lost its runtime).
+type countingConnector struct {
+	driver.Connector
+	n atomic.Uint64
+}
+
+func (c *countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err == nil {
+		c.n.Add(1)
+	}
+	return conn, err
 }
 
 // OpenAdmin prepares a client; it does not connect (the first call does).
@@ -64,12 +83,16 @@ func OpenAdmin(cfg AdminConfig) (*Admin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxysql admin %s: %w", cfg.Addr, err)
 	}
-	db := sql.OpenDB(conn)
+	cc := &countingConnector{Connector: conn}
+	db := sql.OpenDB(cc)
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxIdleTime(time.Minute)
-	return &Admin{addr: cfg.Addr, db: db, timeout: cfg.CallTimeout}, nil
+	return &Admin{addr: cfg.Addr, db: db, timeout: cfg.CallTimeout, conn: cc}, nil
 }
+
+// Connections counts the connections opened to the admin interface so far.
+func (a *Admin) Connections() uint64 { return a.conn.n.Load() }
 
 // Addr returns the admin interface's address.
 func (a *Admin) Addr() ipv6.HostPort { return a.addr }

@@ -38,6 +38,10 @@ type Options struct {
 	UserSyncInterval time.Duration
 	// SaveToDisk (proxysql-save-to-disk) follows every LOAD with the matching SAVE.
 	SaveToDisk bool
+	// FailoverBudget bounds Failover: within it a refused or failing admin interface is
+	// retried at once; past it the move is left pending, retried by every Reconcile (every
+	// monitoring tick), so that the executor's later steps are not held up. Default 2 s.
+	FailoverBudget time.Duration
 
 	Log *logrus.Entry
 }
@@ -54,6 +58,22 @@ type Router struct {
 	lastSyncedOn ipv6.HostPort
 	maint        map[ipv6.HostPort]bool // operator maintenance (Maintenance), by unbracketed address
 	now          func() time.Time
+
+	// pending is a Failover that could not be applied yet; applied the last one applied
+	// (re-applied after a ProxySQL restart when Manage is off).
+	pending, applied *writerMove
+	// synced: a Bootstrap or Reconcile completed; conns was the admin client's connection
+	// count then. A new connection since means ProxySQL may have restarted from its disk
+	// or its cnf: the next Reconcile re-applies everything at once.
+	synced bool
+	conns  uint64
+}
+
+// writerMove is one Failover: the writer moves from old to new.
+type writerMove struct {
+	old, new ipv6.HostPort
+	since    time.Time
+	attempts int
 }
 
 var _ router.Router = (*Router)(nil)
@@ -66,6 +86,9 @@ func New(opt Options) (*Router, error) {
 	}
 	if opt.UserSyncInterval <= 0 {
 		opt.UserSyncInterval = time.Minute
+	}
+	if opt.FailoverBudget <= 0 {
+		opt.FailoverBudget = 2 * time.Second
 	}
 	h := opt.Hostgroups
 	if h.Writer == h.Reader || h.Offline == h.Writer || h.Offline == h.Reader {
@@ -129,28 +152,72 @@ func (r *Router) Bootstrap(ctx context.Context, s *topology.Snapshot) error {
 			errs = append(errs, err)
 		}
 	}
+	if len(errs) == 0 {
+		r.synced, r.conns = true, r.admin.Connections()
+	}
 	return errors.Join(errs...)
 }
 
-// Reconcile reads runtime_mysql_servers (one statement) and, when it contradicts the
-// snapshot (see Contradictions), rewrites the rows of mysql_servers that differ and loads
-// them. A snapshot without a master changes nothing. Users are synced when due.
+// Reconcile first pings the admin interface. When the Router had to open a new
+// connection since its last complete sync (ProxySQL restarted, from a stale disk or its
+// cnf), everything is re-applied at once: the hostgroup pair, mysql_servers (compared in
+// full with Manage, or the last Failover again without it) and the users. A Failover left
+// pending is retried. Then, with Manage, it reads runtime_mysql_servers (one statement)
+// and, when it contradicts the snapshot (see Contradictions), rewrites the rows of
+// mysql_servers that differ and loads them. A snapshot without a master changes no server.
+// Users are synced when due.
 func (r *Router) Reconcile(ctx context.Context, s *topology.Snapshot) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.admin.Ping(ctx); err != nil {
+		if r.pending != nil {
+			return fmt.Errorf("%w; failover to %s still pending, retried every tick", err, r.pending.new)
+		}
+		return err
+	}
+	reconnected := r.synced && r.admin.Connections() != r.conns
+	if reconnected {
+		r.log.Warn("new connection to the proxysql admin interface (restarted?): re-applying hostgroups, servers and users now")
+	}
 	var errs []error
+	if r.pending != nil {
+		if err := r.retryPending(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	load := false
+	if reconnected && r.opt.BootstrapHostgroups {
+		c, err := r.ensureReplicationHostgroups(ctx)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		load = c
+	}
+	if reconnected && !r.opt.Manage && r.applied != nil && r.pending == nil {
+		if err := r.moveWriter(ctx, r.applied.old, r.applied.new); err != nil {
+			errs = append(errs, fmt.Errorf("re-apply failover to %s: %w", r.applied.new, err))
+		}
+		load = false // moveWriter loaded
+	}
 	if r.opt.Manage {
-		if err := r.syncServers(ctx, s, false, false); err != nil {
+		if err := r.syncServers(ctx, s, reconnected, load); err != nil {
+			errs = append(errs, err)
+		}
+	} else if load {
+		if err := r.loadServers(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if r.opt.SyncUsers {
 		m, ok := s.MasterServer()
-		if ok && (normAddr(m.Addr) != r.lastSyncedOn || r.now().Sub(r.lastSync) >= r.opt.UserSyncInterval) {
+		if ok && (reconnected || normAddr(m.Addr) != r.lastSyncedOn || r.now().Sub(r.lastSync) >= r.opt.UserSyncInterval) {
 			if err := r.syncUsers(ctx, s); err != nil {
 				errs = append(errs, err)
 			}
 		}
+	}
+	if len(errs) == 0 {
+		r.synced, r.conns = true, r.admin.Connections()
 	}
 	return errors.Join(errs...)
 }
@@ -263,23 +330,71 @@ func (r *Router) ensureReplicationHostgroups(ctx context.Context) (bool, error) 
 // (router.IntentOptions.WriterTakesReads, counting the ONLINE readers left). Other
 // replicas keep their rows. It reads the configuration, not a snapshot, so it works on
 // any tick.
+//
+// A failing admin interface (refused, slow, an error) is retried within FailoverBudget;
+// after it the move is left pending and the error says so: every Reconcile retries it
+// until it is applied (a later Failover replaces it).
 func (r *Router) Failover(ctx context.Context, oldMaster, newMaster ipv6.HostPort) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	mv := &writerMove{old: oldMaster, new: newMaster, since: r.now()}
+	r.pending = nil
+	fctx, cancel := context.WithTimeout(ctx, r.opt.FailoverBudget)
+	defer cancel()
+	var err error
+	for wait := 50 * time.Millisecond; ; wait *= 2 {
+		mv.attempts++
+		if err = r.moveWriter(fctx, oldMaster, newMaster); err == nil {
+			break
+		}
+		if wait > 400*time.Millisecond {
+			wait = 400 * time.Millisecond
+		}
+		r.log.WithError(err).WithField("attempt", mv.attempts).Warn("proxysql failover attempt failed: retrying")
+		select {
+		case <-fctx.Done():
+		case <-time.After(wait):
+		}
+		if fctx.Err() != nil {
+			break
+		}
+	}
+	fields := logrus.Fields{"old_master": oldMaster.String(), "new_master": newMaster.String(), "attempts": mv.attempts}
+	if err != nil {
+		r.pending = mv
+		r.log.WithFields(fields).WithError(err).Error("proxysql writer not moved: left pending, retried on every monitoring tick")
+		return fmt.Errorf("failover to %s: %w (%d attempts within %v; left pending, retried on every monitoring tick)", newMaster, err, mv.attempts, r.opt.FailoverBudget)
+	}
+	r.applied = mv
+	r.log.WithFields(fields).Info("proxysql writer moved")
+	return nil
+}
+
+// retryPending makes one more attempt at the pending Failover.
+func (r *Router) retryPending(ctx context.Context) error {
+	mv := r.pending
+	mv.attempts++
+	if err := r.moveWriter(ctx, mv.old, mv.new); err != nil {
+		return fmt.Errorf("failover to %s still pending, retried every tick: %w", mv.new, err)
+	}
+	r.pending, r.applied = nil, mv
+	r.log.WithFields(logrus.Fields{"old_master": mv.old.String(), "new_master": mv.new.String(), "attempts": mv.attempts,
+		"pending_for": r.now().Sub(mv.since).Round(time.Millisecond).String()}).Info("proxysql writer moved on retry")
+	return nil
+}
+
+// moveWriter applies one Failover: rows from the configuration, written and loaded.
+func (r *Router) moveWriter(ctx context.Context, oldMaster, newMaster ipv6.HostPort) error {
 	current, err := r.admin.Servers(ctx)
 	if err != nil {
-		return fmt.Errorf("failover to %s: %w", newMaster, err)
+		return err
 	}
 	desired := failoverRows(current, normAddr(oldMaster), normAddr(newMaster), r.opt.Hostgroups, r.opt.Rows, r.intentOptions())
 	del, put := rowDiff(current, desired, r.opt.Hostgroups)
 	if err := r.apply(ctx, del, put); err != nil {
-		return fmt.Errorf("failover to %s: %w", newMaster, err)
+		return err
 	}
-	if err := r.loadServers(ctx); err != nil {
-		return fmt.Errorf("failover to %s: %w", newMaster, err)
-	}
-	r.log.WithFields(logrus.Fields{"old_master": oldMaster.String(), "new_master": newMaster.String()}).Info("proxysql writer moved")
-	return nil
+	return r.loadServers(ctx)
 }
 
 // failoverRows computes the owned rows after a failover from the current configuration.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"replication-manager-pro/proxysql/proxysqltest"
 	"replication-manager-pro/topology"
@@ -316,17 +317,41 @@ func TestRouterReadOnMaster(t *testing.T) {
 		[]string{"0 2001:db8::2 ONLINE", "1 10.0.0.3 ONLINE", "1 2001:db8::2 ONLINE", "666 10.0.0.1 OFFLINE_SOFT", "666 10.0.0.4 OFFLINE_SOFT"})
 }
 
-func TestRouterAdminErrorsAreWrapped(t *testing.T) {
+// A failing admin interface is retried within the failover budget; past it the move is
+// left pending, the error says so, and the next Reconcile applies it (even without
+// proxysql-bootstrap, when only Failover and Maintenance act).
+func TestRouterFailoverRetriesThenLeavesPending(t *testing.T) {
 	d := startDouble(t, proxysqltest.Options{})
-	r := newRouter(t, d, nil)
+	r := newRouter(t, d, func(o *Options) { o.FailoverBudget = 300 * time.Millisecond })
 	if err := r.Bootstrap(ctx(t), snapA()); err != nil {
 		t.Fatal(err)
 	}
 	d.FailNext("LOAD MYSQL SERVERS", errors.New("disk full"))
-	err := r.Failover(ctx(t), addrA, addrB)
-	if err == nil || !strings.Contains(err.Error(), "failover to [2001:db8::2]:3306") || !strings.Contains(err.Error(), "load servers") {
+	if err := r.Failover(ctx(t), addrA, addrB); err != nil {
+		t.Fatalf("a single failure was not retried: %v", err)
+	}
+	same(t, "runtime after a retried failover", liveRouting(d), []string{"0 2001:db8::2", "1 10.0.0.3", "666 10.0.0.1", "666 10.0.0.4"})
+
+	r2 := newRouter(t, d, func(o *Options) { o.FailoverBudget = 300 * time.Millisecond; o.Manage = false })
+	d.FailTimes("LOAD MYSQL SERVERS", -1, errors.New("disk full"))
+	err := r2.Failover(ctx(t), addrB, addrC)
+	if err == nil || !strings.Contains(err.Error(), "failover to 10.0.0.3:3306") || !strings.Contains(err.Error(), "load servers") ||
+		!strings.Contains(err.Error(), "left pending, retried on every monitoring tick") {
 		t.Fatalf("error %v", err)
 	}
+	if err := r2.Reconcile(ctx(t), snapA()); err == nil || !strings.Contains(err.Error(), "still pending") {
+		t.Fatalf("reconcile with the failover still failing: %v", err)
+	}
+	d.ClearFailures()
+	if err := r2.Reconcile(ctx(t), snapA()); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "runtime once the retry went through", liveRouting(d), []string{"0 10.0.0.3", "1 10.0.0.3", "666 10.0.0.1", "666 10.0.0.4", "666 2001:db8::2"})
+	d.ResetStatements()
+	if err := r2.Reconcile(ctx(t), snapA()); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "statements once applied", d.Statements(), nil)
 }
 
 func TestRouterWrongPasswordFails(t *testing.T) {

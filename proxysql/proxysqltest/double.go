@@ -66,7 +66,7 @@ type AdminDouble struct {
 	disk       map[string]*table
 	readOnly   map[ipv6.HostPort]bool // what the simulated monitor last saw
 	statements []string
-	failNext   map[string]error
+	failNext   map[string]failure
 	closed     bool
 	conns      map[net.Conn]struct{}
 	connWG     sync.WaitGroup
@@ -93,7 +93,7 @@ func Start(opt Options) (*AdminDouble, error) {
 	})
 	d := &AdminDouble{
 		opt: opt, mem: emptyTables(), runtime: emptyTables(), disk: emptyTables(),
-		readOnly: map[ipv6.HostPort]bool{}, failNext: map[string]error{}, conns: map[net.Conn]struct{}{},
+		readOnly: map[ipv6.HostPort]bool{}, failNext: map[string]failure{}, conns: map[net.Conn]struct{}{},
 	}
 	nl, err := net.Listen("tcp", net.JoinHostPort(opt.Host, "0"))
 	if err != nil {
@@ -173,10 +173,27 @@ func (d *AdminDouble) ResetStatements() {
 	d.mu.Unlock()
 }
 
+// failure is an injected error and how many more statements it fails (<0: all).
+type failure struct {
+	err  error
+	left int
+}
+
 // FailNext makes the next statement starting with prefix (case-insensitive) fail with err.
-func (d *AdminDouble) FailNext(prefix string, err error) {
+func (d *AdminDouble) FailNext(prefix string, err error) { d.FailTimes(prefix, 1, err) }
+
+// FailTimes makes the next n statements starting with prefix (case-insensitive) fail with
+// err; n < 0 fails them all until ClearFailures.
+func (d *AdminDouble) FailTimes(prefix string, n int, err error) {
 	d.mu.Lock()
-	d.failNext[strings.ToUpper(prefix)] = err
+	d.failNext[strings.ToUpper(prefix)] = failure{err: err, left: n}
+	d.mu.Unlock()
+}
+
+// ClearFailures forgets the errors injected by FailNext and FailTimes.
+func (d *AdminDouble) ClearFailures() {
+	d.mu.Lock()
+	d.failNext = map[string]failure{}
 	d.mu.Unlock()
 }
 
@@ -328,10 +345,14 @@ func (d *AdminDouble) run(stmt string, record bool) (*sqltypes.Result, error) {
 		d.statements = append(d.statements, stmt)
 	}
 	up := strings.ToUpper(strings.TrimSpace(stmt))
-	for prefix, err := range d.failNext {
+	for prefix, f := range d.failNext {
 		if strings.HasPrefix(up, prefix) {
-			delete(d.failNext, prefix)
-			return nil, mysql.NewSQLError(mysql.ERUnknownError, mysql.SSUnknownSQLState, "%v", err)
+			if f.left--; f.left == 0 {
+				delete(d.failNext, prefix)
+			} else {
+				d.failNext[prefix] = f
+			}
+			return nil, mysql.NewSQLError(mysql.ERUnknownError, mysql.SSUnknownSQLState, "%v", f.err)
 		}
 	}
 	res, err := d.execute(stmt)
