@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -352,7 +353,9 @@ func newMonitorCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			nodes.Authorize = apiSrv.Authorized
+			nodes.Authorize = func(r *http.Request, c *config.Cluster) bool {
+				return apiSrv.AuthorizedFor(r, &c.Settings, api.GrantProvConfig)
+			}
 			apiSrv.MountUI(web.Handler())
 			if err := apiSrv.Start(); err != nil {
 				return err

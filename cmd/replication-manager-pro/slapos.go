@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -29,9 +31,13 @@ func newSlaposRenderCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "render --parameters request.json --out DIR",
 		Short: "Validate a repman instance request and write config.toml and cluster.d/",
-		Long: "Validates the request's parameters (repman-cluster-dict, ...) against the shipped JSON Schema, " +
-			"then writes DIR/config.toml, DIR/cluster.d/config-<cluster>.toml, DIR/partition-requests.json and " +
-			"DIR/secrets.json (generated passwords, mode 0600, reused by later renders). Partitions and addresses " +
+		Long: "Validates the request's parameters (repman-cluster-dict, ...; also as SlapOS' request.serialised " +
+			"sends them, {\"_\": \"<JSON>\"}) against the shipped JSON Schema, then writes DIR/config.toml, " +
+			"DIR/cluster.d/config-<cluster>.toml, DIR/partition-requests.json (what to request for each database, " +
+			"its partition credential included), DIR/partition-credentials.json (every node's credential, sent as " +
+			"\"Authorization: Bearer <credential>\") and DIR/secrets.json (generated passwords, reused by later " +
+			"renders); every file mode 0600. All or nothing: the files are rendered and loaded back in a temporary " +
+			"directory, then moved over the old ones; on any failure the old files stay. Partitions and addresses " +
 			"come from --partitions (see docs/slapos.md), else one local node: the root's --ipv4/--ipv6 for every " +
 			"database, database partitions under DIR/partitions. Each bad parameter is reported on one line; exit 1.",
 		Args: cobra.NoArgs,
@@ -44,9 +50,9 @@ func newSlaposRenderCmd() *cobra.Command {
 			if params == "" || out == "" {
 				return fail("slapos render: --parameters and --out are required")
 			}
-			data, err := os.ReadFile(params)
+			data, err := readSmallFile(params)
 			if err != nil {
-				return fail("slapos render: %v", err)
+				return fail("slapos render: --parameters: %v", err)
 			}
 			req, warnings, err := slapos.ParseRequest(data)
 			if err != nil {
@@ -65,9 +71,9 @@ func newSlaposRenderCmd() *cobra.Command {
 			o := slapos.RenderOptions{OutDir: out, Root: root, ProxySQLPort: port, ProxySQLAdminPort: adminPort,
 				CheckFreePorts: checkFree, Source: params}
 			if parts != "" {
-				b, err := os.ReadFile(parts)
+				b, err := readSmallFile(parts)
 				if err != nil {
-					return fail("slapos render: %v", err)
+					return fail("slapos render: --partitions: %v", err)
 				}
 				if o.Alloc, err = slapos.ReadAllocation(b); err != nil {
 					return fail("%s: %v", parts, err)
@@ -113,4 +119,33 @@ func newSlaposRenderCmd() *cobra.Command {
 	f.IntVar(&adminPort, "proxysql-admin-port", 0, fmt.Sprintf("first ProxySQL admin port tried (default %d)", slapos.ProxySQLAdminPortMin))
 	f.BoolVar(&checkFree, "check-free-ports", false, "skip ProxySQL ports already listened on at the root IPv4")
 	return cmd
+}
+
+// maxRequestFile bounds what `slapos render` reads from --parameters and --partitions.
+const maxRequestFile = 4 << 20
+
+// readSmallFile reads a regular file of at most maxRequestFile bytes: a FIFO, a device or a
+// directory is an error rather than a hang or an exhausted memory.
+func readSmallFile(path string) ([]byte, error) {
+	// O_NONBLOCK: opening a FIFO does not wait for a writer (it has no effect on files).
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxRequestFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(b) > maxRequestFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxRequestFile)
+	}
+	return b, nil
 }

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"replication-manager-pro/config"
+	"replication-manager-pro/orchestrator/slapos"
 )
 
 // slaposRequest is a SlapOS request committed in this repository (testdata/ at its root,
@@ -92,5 +96,70 @@ func TestSlaposRenderBadParameters(t *testing.T) {
 	_, stderr, code := runCmd(t, "slapos", "render", "--parameters", filepath.Join(dir, "missing.json"), "--out", dir)
 	if code != 1 || !strings.Contains(stderr, "missing.json") {
 		t.Errorf("missing file: %d %q", code, stderr)
+	}
+}
+
+// TestSlaposRenderInputs: the command decodes SlapOS' serialised parameters, reports a
+// mistyped key with a suggestion and duplicate keys with their position, refuses a FIFO or
+// an oversized file instead of hanging or exhausting memory, and prints no credential.
+func TestSlaposRenderInputs(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	plain, err := os.ReadFile(slaposRequest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quoted, _ := json.Marshal(string(plain))
+	out := filepath.Join(dir, "out")
+	stdout, stderr, code := runCmd(t, "slapos", "render", "--parameters", write("ser.json", `{"_": `+string(quoted)+`}`), "--out", out)
+	if code != 0 || stderr != "" || !strings.Contains(stdout, "cluster1: databases [[::1]:2099 [::1]:2199 [::1]:2299 [::1]:2399]") {
+		t.Fatalf("serialised: %d\n%s\n%s", code, stdout, stderr)
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "partition-credentials.json"))
+	var creds []slapos.NodeCredential
+	if err := json.Unmarshal(b, &creds); err != nil || len(creds) != 5 {
+		t.Fatalf("partition-credentials.json: %v %s", err, b)
+	}
+	for _, c := range creds {
+		if len(c.Credential) != 64 || strings.Contains(stdout+stderr, c.Credential) {
+			t.Fatalf("credential of %s missing or printed", c.Address)
+		}
+	}
+	for _, tc := range []struct{ name, body, want string }{
+		{"typo", `{"repman-cluster-dic": {"cluster1": {}}}`, `repman-cluster-dic: unknown parameter; did you mean "repman-cluster-dict"?` + "\n"},
+		{"dup", "{\"repman-cluster-dict\": {},\n \"repman-cluster-dict\": {}}", `duplicate key "repman-cluster-dict" at line 2, column 2 (byte offset 29)` + "\n"},
+		{"utf8", "{\"mail-to\": \"\xff\"}", "invalid UTF-8 at line 1, column 14 (byte offset 13)\n"},
+	} {
+		_, stderr, code := runCmd(t, "slapos", "render", "--parameters", write(tc.name+".json", tc.body), "--out", out)
+		if code != 1 || stderr != tc.want {
+			t.Errorf("%s: exit %d, stderr %q, want %q", tc.name, code, stderr, tc.want)
+		}
+	}
+	fifo := filepath.Join(dir, "fifo.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, stderr, code := runCmd(t, "slapos", "render", "--parameters", fifo, "--out", out)
+		if code != 1 || !strings.Contains(stderr, "fifo.json: not a regular file") {
+			t.Errorf("fifo: %d %q", code, stderr)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("render hangs on a FIFO")
+	}
+	big := write("big.json", `{"mail-to": "`+strings.Repeat("x", 5<<20)+`"}`)
+	if _, stderr, code := runCmd(t, "slapos", "render", "--parameters", big, "--out", out); code != 1 || !strings.Contains(stderr, "larger than") {
+		t.Errorf("big: %d %q", code, stderr)
 	}
 }

@@ -2,6 +2,7 @@ package slapos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"replication-manager-pro/config"
+	"replication-manager-pro/configurator"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/orchestrator"
 	"replication-manager-pro/topology"
@@ -43,17 +45,29 @@ func (f ClusterSourceFunc) Cluster(name string) (Cluster, bool) { return f(name)
 // BundleSource builds a node's configuration bundle: a gzip-compressed tar that the
 // partition unpacks (databases: etc/mysql/..., data/.system/...; ProxySQL:
 // etc/proxysql/proxysql.cnf and etc/proxysql.cnf). Package configurator implements it.
+//
+// job is nil for a caller holding the partition's credential: the bundle is complete. A
+// non-nil job is an anonymous caller (slapos-legacy-anonymous-routes): a database bundle's
+// etc/mysql/dbjob.cnf carries job instead of the db-servers-credential, and a bundle that
+// cannot do without the admin credentials (ProxySQL) must be refused with ErrNeedsCredential.
 type BundleSource interface {
-	Bundle(ctx context.Context, c *config.Cluster, node orchestrator.Target) ([]byte, error)
+	Bundle(ctx context.Context, c *config.Cluster, node orchestrator.Target, job *JobLogin) ([]byte, error)
 }
 
 // BundleFunc adapts a function to BundleSource.
-type BundleFunc func(ctx context.Context, c *config.Cluster, node orchestrator.Target) ([]byte, error)
+type BundleFunc func(ctx context.Context, c *config.Cluster, node orchestrator.Target, job *JobLogin) ([]byte, error)
 
 // Bundle implements BundleSource.
-func (f BundleFunc) Bundle(ctx context.Context, c *config.Cluster, node orchestrator.Target) ([]byte, error) {
-	return f(ctx, c, node)
+func (f BundleFunc) Bundle(ctx context.Context, c *config.Cluster, node orchestrator.Target, job *JobLogin) ([]byte, error) {
+	return f(ctx, c, node, job)
 }
+
+// JobLogin is the login of a database's job runner in a bundle served anonymously: the
+// job account (configurator.JobUser, password JobPassword), never the admin credential.
+type JobLogin struct{ User, Password string }
+
+// ErrNeedsCredential is a bundle that is never served without the partition's credential.
+var ErrNeedsCredential = errors.New("this bundle holds admin credentials: it is only served with the partition's credential")
 
 // Node actions served under /api/clusters/{cluster}/servers/{host}/{port}/.
 const (
@@ -84,19 +98,28 @@ var (
 	ClusterActions = []string{ActionNeedRollingRestart, ActionNeedRollingReprov}
 )
 
-// Handlers serve the endpoints SlapOS partitions poll. They are unauthenticated (the SlapOS
-// scripts call most of them without a token), except config when the cluster sets
-// api-credentials-secure-config: see ConfigRequiresAuth and Authorize.
+// Handlers serve the endpoints SlapOS partitions poll. Every request must carry the
+// partition credential of its node ("Authorization: Bearer <credential>", see
+// PartitionCredential; for the cluster routes, the credential of any node of the cluster).
+// The config route also takes a user's API token when Authorize accepts it. When the
+// cluster sets slapos-legacy-anonymous-routes, requests without an Authorization header are
+// served as replication-manager served them, for SlapOS' unchanged cron scripts, except that
+// anonymous bundles carry the job account instead of the admin credential and ProxySQL
+// bundles are refused.
 type Handlers struct {
 	Clusters ClusterSource
 	Bundles  BundleSource // nil: config answers 404
 	// ProxyUp tells whether a proxy runs, for the need-* answers that require a running
 	// node; nil counts proxies as running.
 	ProxyUp func(cluster string, p orchestrator.Target) bool
-	// Authorize checks the request's credentials (the API's JWT check) for config when the
-	// cluster sets api-credentials-secure-config. When nil such requests are refused.
-	Authorize func(r *http.Request) bool
+	// Authorize reports whether the request carries the API token of a user allowed to read
+	// the cluster's bundles (the API checks the user's grant on the cluster's settings). It is
+	// asked for the config route only: user tokens never consume a one-shot request. nil:
+	// user tokens are refused.
+	Authorize func(r *http.Request, c *config.Cluster) bool
 	Log       logrus.FieldLogger
+
+	keys keyCache
 }
 
 // Body texts, as replication-manager writes them: callers match on the leading code.
@@ -162,24 +185,110 @@ func ParseServer(host, port string) (ipv6.HostPort, error) {
 	return hp, nil
 }
 
-// resolve finds the cluster and the node of a node route, or answers the failure itself.
-func (h *Handlers) resolve(w http.ResponseWriter, cluster, host, port string) (Cluster, orchestrator.Target, bool) {
+// access is who called a partition route.
+type access int
+
+const (
+	accessAnonymous access = iota // no Authorization header, slapos-legacy-anonymous-routes set
+	accessPartition               // the node's (or, for a cluster route, a node's) credential
+	accessUser                    // a user's API token accepted by Authorize (config only)
+)
+
+// Refusals: 401 with a body naming what is missing, and a WWW-Authenticate challenge.
+const (
+	bodyNeedCredential = "401 -Partition credential required: send this node's credential as " +
+		"\"Authorization: Bearer <credential>\" (parameter " + CredentialParameter + " of the partition's request, " +
+		"partition-credentials.json of slapos render); the cluster does not set slapos-legacy-anonymous-routes"
+	bodyBadCredential  = "401 -Partition credential not valid for this node!"
+	bodyUserNotAllowed = "401 -Token not accepted: partition routes take the partition's credential; " +
+		"a user's token is only accepted for config, from a user granted cluster-settings on this cluster"
+	bodySecureConfig = "401 -Partition credential required: api-credentials-secure-config forbids anonymous bundles"
+	bodyProxyAnon    = "401 -Partition credential required: a ProxySQL bundle holds admin credentials and is " +
+		"never served anonymously"
+)
+
+func (h *Handlers) refuse(w http.ResponseWriter, r *http.Request, cluster, server, body string) {
+	h.log().WithFields(logrus.Fields{"cluster": cluster, "server": server, "client": r.RemoteAddr,
+		"route": r.URL.Path}).Debug("slapos: partition route refused")
+	w.Header().Set("WWW-Authenticate", `Bearer realm="replication-manager partition"`)
+	write(w, http.StatusUnauthorized, body)
+}
+
+// authenticate decides who calls a route of cluster c about nodes (the node of a node route,
+// or every database of the cluster for a cluster route; empty for an unknown server) and
+// answers the refusals itself. userOK lets a user's token through Authorize.
+func (h *Handlers) authenticate(w http.ResponseWriter, r *http.Request, c Cluster, server string,
+	nodes []orchestrator.Target, userOK bool) (access, bool) {
+	name := c.Orchestrator.Cluster()
+	tok, present := bearer(r)
+	switch {
+	case !present:
+		if c.Config.Settings.SlapOSLegacyAnonymousRoutes {
+			return accessAnonymous, true
+		}
+		h.refuse(w, r, name, server, bodyNeedCredential)
+		return 0, false
+	case looksLikeCredential(tok):
+		key, err := h.keys.get(WorkingDir(&c.Config.Settings))
+		if err != nil {
+			h.log().WithField("cluster", name).WithError(err).Error("slapos: partition key")
+			write(w, http.StatusInternalServerError, "500 -Internal error!")
+			return 0, false
+		}
+		ok := false
+		for _, n := range nodes { // every comparison runs: no early exit to time
+			if credentialMatches(tok, PartitionCredential(key, name, n.Addr)) {
+				ok = true
+			}
+		}
+		if ok {
+			return accessPartition, true
+		}
+		h.refuse(w, r, name, server, bodyBadCredential)
+		return 0, false
+	case userOK && h.Authorize != nil && h.Authorize(r, c.Config):
+		return accessUser, true
+	}
+	h.refuse(w, r, name, server, bodyUserNotAllowed)
+	return 0, false
+}
+
+// lookup finds the cluster of a route, or answers 500 itself.
+func (h *Handlers) lookup(w http.ResponseWriter, cluster string) (Cluster, bool) {
 	c, ok := h.Clusters.Cluster(cluster)
 	if !ok || c.Orchestrator == nil || c.Config == nil {
 		write(w, http.StatusInternalServerError, bodyNoCluster)
-		return c, orchestrator.Target{}, false
+		return c, false
 	}
-	addr, err := ParseServer(host, port)
-	if err != nil {
-		write(w, http.StatusInternalServerError, bodyNoServer)
-		return c, orchestrator.Target{}, false
-	}
-	t, ok := c.Orchestrator.Find(addr)
+	return c, true
+}
+
+// resolve finds the cluster and the node of a node route and authenticates the caller, or
+// answers the failure itself. An unknown server is only told to an authenticated caller
+// (a credential cannot match it, so a credential holder gets 401).
+func (h *Handlers) resolve(w http.ResponseWriter, r *http.Request, cluster, host, port string, userOK bool) (Cluster, orchestrator.Target, access, bool) {
+	c, ok := h.lookup(w, cluster)
 	if !ok {
-		write(w, http.StatusInternalServerError, bodyNoServer)
-		return c, orchestrator.Target{}, false
+		return c, orchestrator.Target{}, 0, false
 	}
-	return c, t, true
+	var nodes []orchestrator.Target
+	t, found := orchestrator.Target{}, false
+	server := host + ":" + port
+	if addr, err := ParseServer(host, port); err == nil {
+		server = addr.String()
+		if t, found = c.Orchestrator.Find(addr); found {
+			nodes = []orchestrator.Target{t}
+		}
+	}
+	who, ok := h.authenticate(w, r, c, server, nodes, userOK)
+	if !ok {
+		return c, t, 0, false
+	}
+	if !found {
+		write(w, http.StatusInternalServerError, bodyNoServer)
+		return c, t, 0, false
+	}
+	return c, t, who, true
 }
 
 func (h *Handlers) running(c Cluster, t orchestrator.Target) bool {
@@ -190,7 +299,8 @@ func (h *Handlers) running(c Cluster, t orchestrator.Target) bool {
 }
 
 // Node answers GET /api/clusters/{cluster}/servers/{host}/{port}/{action}, action one of
-// NodeActions. An unknown action answers 404.
+// NodeActions. An unknown action answers 404. The caller must send the node's credential
+// (see Handlers); without it the answer is 401 and nothing is consumed.
 //
 //   - need-start: 200 "200 -Need start!" once per Start request (the cookie is consumed),
 //     else 500 "500 -No start needed!". The node need not run.
@@ -212,12 +322,12 @@ func (h *Handlers) Node(w http.ResponseWriter, r *http.Request, cluster, host, p
 			return
 		}
 	}
-	c, t, ok := h.resolve(w, cluster, host, port)
+	c, t, who, ok := h.resolve(w, r, cluster, host, port, action == ActionConfig)
 	if !ok {
 		return
 	}
 	if action == ActionConfig {
-		h.config(w, r, c, t)
+		h.config(w, r, c, t, who)
 		return
 	}
 	n, err := c.Orchestrator.Node(t.Addr)
@@ -280,25 +390,37 @@ func (h *Handlers) fail(w http.ResponseWriter, c Cluster, t orchestrator.Target,
 	write(w, http.StatusInternalServerError, "500 -Internal error!")
 }
 
-// ConfigRequiresAuth reports whether the config endpoint of a cluster requires the API's
-// authentication (api-credentials-secure-config); false for an unknown cluster.
-func (h *Handlers) ConfigRequiresAuth(cluster string) bool {
-	c, ok := h.Clusters.Cluster(cluster)
-	return ok && c.Config != nil && c.Config.Settings.APICredentialsSecureConfig
-}
-
-func (h *Handlers) config(w http.ResponseWriter, r *http.Request, c Cluster, t orchestrator.Target) {
-	if c.Config.Settings.APICredentialsSecureConfig && (h.Authorize == nil || !h.Authorize(r)) {
-		write(w, http.StatusUnauthorized, "401 -Unauthorized!")
-		return
+func (h *Handlers) config(w http.ResponseWriter, r *http.Request, c Cluster, t orchestrator.Target, who access) {
+	server := t.Addr.String()
+	var job *JobLogin
+	if who == accessAnonymous {
+		switch {
+		case c.Config.Settings.APICredentialsSecureConfig:
+			h.refuse(w, r, c.Orchestrator.Cluster(), server, bodySecureConfig)
+			return
+		case t.Kind != orchestrator.KindDatabase:
+			h.refuse(w, r, c.Orchestrator.Cluster(), server, bodyProxyAnon)
+			return
+		}
+		key, err := h.keys.get(WorkingDir(&c.Config.Settings))
+		if err != nil {
+			h.log().WithField("cluster", c.Orchestrator.Cluster()).WithError(err).Error("slapos: partition key")
+			write(w, http.StatusInternalServerError, "500 -Internal error!")
+			return
+		}
+		job = &JobLogin{User: configurator.JobUser, Password: JobPassword(key, c.Orchestrator.Cluster())}
 	}
 	if h.Bundles == nil {
 		write(w, http.StatusNotFound, "404 -No configuration bundle available!")
 		return
 	}
-	b, err := h.Bundles.Bundle(r.Context(), c.Config, t)
+	b, err := h.Bundles.Bundle(r.Context(), c.Config, t, job)
+	if errors.Is(err, ErrNeedsCredential) {
+		h.refuse(w, r, c.Orchestrator.Cluster(), server, bodyProxyAnon)
+		return
+	}
 	if err != nil {
-		h.log().WithFields(logrus.Fields{"cluster": c.Config.Name, "server": t.Addr.String()}).WithError(err).Error("slapos: configuration bundle")
+		h.log().WithFields(logrus.Fields{"cluster": c.Config.Name, "server": server}).WithError(err).Error("slapos: configuration bundle")
 		write(w, http.StatusNotFound, "404 -Configuration bundle not available!")
 		return
 	}
@@ -314,6 +436,7 @@ func (h *Handlers) config(w http.ResponseWriter, r *http.Request, c Cluster, t o
 // ClusterAction answers GET /api/clusters/{cluster}/{action}, action one of ClusterActions:
 // 200 "200 -Need rolling restart!" (or reprov) when every database has the restart (reprov)
 // cookie, else 503 "503 -No rolling restart needed!"; unknown cluster 500 "500 -No cluster!".
+// The caller must send the credential of one of the cluster's databases.
 func (h *Handlers) ClusterAction(w http.ResponseWriter, r *http.Request, cluster, action string) {
 	var ck Cookie
 	var word string
@@ -326,9 +449,11 @@ func (h *Handlers) ClusterAction(w http.ResponseWriter, r *http.Request, cluster
 		write(w, http.StatusNotFound, "404 -Unknown action!")
 		return
 	}
-	c, ok := h.Clusters.Cluster(cluster)
-	if !ok || c.Orchestrator == nil {
-		write(w, http.StatusInternalServerError, bodyNoCluster)
+	c, ok := h.lookup(w, cluster)
+	if !ok {
+		return
+	}
+	if _, ok := h.authenticate(w, r, c, "", c.Orchestrator.Placement().Databases, false); !ok {
 		return
 	}
 	all, err := c.Orchestrator.EveryDatabaseHas(ck)

@@ -37,9 +37,14 @@ func (f *fakeFleet) Cluster(name string) (Cluster, bool) {
 	return Cluster{Orchestrator: f.o, Config: f.c, Snapshot: f.snap}, true
 }
 
-// fakeBundle stands in for package configurator: a tarball naming the node.
-func fakeBundle(_ context.Context, c *config.Cluster, t orchestrator.Target) ([]byte, error) {
-	files := map[string]string{"etc/mysql/custom/node.cnf": "# " + c.Name + " " + t.Addr.String() + "\n"}
+// fakeBundle stands in for package configurator: a tarball naming the node and the job
+// runner's login (the admin "repman" unless the caller is anonymous).
+func fakeBundle(_ context.Context, c *config.Cluster, t orchestrator.Target, job *JobLogin) ([]byte, error) {
+	login := "repman:admin-secret"
+	if job != nil {
+		login = job.User + ":" + job.Password
+	}
+	files := map[string]string{"etc/mysql/custom/node.cnf": "# " + c.Name + " " + t.Addr.String() + "\n", "etc/mysql/dbjob.cnf": login + "\n"}
 	if t.Kind == orchestrator.KindProxySQL {
 		files = map[string]string{"etc/proxysql/proxysql.cnf": "admin_variables={}\n", "etc/proxysql.cnf": "admin_variables={}\n"}
 	}
@@ -79,9 +84,23 @@ func quiet() *logrus.Logger {
 	return l
 }
 
+// get is an anonymous GET.
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	return getAuth(t, url, "")
+}
+
+// getAuth GETs url with "Authorization: <auth>" (none when empty).
+func getAuth(t *testing.T, url, auth string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +109,48 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// credFor returns the credential a partition would send for path (after /api/clusters/):
+// its node's, the first database's for a cluster route, a made-up one for a server
+// that cannot be parsed.
+func credFor(t *testing.T, f *fakeFleet, path string) string {
+	t.Helper()
+	key, err := LoadOrCreatePartitionKey(WorkingDir(&f.c.Settings))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(path, "/")
+	if len(parts) >= 4 && parts[1] == "servers" {
+		addr, err := ParseServer(parts[2], parts[3])
+		if err != nil {
+			return strings.Repeat("ab", 32)
+		}
+		return PartitionCredential(key, parts[0], addr)
+	}
+	return PartitionCredential(key, parts[0], f.o.Placement().Databases[0].Addr)
+}
+
+// getAs GETs base+path with the credential of its node.
+func getAs(t *testing.T, f *fakeFleet, base, path string) (int, string) {
+	t.Helper()
+	return getAuth(t, base+path, "Bearer "+credFor(t, f, path))
+}
+
+// TestNeedCodes runs the answers of every route twice: as partitions holding their
+// credentials, and anonymously with slapos-legacy-anonymous-routes (SlapOS' unchanged
+// scripts). Only routes naming no node differ: 401 with a credential, 500 anonymously.
 func TestNeedCodes(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		name := "credential"
+		if legacy {
+			name = "legacy-anonymous"
+		}
+		t.Run(name, func(t *testing.T) { testNeedCodes(t, legacy) })
+	}
+}
+
+func testNeedCodes(t *testing.T, legacy bool) {
 	srv, f, _ := newServer(t)
+	f.c.Settings.SlapOSLegacyAnonymousRoutes = legacy
 	o := f.o
 	ctx := context.Background()
 	p := o.Placement()
@@ -158,7 +217,16 @@ func TestNeedCodes(t *testing.T) {
 		if tc.setup != nil {
 			tc.setup()
 		}
-		code, body := get(t, base+tc.path)
+		var code int
+		var body string
+		if legacy {
+			code, body = get(t, base+tc.path)
+		} else {
+			code, body = getAs(t, f, base, tc.path)
+			if tc.body == bodyNoServer { // names no node: no credential can match
+				tc.code, tc.body = 401, bodyBadCredential
+			}
+		}
 		if code != tc.code || body != tc.body {
 			t.Errorf("%s: GET %s = %d %q, want %d %q", tc.name, tc.path, code, body, tc.code, tc.body)
 		}
@@ -209,6 +277,8 @@ func TestPartitionAgentFlow(t *testing.T) {
 	srv, f, _ := newServer(t)
 	o := f.o
 	url := srv.URL + "/api/clusters/cluster1/servers/[2001:db8::11]/2199/"
+	auth := "Bearer " + credFor(t, f, "cluster1/servers/[2001:db8::11]/2199/")
+	get := func(t *testing.T, url string) (int, string) { return getAuth(t, url, auth) }
 	if code, _ := get(t, url+"need-start"); code != 500 {
 		t.Fatalf("need-start before any request: %d", code)
 	}
@@ -221,7 +291,9 @@ func TestPartitionAgentFlow(t *testing.T) {
 	if code, _ := get(t, url+"need-start"); code != 500 {
 		t.Fatalf("need-start again: %d", code)
 	}
-	resp, err := http.Get(url + "config")
+	req, _ := http.NewRequest(http.MethodGet, url+"config", nil)
+	req.Header.Set("Authorization", auth)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,13 +320,14 @@ func TestPartitionAgentFlowCurl(t *testing.T) {
 	srv, f, _ := newServer(t)
 	o := f.o
 	script := `set -eu
-code() { curl -g --silent -o /dev/null -w "%{http_code}" "$1"; }
+code() { curl -g --silent -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $CRED" "$1"; }
 U="$BASE/api/clusters/cluster1/servers/[2001:db8::10]/2099"
 echo "first=$(code "$U/need-start")"
 "$START"
 echo "second=$(code "$U/need-start")"
 echo "third=$(code "$U/need-start")"
-cd "$DIR" && curl -g --silent --fail -o bundle.tar.gz "$U/config" && tar -xzf bundle.tar.gz && cat etc/mysql/custom/node.cnf
+echo "anonymous=$(curl -g --silent -o /dev/null -w "%{http_code}" "$U/need-start")"
+cd "$DIR" && curl -g --silent --fail -H "Authorization: Bearer $CRED" -o bundle.tar.gz "$U/config" && tar -xzf bundle.tar.gz && cat etc/mysql/custom/node.cnf
 `
 	// The start request comes from the orchestrator, between two polls: a tiny HTTP hook.
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -268,12 +341,13 @@ cd "$DIR" && curl -g --silent --fail -o bundle.tar.gz "$U/config" && tar -xzf bu
 		t.Fatal(err)
 	}
 	cmd := exec.Command("bash", "-c", script)
-	cmd.Env = append(os.Environ(), "BASE="+srv.URL, "START="+startScript, "DIR="+t.TempDir())
+	cmd.Env = append(os.Environ(), "BASE="+srv.URL, "START="+startScript, "DIR="+t.TempDir(),
+		"CRED="+credFor(t, f, "cluster1/servers/[2001:db8::10]/2099/"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("script: %v\n%s", err, out)
 	}
-	want := "first=500\nsecond=200\nthird=500\n# cluster1 [2001:db8::10]:2099\n"
+	want := "first=500\nsecond=200\nthird=500\nanonymous=401\n# cluster1 [2001:db8::10]:2099\n"
 	if string(out) != want {
 		t.Fatalf("script output:\n%s\nwant:\n%s", out, want)
 	}
@@ -281,8 +355,10 @@ cd "$DIR" && curl -g --silent --fail -o bundle.tar.gz "$U/config" && tar -xzf bu
 
 func TestConfigEndpoint(t *testing.T) {
 	srv, f, h := newServer(t)
-	url := srv.URL + "/api/clusters/cluster1/servers/10.0.74.165/6032/config"
-	code, body := get(t, url)
+	base := srv.URL + "/api/clusters/"
+	px := "cluster1/servers/10.0.74.165/6032/config"
+	db := "cluster1/servers/[2001:db8::10]/2099/config"
+	code, body := getAs(t, f, base, px)
 	if code != 200 {
 		t.Fatalf("proxy config: %d", code)
 	}
@@ -290,37 +366,82 @@ func TestConfigEndpoint(t *testing.T) {
 	if len(names) != 2 {
 		t.Fatalf("proxy bundle entries %v", names)
 	}
-	if code, body := get(t, srv.URL+"/api/clusters/cluster1/servers/10.0.74.166/6032/config"); code != 500 || body != "500 -No valid server!" {
+	if code, body := getAs(t, f, base, "cluster1/servers/10.0.74.166/6032/config"); code != 401 || body != bodyBadCredential {
 		t.Fatalf("unknown server: %d %q", code, body)
 	}
-	// Secure config: refused without the API's authorisation, served with it.
+	// A partition's own credential: the full bundle, with the admin login.
+	code, body = getAs(t, f, base, db)
+	dir := t.TempDir()
+	untar(t, []byte(body), dir)
+	if job, _ := os.ReadFile(filepath.Join(dir, "etc/mysql/dbjob.cnf")); code != 200 || string(job) != "repman:admin-secret\n" {
+		t.Fatalf("database config with its credential: %d %q", code, job)
+	}
+	// Another node's credential, the same node in another cluster, garbage: 401.
+	key, _ := LoadOrCreatePartitionKey(WorkingDir(&f.c.Settings))
+	other := f.o.Placement().Databases[1].Addr
+	for _, auth := range []string{
+		"Bearer " + PartitionCredential(key, "cluster1", other),
+		"Bearer " + PartitionCredential(key, "cluster2", f.o.Placement().Databases[0].Addr),
+		"Bearer " + PartitionCredential([]byte("another key of thirty-two bytes!"), "cluster1", f.o.Placement().Databases[0].Addr),
+		"Bearer " + strings.Repeat("0", 64),
+		"Basic " + credFor(t, f, db),
+		credFor(t, f, db),
+	} {
+		if code, body := getAuth(t, base+db, auth); code != 401 || strings.Contains(body, "\x1f") {
+			t.Errorf("config with %q: %d", auth[:12], code)
+		}
+	}
+	// Anonymous: 401 naming the missing credential.
+	if code, body := get(t, base+db); code != 401 || body != bodyNeedCredential {
+		t.Fatalf("anonymous config: %d %q", code, body)
+	}
+	// A user's token: only what Authorize accepts, only for config.
+	h.Authorize = func(r *http.Request, c *config.Cluster) bool {
+		return c == f.c && r.Header.Get("Authorization") == "Bearer user.with.grant"
+	}
+	if code, _ := getAuth(t, base+db, "Bearer user.with.grant"); code != 200 {
+		t.Fatalf("config with an accepted user token: %d", code)
+	}
+	for _, tc := range []struct{ path, auth string }{
+		{db, "Bearer user.without.grant"},
+		{"cluster1/servers/[2001:db8::10]/2099/need-start", "Bearer user.with.grant"},
+		{"cluster1/need-rolling-restart", "Bearer user.with.grant"},
+	} {
+		if code, body := getAuth(t, base+tc.path, tc.auth); code != 401 || body != bodyUserNotAllowed {
+			t.Errorf("%s with %s: %d %q", tc.path, tc.auth, code, body)
+		}
+	}
+
+	// Legacy anonymous routes: a database bundle with the job account instead of the admin
+	// login, no ProxySQL bundle, nothing under api-credentials-secure-config.
+	f.c.Settings.SlapOSLegacyAnonymousRoutes = true
+	code, body = get(t, base+db)
+	dir = t.TempDir()
+	untar(t, []byte(body), dir)
+	job, _ := os.ReadFile(filepath.Join(dir, "etc/mysql/dbjob.cnf"))
+	if code != 200 || string(job) != "repman_job:"+JobPassword(key, "cluster1")+"\n" || strings.Contains(body, "admin-secret") {
+		t.Fatalf("anonymous legacy bundle: %d %q", code, job)
+	}
+	if code, body := get(t, base+px); code != 401 || body != bodyProxyAnon {
+		t.Fatalf("anonymous legacy proxy bundle: %d %q", code, body)
+	}
+	if code, body := getAuth(t, base+db, "Bearer "+strings.Repeat("0", 64)); code != 401 || body != bodyBadCredential {
+		t.Fatalf("a wrong credential is refused even with legacy routes: %d %q", code, body)
+	}
+	if code, _ := getAs(t, f, base, px); code != 200 {
+		t.Fatalf("proxy bundle with its credential under legacy routes: %d", code)
+	}
 	f.c.Settings.APICredentialsSecureConfig = true
-	if !h.ConfigRequiresAuth("cluster1") || h.ConfigRequiresAuth("nope") {
-		t.Fatal("ConfigRequiresAuth")
+	if code, body := get(t, base+db); code != 401 || body != bodySecureConfig {
+		t.Fatalf("anonymous legacy bundle with secure config: %d %q", code, body)
 	}
-	if code, _ := get(t, url); code != 401 {
-		t.Fatalf("secure config without Authorize: %d", code)
-	}
-	h.Authorize = func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer ok" }
-	if code, _ := get(t, url); code != 401 {
-		t.Fatalf("secure config without token: %d", code)
-	}
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "Bearer ok")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("secure config with token: %d", resp.StatusCode)
-	}
-	// A bundle failure is a 404 whose body does not leak the error.
 	f.c.Settings.APICredentialsSecureConfig = false
-	h.Bundles = BundleFunc(func(context.Context, *config.Cluster, orchestrator.Target) ([]byte, error) {
+
+	// A bundle failure is a 404 whose body does not leak the error.
+	h.Bundles = BundleFunc(func(context.Context, *config.Cluster, orchestrator.Target, *JobLogin) ([]byte, error) {
 		return nil, errors.New("secret detail")
 	})
-	if code, body := get(t, url); code != 404 || strings.Contains(body, "secret") {
+	if code, body := getAs(t, f, base, db); code != 404 || strings.Contains(body, "secret") {
 		t.Fatalf("bundle error: %d %q", code, body)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"replication-manager-pro/config"
 	"replication-manager-pro/ipv6"
+	"replication-manager-pro/orchestrator"
 )
 
 // Port ranges SlapOS' profile picks the ProxySQL ports from, and the databases' ports.
@@ -113,18 +114,58 @@ type clusterSecrets struct {
 	ProxySQL string `json:"proxysql"`
 }
 
-const secretsFile = "secrets.json"
+const (
+	secretsFile              = "secrets.json"
+	partitionRequestsFile    = "partition-requests.json"
+	partitionCredentialsFile = "partition-credentials.json"
+)
+
+// partReq is one entry of partition-requests.json: what to request from SlapOS for a
+// database, its credential included.
+type partReq struct {
+	Cluster       string         `json:"cluster"`
+	Name          string         `json:"name"`
+	SoftwareType  string         `json:"software-type"`
+	ComputerGUID  string         `json:"sla-computer_guid"`
+	PartitionPath string         `json:"partition-path"`
+	Config        map[string]any `json:"config"`
+}
+
+// NodeCredential is one entry of partition-credentials.json: the credential of one node, as
+// the node sends it ("Authorization: Bearer <credential>").
+type NodeCredential struct {
+	Cluster       string `json:"cluster"`
+	Kind          string `json:"kind"`
+	Index         int    `json:"index"`
+	Address       string `json:"address"` // as the routes name it: a ProxySQL by its admin port
+	PartitionPath string `json:"partition-path,omitempty"`
+	Credential    string `json:"credential"`
+}
 
 // Render writes the manager's configuration for a validated request: config.toml ([Default]:
 // prov-orchestrator slapos, listeners on the root IPv4, API credentials, include cluster.d),
 // one cluster.d/config-<name>.toml per cluster, partition-requests.json (what to request
-// from SlapOS for each database) and secrets.json. Files are replaced atomically; generated
-// cluster files of clusters no longer requested are removed. The result is loaded back with
-// config.Load and any problem is an error.
-func Render(req *Request, o RenderOptions) (*RenderResult, error) {
+// from SlapOS for each database, its partition credential included),
+// partition-credentials.json (every node's credential) and secrets.json.
+//
+// It is all or nothing: the files are written into a temporary directory beside them
+// (OutDir/.render-*), loaded back there with config.Load together with the operator's own
+// files of cluster.d, and only then moved over the old ones; generated cluster files of
+// clusters no longer requested are removed in the same step. On any failure the old files
+// are left as they were (those already replaced are put back) and the temporary directory
+// is removed. A request that does not name repman-cluster-dict never removes a cluster's
+// file: rendering the default cluster over other clusters is refused.
+func Render(req *Request, o RenderOptions) (_ *RenderResult, err error) {
 	out, err := filepath.Abs(o.OutDir)
 	if err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	if _, serr := os.Lstat(out); errors.Is(serr, fs.ErrNotExist) {
+		defer func() {
+			if err != nil { // a first render that failed leaves nothing behind
+				os.RemoveAll(out)
+			}
+		}()
 	}
 	alloc, err := resolveAllocation(req, o, out)
 	if err != nil {
@@ -146,14 +187,6 @@ func Render(req *Request, o RenderOptions) (*RenderResult, error) {
 	res := &RenderResult{}
 	files := map[string][]byte{}
 	files["config.toml"] = renderDefault(req, alloc, sec.API, o.Source)
-	type partReq struct {
-		Cluster       string         `json:"cluster"`
-		Name          string         `json:"name"`
-		SoftwareType  string         `json:"software-type"`
-		ComputerGUID  string         `json:"sla-computer_guid"`
-		PartitionPath string         `json:"partition-path"`
-		Config        map[string]any `json:"config"`
-	}
 	var preqs []partReq
 	keep := map[string]bool{}
 	for _, c := range req.Clusters {
@@ -175,8 +208,7 @@ func Render(req *Request, o RenderOptions) (*RenderResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		name := filepath.Join("cluster.d", "config-"+c.Name+".toml")
-		files[name] = body
+		files[filepath.Join("cluster.d", "config-"+c.Name+".toml")] = body
 		keep["config-"+c.Name+".toml"] = true
 		res.Clusters = append(res.Clusters, rc)
 		for i := 0; i < c.DatabaseAmount; i++ {
@@ -190,15 +222,85 @@ func Render(req *Request, o RenderOptions) (*RenderResult, error) {
 			})
 		}
 	}
-	pr, err := json.MarshalIndent(preqs, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	files["partition-requests.json"] = append(pr, '\n')
 	sb, err := json.MarshalIndent(sec, "", "  ")
 	if err != nil {
 		return nil, err
 	}
+	files[secretsFile] = append(sb, '\n')
+
+	stale, err := staleFiles(filepath.Join(out, "cluster.d"), keep)
+	if err != nil {
+		return nil, err
+	}
+	if len(stale) > 0 && !req.ClusterDictGiven {
+		return nil, fmt.Errorf("repman-cluster-dict is not in the request: rendering the default cluster would remove %s; "+
+			"name the clusters in repman-cluster-dict (check the spelling of its key)", strings.Join(stale, ", "))
+	}
+
+	if err := os.MkdirAll(filepath.Join(out, "cluster.d"), 0o755); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	tmp, err := os.MkdirTemp(out, ".render-")
+	if err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	for n, b := range files {
+		if err := writeSynced(filepath.Join(tmp, n), b, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if err := copyOperatorFiles(filepath.Join(out, "cluster.d"), filepath.Join(tmp, "cluster.d"), keep); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(filepath.Join(tmp, "config.toml"), config.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("rendered configuration does not load (nothing was changed):\n%s",
+			strings.ReplaceAll(err.Error(), tmp, out))
+	}
+	// The credentials come from the configuration as loaded, placed as the daemon places it:
+	// what the partitions get is what the daemon expects.
+	creds, err := renderCredentials(req, cfg)
+	if err != nil {
+		return nil, err
+	}
+	byDB := map[string]string{}
+	for _, c := range creds {
+		if c.Kind == string(orchestrator.KindDatabase) {
+			byDB[c.Cluster+"\x00"+strconv.Itoa(c.Index)] = c.Credential
+		}
+	}
+	for i := range preqs {
+		idx := strings.TrimPrefix(preqs[i].Name, "Mariadb-")
+		preqs[i].Config[CredentialParameter] = byDB[preqs[i].Cluster+"\x00"+idx]
+	}
+	for name, v := range map[string]any{partitionRequestsFile: preqs, partitionCredentialsFile: creds} {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		files[name] = append(b, '\n')
+		if err := writeSynced(filepath.Join(tmp, name), files[name], 0o600); err != nil {
+			return nil, err
+		}
+	}
+
+	// secrets first: a crash later leaves passwords that the next run reuses; config.toml
+	// last: until it is replaced, the daemon reads the old set.
+	names := make([]string, 0, len(files))
+	for n := range files {
+		if n != secretsFile && n != "config.toml" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	names = append(append([]string{secretsFile}, names...), "config.toml")
+	if err := swapIn(out, tmp, names, stale); err != nil {
+		return nil, err
+	}
+	res.Files = append([]string(nil), names...)
+	sort.Strings(res.Files)
+	res.Removed = stale
 
 	// Database partitions of the local layout are directories under OutDir: create them.
 	if o.Alloc == nil {
@@ -210,34 +312,183 @@ func Render(req *Request, o RenderOptions) (*RenderResult, error) {
 			}
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(out, "cluster.d"), 0o755); err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
-	}
-	// secrets first: a crash later leaves passwords that the next run reuses.
-	if err := writeAtomic(filepath.Join(out, secretsFile), append(sb, '\n'), 0o600); err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if err := writeAtomic(filepath.Join(out, n), files[n], 0o600); err != nil {
-			return nil, err
+	return res, nil
+}
+
+// renderCredentials returns the credential of every node of the requested clusters, from
+// the loaded configuration: databases, then proxies, by cluster name. It creates the
+// partition key in the clusters' working directory on first need.
+func renderCredentials(req *Request, cfg *config.Config) ([]NodeCredential, error) {
+	var out []NodeCredential
+	for _, rc := range req.Clusters {
+		c, ok := cfg.Cluster(rc.Name)
+		if !ok {
+			return nil, fmt.Errorf("rendered configuration has no cluster %s", rc.Name)
+		}
+		p, err := Place(c)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", rc.Name, err)
+		}
+		key, err := LoadOrCreatePartitionKey(WorkingDir(&c.Settings))
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", rc.Name, err)
+		}
+		for _, l := range [][]orchestrator.Target{p.Databases, p.Proxies} {
+			for _, t := range l {
+				out = append(out, NodeCredential{Cluster: c.Name, Kind: string(t.Kind), Index: t.Index,
+					Address: t.Addr.String(), PartitionPath: t.Partition, Credential: PartitionCredential(key, c.Name, t.Addr)})
+			}
 		}
 	}
-	res.Files = append(names, secretsFile)
-	sort.Strings(res.Files)
-	removed, err := removeStale(filepath.Join(out, "cluster.d"), keep)
+	return out, nil
+}
+
+// writeSynced writes a new file (and its directory), synced to disk.
+func writeSynced(path string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	res.Removed = removed
-	if _, err := config.Load(filepath.Join(out, "config.toml"), config.Options{}); err != nil {
-		return nil, fmt.Errorf("rendered configuration does not load:\n%w", err)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
 	}
-	return res, nil
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// copyOperatorFiles copies the *.toml files of src that config.Load reads from the include
+// directory and that the render neither writes nor removes (the operator's own files, kept
+// as they are) into dst, so that the validation loads the final set.
+func copyOperatorFiles(src, dst string, keep map[string]bool) error {
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", src, err)
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !e.Type().IsRegular() || !strings.HasSuffix(n, ".toml") || keep[n] {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, n))
+		if err != nil {
+			return fmt.Errorf("read %s: %w", filepath.Join(src, n), err)
+		}
+		if isStale(n, b, keep) {
+			continue // removed by this render
+		}
+		if err := writeSynced(filepath.Join(dst, n), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isStale(name string, body []byte, keep map[string]bool) bool {
+	return !keep[name] && strings.HasPrefix(name, "config-") && strings.HasSuffix(name, ".toml") &&
+		bytes.HasPrefix(body, []byte(generatedMarker))
+}
+
+// staleFiles lists the generated config-*.toml files of dir that keep does not name, as
+// paths relative to the output directory ("cluster.d/config-x.toml").
+func staleFiles(dir string, keep map[string]bool) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		if !e.Type().IsRegular() || keep[n] {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil || !isStale(n, b, keep) {
+			continue // not ours: leave it
+		}
+		out = append(out, filepath.Join("cluster.d", n))
+	}
+	return out, nil
+}
+
+// renameFile is os.Rename; tests make it fail to check that swapIn undoes its changes.
+var renameFile = os.Rename
+
+// swapIn moves the staged files tmp/<name> over out/<name> and moves the stale files away,
+// as one step: the files replaced or removed are first kept in tmp/.old, and on a failure
+// every change made is undone (the old files are put back, the new ones removed).
+func swapIn(out, tmp string, names, stale []string) (err error) {
+	old := filepath.Join(tmp, ".old")
+	var undo []func() error
+	defer func() {
+		if err == nil {
+			return
+		}
+		for i := len(undo) - 1; i >= 0; i-- {
+			if uerr := undo[i](); uerr != nil {
+				err = fmt.Errorf("%w; and restoring the previous files failed: %v", err, uerr)
+			}
+		}
+	}()
+	// keepOld moves out/<name> aside, when it exists; it reports whether it did.
+	keepOld := func(name string) (bool, error) {
+		dst, saved := filepath.Join(out, name), filepath.Join(old, name)
+		if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		if err := os.MkdirAll(filepath.Dir(saved), 0o700); err != nil {
+			return false, fmt.Errorf("replace %s: %w", dst, err)
+		}
+		if err := os.Link(dst, saved); err != nil {
+			return false, fmt.Errorf("replace %s: %w", dst, err)
+		}
+		return true, nil
+	}
+	for _, n := range names {
+		dst := filepath.Join(out, n)
+		had, err := keepOld(n)
+		if err != nil {
+			return err
+		}
+		if err := renameFile(filepath.Join(tmp, n), dst); err != nil {
+			return fmt.Errorf("replace %s: %w", dst, err)
+		}
+		saved := filepath.Join(old, n)
+		undo = append(undo, func() error {
+			if had {
+				return os.Rename(saved, dst)
+			}
+			return os.Remove(dst)
+		})
+	}
+	for _, n := range stale {
+		dst, saved := filepath.Join(out, n), filepath.Join(old, n)
+		if err := os.MkdirAll(filepath.Dir(saved), 0o700); err != nil {
+			return fmt.Errorf("remove stale %s: %w", dst, err)
+		}
+		if err := renameFile(dst, saved); err != nil {
+			return fmt.Errorf("remove stale %s: %w", dst, err)
+		}
+		undo = append(undo, func() error { return os.Rename(saved, dst) })
+	}
+	for _, d := range []string{out, filepath.Join(out, "cluster.d")} {
+		if f, err := os.Open(d); err == nil {
+			_ = f.Sync() // make the renames durable where the file system allows it
+			f.Close()
+		}
+	}
+	return nil
 }
 
 // resolveAllocation returns the allocation to render with, checking it covers the request.
@@ -428,6 +679,9 @@ func renderDefault(req *Request, a *Allocation, apiPassword, source string) []by
 	w.kv("api-https-bind", true)
 	w.kv("api-credentials", "admin:"+apiPassword)
 	w.kv("include", "cluster.d")
+	// Partition routes: each partition sends its credential (partition-credentials.json);
+	// true serves SlapOS' unchanged scripts anonymously (bundles without the admin login).
+	w.kv("slapos-legacy-anonymous-routes", req.LegacyAnonymousRoutes)
 	w.kv("monitoring-datadir", filepath.Join(a.Root.Path, "var", "lib")) // node directories and cookies
 	w.kv("autorejoin", req.Autorejoin)
 	w.kv("autoseed", req.Autoseed)
@@ -547,62 +801,4 @@ func loadSecrets(out string) (*secrets, error) {
 		s.Clusters = map[string]clusterSecrets{}
 	}
 	return s, nil
-}
-
-// writeAtomic replaces path by data: a temporary file in the same directory, synced, then
-// renamed over it, so a reader never sees a half-written file.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fail(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-// removeStale removes generated config-*.toml files of dir that keep does not name.
-func removeStale(dir string, keep map[string]bool) ([]string, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dir, err)
-	}
-	var removed []string
-	for _, e := range ents {
-		n := e.Name()
-		if e.IsDir() || keep[n] || !strings.HasPrefix(n, "config-") || !strings.HasSuffix(n, ".toml") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, n))
-		if err != nil || !bytes.HasPrefix(b, []byte(generatedMarker)) {
-			continue // not ours: leave it
-		}
-		if err := os.Remove(filepath.Join(dir, n)); err != nil {
-			return removed, fmt.Errorf("remove stale %s: %w", n, err)
-		}
-		removed = append(removed, filepath.Join("cluster.d", n))
-	}
-	return removed, nil
 }

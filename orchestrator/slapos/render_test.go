@@ -211,7 +211,9 @@ func TestPickPortsRanges(t *testing.T) {
 }
 
 // TestRenderedClusterServesBundles renders a request, loads it, and downloads the real
-// configurator bundles of a database and of the ProxySQL through the config endpoint.
+// configurator bundles of a database and of the ProxySQL through the config endpoint with
+// the credentials the render wrote; with slapos-legacy-anonymous-routes, an anonymous
+// database bundle carries the job account and not the db-servers-credential.
 func TestRenderedClusterServesBundles(t *testing.T) {
 	req := mustRequest(t, `{"repman-cluster-dict": {"cluster1": {"database-amount": 3, "tags": ["gtidstrict", "innodb", "readonly"], "proxy-tags": ["pkg", "masterslave"]}}}`)
 	out := t.TempDir()
@@ -223,6 +225,9 @@ func TestRenderedClusterServesBundles(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := cfg.Cluster("cluster1")
+	if c.Settings.SlapOSLegacyAnonymousRoutes {
+		t.Fatal("legacy anonymous routes on by default")
+	}
 	o, err := New(c, Options{Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +237,31 @@ func TestRenderedClusterServesBundles(t *testing.T) {
 	}), Bundles: ConfiguratorBundles(nil), Log: quiet()}
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
-	code, body := get(t, srv.URL+"/api/clusters/cluster1/servers/[::1]/2199/config")
+
+	var creds []NodeCredential
+	b, _ := os.ReadFile(filepath.Join(out, "partition-credentials.json"))
+	if err := json.Unmarshal(b, &creds); err != nil || len(creds) != 4 {
+		t.Fatalf("partition-credentials.json: %v %s", err, b)
+	}
+	cred := map[string]string{}
+	for _, nc := range creds {
+		cred[nc.Address] = nc.Credential
+	}
+	var preqs []struct {
+		Name   string         `json:"name"`
+		Config map[string]any `json:"config"`
+	}
+	b, _ = os.ReadFile(filepath.Join(out, "partition-requests.json"))
+	if err := json.Unmarshal(b, &preqs); err != nil || len(preqs) != 3 || preqs[1].Config[CredentialParameter] != cred["[::1]:2199"] {
+		t.Fatalf("partition-requests.json carries the databases' credentials: %v %s", err, b)
+	}
+	for _, f := range []string{"partition-credentials.json", "partition-requests.json"} {
+		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v", f, fi.Mode(), err)
+		}
+	}
+	db := srv.URL + "/api/clusters/cluster1/servers/[::1]/2199/config"
+	code, body := getAuth(t, db, "Bearer "+cred["[::1]:2199"])
 	if code != 200 {
 		t.Fatalf("db config: %d %q", code, body)
 	}
@@ -242,7 +271,15 @@ func TestRenderedClusterServesBundles(t *testing.T) {
 	if err != nil || !strings.Contains(string(cnf), filepath.Join(out, "partitions", "cluster1-mariadb-1")) {
 		t.Fatalf("my.cnf of partition 1 (%v): %v\n%s", names, err, cnf)
 	}
-	code, body = get(t, srv.URL+"/api/clusters/cluster1/servers/127.0.0.1/6032/config")
+	admin, _ := c.Settings.DBCredential()
+	if job, _ := os.ReadFile(filepath.Join(dir, "etc/mysql/dbjob.cnf")); !strings.Contains(string(job), admin.Password) {
+		t.Fatal("a partition with its credential gets the admin login in dbjob.cnf")
+	}
+	if code, _ := getAuth(t, db, "Bearer "+cred["[::1]:2099"]); code != 401 {
+		t.Fatalf("db config with another partition's credential: %d", code)
+	}
+	px := srv.URL + "/api/clusters/cluster1/servers/127.0.0.1/6032/config"
+	code, body = getAuth(t, px, "Bearer "+cred["127.0.0.1:6032"])
 	if code != 200 {
 		t.Fatalf("proxy config: %d %q", code, body)
 	}
@@ -250,5 +287,38 @@ func TestRenderedClusterServesBundles(t *testing.T) {
 	untar(t, []byte(body), dir)
 	if _, err := os.Stat(filepath.Join(dir, "etc/proxysql.cnf")); err != nil {
 		t.Fatalf("etc/proxysql.cnf for SlapOS' download script: %v", err)
+	}
+	if code, _ := get(t, db); code != 401 {
+		t.Fatalf("anonymous db config: %d", code)
+	}
+
+	// Legacy anonymous routes, turned on by the request parameter.
+	req = mustRequest(t, `{"slapos-legacy-anonymous-routes": true, "repman-cluster-dict": {"cluster1": {"database-amount": 3, "tags": ["gtidstrict", "innodb", "readonly"], "proxy-tags": ["pkg", "masterslave"]}}}`)
+	if _, err := Render(req, RenderOptions{OutDir: out}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = config.Load(filepath.Join(out, "config.toml"), config.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = cfg.Cluster("cluster1")
+	if !c.Settings.SlapOSLegacyAnonymousRoutes {
+		t.Fatal("slapos-legacy-anonymous-routes not rendered")
+	}
+	code, body = get(t, db)
+	if code != 200 {
+		t.Fatalf("anonymous legacy db config: %d %q", code, body)
+	}
+	if strings.Contains(body, admin.Password) {
+		t.Fatal("an anonymous bundle holds the db-servers-credential password")
+	}
+	dir = t.TempDir()
+	untar(t, []byte(body), dir)
+	job, _ := os.ReadFile(filepath.Join(dir, "etc/mysql/dbjob.cnf"))
+	key, _ := LoadOrCreatePartitionKey(WorkingDir(&c.Settings))
+	if !strings.Contains(string(job), `user = "repman_job"`) || !strings.Contains(string(job), JobPassword(key, "cluster1")) || strings.Contains(string(job), admin.Password) {
+		t.Fatalf("anonymous dbjob.cnf:\n%s", job)
+	}
+	if code, body := get(t, px); code != 401 || strings.Contains(body, c.Settings.ProxySQLPassword) {
+		t.Fatalf("anonymous legacy proxy config: %d", code)
 	}
 }

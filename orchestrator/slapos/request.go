@@ -40,8 +40,14 @@ type Request struct {
 	HTTPSessionLifetime int      `json:"http-session-lifetime"`
 	HTTPRefreshInterval int      `json:"http-refresh-interval"`
 	RequireSSL          bool     `json:"require-ssl"`
+	// LegacyAnonymousRoutes is rendered as slapos-legacy-anonymous-routes.
+	LegacyAnonymousRoutes bool `json:"slapos-legacy-anonymous-routes"`
 
 	Clusters []ClusterRequest `json:"-"` // sorted by name
+	// ClusterDictGiven tells whether the request names repman-cluster-dict (Clusters is
+	// otherwise the schema's default cluster1): only then may a render remove the generated
+	// files of clusters it does not name.
+	ClusterDictGiven bool `json:"-"`
 }
 
 // ClusterRequest is one entry of repman-cluster-dict.
@@ -113,26 +119,62 @@ var schemaDoc = func() map[string]any {
 	return m
 }()
 
+// SerialisedKey is the one key of parameters sent by SlapOS' request.serialised recipe:
+// its value is a string holding the JSON text of the real parameters.
+const SerialisedKey = "_"
+
 // ParseRequest validates a request's parameters (the JSON object SlapOS hands the instance)
-// against RequestSchema and returns them with defaults applied. Problems come back as a
-// *RequestError. warnings are oddities that do not stop the rendering.
+// against RequestSchema and returns them with defaults applied. The document must be one
+// JSON object in valid UTF-8 without duplicate keys. Parameters serialised by SlapOS'
+// request.serialised recipe ({"_": "<JSON text>"}) are decoded first. An unknown top-level
+// parameter close to a known one is an error with a suggestion; another unknown top-level
+// parameter is a warning (SlapOS may pass parameters of its own). Problems come back as a
+// *RequestError, one line each. warnings are oddities that do not stop the rendering.
 func ParseRequest(data []byte) (req *Request, warnings []string, err error) {
+	return parseRequest(data, false)
+}
+
+func parseRequest(data []byte, serialised bool) (req *Request, warnings []string, err error) {
+	if err := checkJSON(data); err != nil {
+		return nil, nil, &RequestError{Lines: []string{err.Error()}}
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, nil, &RequestError{Lines: []string{"not a JSON object: " + err.Error()}}
+	}
+	if raw, ok := top[SerialisedKey]; ok {
+		if serialised {
+			return nil, nil, &RequestError{Lines: []string{SerialisedKey + ": unknown parameter (serialised parameters do not nest)"}}
+		}
+		return parseSerialised(top, raw)
+	}
+	props := schemaDoc["properties"].(map[string]any)
+	var lines []string
+	for k := range top {
+		if _, ok := props[k]; ok {
+			continue
+		}
+		if s := suggest(k, propNames(props)); s != "" {
+			lines = append(lines, fmt.Sprintf("%s: unknown parameter; did you mean %q?", keyName(k), s))
+		} else {
+			warnings = append(warnings, fmt.Sprintf("%s: unknown parameter, ignored", keyName(k)))
+		}
+	}
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
-		return nil, nil, fmt.Errorf("not a JSON document: %w", err)
+		return nil, nil, &RequestError{Lines: []string{"not a JSON document: " + err.Error()}}
 	}
 	if err := compiled.Validate(inst); err != nil {
 		var ve *jsonschema.ValidationError
 		if !errors.As(err, &ve) {
 			return nil, nil, fmt.Errorf("validate: %w", err)
 		}
-		return nil, nil, &RequestError{Lines: validationLines(ve)}
+		lines = append(lines, validationLines(ve)...)
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
-		return nil, nil, fmt.Errorf("not a JSON object: %w", err)
+	if len(lines) > 0 {
+		sort.Strings(lines)
+		return nil, nil, &RequestError{Lines: lines}
 	}
-	props := schemaDoc["properties"].(map[string]any)
 	clusterProps := schemaDoc["$defs"].(map[string]any)["cluster"].(map[string]any)["properties"].(map[string]any)
 
 	topVals := withDefaults(top, props)
@@ -140,6 +182,7 @@ func ParseRequest(data []byte) (req *Request, warnings []string, err error) {
 	if err := decodeKnown(topVals, props, req); err != nil {
 		return nil, nil, err
 	}
+	_, req.ClusterDictGiven = top["repman-cluster-dict"]
 	var dict map[string]json.RawMessage
 	if err := json.Unmarshal(topVals["repman-cluster-dict"], &dict); err != nil {
 		return nil, nil, fmt.Errorf("repman-cluster-dict: %w", err)
@@ -150,7 +193,6 @@ func ParseRequest(data []byte) (req *Request, warnings []string, err error) {
 	}
 	sort.Strings(names)
 	seen := map[string]string{}
-	var lines []string
 	for _, name := range names {
 		if prev, dup := seen[strings.ToLower(name)]; dup {
 			lines = append(lines, fmt.Sprintf("%s: cluster name differs from %s only by case", name, prev))
@@ -162,13 +204,27 @@ func ParseRequest(data []byte) (req *Request, warnings []string, err error) {
 			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
 		cr := ClusterRequest{Name: name, ComputerGUIDs: map[int]string{}}
+		slaKeys := map[int]string{}
 		for k, v := range raw {
 			if m := slaKey.FindStringSubmatch(k); m != nil {
-				i, _ := strconv.Atoi(m[1])
+				delete(raw, k)
+				i, err := strconv.Atoi(m[1])
+				if err != nil || i > 1000 {
+					warnings = append(warnings, fmt.Sprintf("%s: %s: ignored, no such database", name, keyName(k)))
+					continue
+				}
+				if prev, dup := slaKeys[i]; dup {
+					a, b := prev, k
+					if b < a {
+						a, b = b, a
+					}
+					lines = append(lines, fmt.Sprintf("%s: %s and %s name the same database", name, a, b))
+					continue
+				}
+				slaKeys[i] = k
 				var s string
 				_ = json.Unmarshal(v, &s)
 				cr.ComputerGUIDs[i] = s
-				delete(raw, k)
 			}
 		}
 		if err := decodeKnown(withDefaults(raw, clusterProps), clusterProps, &cr); err != nil {
@@ -182,10 +238,56 @@ func ParseRequest(data []byte) (req *Request, warnings []string, err error) {
 		req.Clusters = append(req.Clusters, cr)
 	}
 	if len(lines) > 0 {
+		sort.Strings(lines)
 		return nil, nil, &RequestError{Lines: lines}
 	}
 	sort.Strings(warnings)
 	return req, warnings, nil
+}
+
+// parseSerialised decodes {"_": "<JSON text>"}: the key must come alone and hold a string.
+// Problems and warnings are prefixed with "_ (serialised parameters): ".
+func parseSerialised(top map[string]json.RawMessage, raw json.RawMessage) (*Request, []string, error) {
+	if len(top) > 1 {
+		var others []string
+		for k := range top {
+			if k != SerialisedKey {
+				others = append(others, strconv.Quote(truncate(k, 64)))
+			}
+		}
+		sort.Strings(others)
+		return nil, nil, &RequestError{Lines: []string{SerialisedKey + ": serialised parameters come alone, found also " + strings.Join(others, ", ")}}
+	}
+	var text string
+	if err := json.Unmarshal(raw, &text); err != nil {
+		return nil, nil, &RequestError{Lines: []string{SerialisedKey + ": must be a string holding the JSON parameters (SlapOS' request.serialised)"}}
+	}
+	req, warnings, err := parseRequest([]byte(text), true)
+	const prefix = SerialisedKey + " (serialised parameters): "
+	for i := range warnings {
+		warnings[i] = prefix + warnings[i]
+	}
+	var re *RequestError
+	if errors.As(err, &re) {
+		lines := make([]string, len(re.Lines))
+		for i, l := range re.Lines {
+			lines[i] = prefix + l
+		}
+		return nil, nil, &RequestError{Lines: lines}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s%w", prefix, err)
+	}
+	return req, warnings, nil
+}
+
+func propNames(props map[string]any) []string {
+	out := make([]string, 0, len(props))
+	for k := range props {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // withDefaults returns vals plus the schema default of every property vals lacks.
@@ -229,6 +331,9 @@ func decodeKnown(vals map[string]json.RawMessage, props map[string]any, dst any)
 
 var printer = message.NewPrinter(language.English)
 
+// clusterParamNames are the parameters of a cluster, for suggestions.
+var clusterParamNames = propNames(schemaDoc["$defs"].(map[string]any)["cluster"].(map[string]any)["properties"].(map[string]any))
+
 // validationLines flattens a validation error into one line per failed leaf.
 func validationLines(ve *jsonschema.ValidationError) []string {
 	var lines []string
@@ -269,7 +374,7 @@ func where(loc []string) string {
 			parts[len(parts)-1] += "[" + p + "]"
 			continue
 		}
-		parts = append(parts, p)
+		parts = append(parts, keyName(p))
 	}
 	if len(parts) == 0 {
 		return "request"
@@ -298,7 +403,11 @@ func leafLines(e *jsonschema.ValidationError) []string {
 	case *kind.AdditionalProperties:
 		var out []string
 		for _, p := range k.Properties {
-			out = append(out, fmt.Sprintf("%s: %s: unknown parameter", at, p))
+			line := fmt.Sprintf("%s: %s: unknown parameter", at, keyName(p))
+			if s := suggest(p, clusterParamNames); s != "" {
+				line += fmt.Sprintf("; did you mean %q?", s)
+			}
+			out = append(out, line)
 		}
 		return out
 	case *kind.Minimum:
@@ -318,7 +427,7 @@ func leafLines(e *jsonschema.ValidationError) []string {
 	case *kind.Pattern:
 		return []string{fmt.Sprintf("%s: must match %s, got %q", at, k.Want, k.Got)}
 	case *kind.PropertyNames:
-		return []string{fmt.Sprintf("%s: cluster name: must be letters, digits, '.', '_' or '-' (64 at most), got %q", k.Property, k.Property)}
+		return []string{fmt.Sprintf("%s: cluster name: must be letters, digits, '.', '_' or '-' (64 at most)", keyName(k.Property))}
 	case *kind.MinProperties:
 		return []string{fmt.Sprintf("%s: must define at least %d", at, k.Want)}
 	}

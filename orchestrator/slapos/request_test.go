@@ -64,11 +64,11 @@ func TestParseRequestProblems(t *testing.T) {
 			[]string{
 				"c1: database-amount: must be integer, got string",
 				"c1: db-memory: must be a multiple of 256, got 300",
-				"c1: failover-mod: unknown parameter",
+				"c1: failover-mod: unknown parameter; did you mean \"failover-mode\"?",
 				`c1: tags[1]: must match ^[A-Za-z0-9_.-]+$, got "bad tag"`,
 			}},
 		{`{"repman-cluster-dict": {"bad/name": {}}}`,
-			[]string{`bad/name: cluster name: must be letters, digits, '.', '_' or '-' (64 at most), got "bad/name"`}},
+			[]string{`"bad/name": cluster name: must be letters, digits, '.', '_' or '-' (64 at most)`}},
 		{`{"repman-cluster-dict": {}}`, []string{"repman-cluster-dict: must define at least 1"}},
 		{`{"mail-smtp-port": 70000, "use-ipv6": "yes"}`, []string{"mail-smtp-port: must be <= 65535, got 70000"}},
 	} {
