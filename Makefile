@@ -34,6 +34,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseRoundTrip -fuzztime 20s ./gtid
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 20s ./config
 	$(GO) test -run '^$$' -fuzz FuzzActionInput -fuzztime 20s ./api
+	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 20s -fuzzminimizetime 5s ./orchestrator/slapos
 
 demo:
 	@./scripts/demo.sh
