@@ -99,8 +99,8 @@ func (s *Server) routes() []route {
 		{pattern: serverPrefix + "stop", protected: true, grant: GrantDBStop, action: true, handler: s.serverAction(actStop)},
 	}
 	if n := s.opt.Nodes; n != nil {
-		// Agent endpoints: no token (SlapOS' scripts send none); the handlers apply
-		// api-credentials-secure-config to the bundle themselves.
+		// Agent endpoints: outside the user authentication; the handlers check the
+		// partition's credential themselves (orchestrator/slapos, docs/slapos.md).
 		for _, a := range n.NodeActions() {
 			a := a
 			rt = append(rt, route{pattern: clusterPrefix + "/servers/{host}/{port}/" + a, plain: true,
