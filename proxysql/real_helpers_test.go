@@ -586,3 +586,53 @@ func init() {
 	// The driver logs every connection cut during a switch; the tests count them.
 	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
 }
+
+// loads returns ProxySQL's Servers_table_version: it grows with every LOAD MYSQL SERVERS
+// TO RUNTIME, not with the moves of ProxySQL's own monitor.
+func (s *stack) loads() int {
+	s.t.Helper()
+	var v int
+	if err := s.admin.QueryRow("SELECT variable_value FROM stats_mysql_global WHERE variable_name = 'Servers_table_version'").Scan(&v); err != nil {
+		s.t.Fatal(err)
+	}
+	return v
+}
+
+// query runs one admin query returning one value.
+func (s *stack) query(q string) string {
+	s.t.Helper()
+	var v string
+	if err := s.admin.QueryRow(q).Scan(&v); err != nil {
+		s.t.Fatalf("proxysql admin: %s: %v", q, err)
+	}
+	return v
+}
+
+// strs runs an admin query and returns its rows, columns joined by spaces, sorted.
+func (s *stack) strs(q string) []string {
+	s.t.Helper()
+	rs, err := s.admin.Query(q)
+	if err != nil {
+		s.t.Fatalf("proxysql admin: %s: %v", q, err)
+	}
+	defer rs.Close()
+	cols, _ := rs.Columns()
+	var out []string
+	for rs.Next() {
+		v := make([]sql.NullString, len(cols))
+		p := make([]any, len(cols))
+		for i := range v {
+			p[i] = &v[i]
+		}
+		if err := rs.Scan(p...); err != nil {
+			s.t.Fatal(err)
+		}
+		var parts []string
+		for _, x := range v {
+			parts = append(parts, x.String)
+		}
+		out = append(out, strings.Join(parts, " "))
+	}
+	sort.Strings(out)
+	return out
+}

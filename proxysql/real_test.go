@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"replication-manager-pro/gtid"
 	"replication-manager-pro/internal/testenv"
+	"replication-manager-pro/proxysql"
 	"replication-manager-pro/topology"
 )
 
@@ -226,5 +229,156 @@ func TestRealMaintenanceDrainsWithoutLosingWrites(t *testing.T) {
 	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s2 ONLINE", "20 s0 ONLINE", "20 s1 ONLINE")
 	if seen := s.readsReach(10); seen[s2.ServerID()] > 0 || seen[s0.ServerID()] == 0 || seen[s1.ServerID()] == 0 {
 		t.Fatalf("reads by server_id after the maintenance: %v", seen)
+	}
+}
+
+// Bootstrap on a ProxySQL fresh from its cnf, then steady state: the hostgroup pair and
+// the rows are in runtime, the application's account (only on MariaDB) is synced and
+// logs in over both families, the readwritesplit rules send plain SELECTs to the replicas
+// and locking reads, transactions and writes to the master; an unchanged tick loads
+// nothing; a password rotated and an account created on the master reach ProxySQL.
+func TestRealBootstrapUsersAndReadWriteSplit(t *testing.T) {
+	s := startStack(t, stackConfig{tags: []string{"readwritesplit"},
+		opts: func(o *proxysql.Options) { o.UserSyncInterval = time.Nanosecond }})
+	s0, s1, s2 := s.c.Servers[0], s.c.Servers[1], s.c.Servers[2]
+	if _, err := serverIDOf(s.clientDB(false), "SELECT @@server_id"); err == nil {
+		t.Fatal("the application logged in through ProxySQL before any user sync")
+	}
+	m := s.monitor("manual")
+	snap := tickUntil(t, m, 10*time.Second, "healthy", healthy)
+	ctx := context.Background()
+	if err := s.r.Bootstrap(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	if got := s.strs("SELECT writer_hostgroup, reader_hostgroup, comment FROM runtime_mysql_replication_hostgroups"); strings.Join(got, ",") != "10 20 c1" {
+		t.Fatalf("runtime replication hostgroups %q", got)
+	}
+	if got := s.query("SELECT password FROM runtime_mysql_users WHERE username = 'app' AND frontend = 1"); !strings.HasPrefix(got, "*") || len(got) != 41 {
+		t.Fatalf("app's password in ProxySQL is not a mysql_native_password hash (%d characters)", len(got))
+	}
+
+	for _, v6 := range []bool{false, true} {
+		db := s.clientDB(v6)
+		if _, err := db.Exec("INSERT INTO rmp.w (id, via, sid, at) VALUES (?, 'setup', @@server_id, NOW(6))", map[bool]int{false: 1, true: 2}[v6]); err != nil {
+			t.Fatalf("insert through %s: %v", s.p.Addr(v6), err)
+		}
+	}
+	if got := s0.QueryString(t, "SELECT GROUP_CONCAT(DISTINCT sid) FROM rmp.w WHERE via = 'setup'"); got != strconv.Itoa(s0.ServerID()) {
+		t.Fatalf("writes through ProxySQL committed by server_id %s, want the master's %d", got, s0.ServerID())
+	}
+	s.c.WaitSync(t)
+	if seen := s.readsReach(10); seen[s0.ServerID()] > 0 || seen[s1.ServerID()] == 0 || seen[s2.ServerID()] == 0 {
+		t.Fatalf("plain SELECTs by server_id %v: want both replicas, never the master", seen)
+	}
+	db := s.clientDB(true)
+	for _, q := range []string{
+		"SELECT @@server_id FROM rmp.w WHERE id = 1 FOR UPDATE",
+		"SELECT @@server_id FROM rmp.w WHERE id = 1 LOCK IN SHARE MODE",
+	} {
+		if id, err := serverIDOf(db, q); err != nil || id != s0.ServerID() {
+			t.Fatalf("%s: server_id %d (%v), want the master's %d", q, id, err, s0.ServerID())
+		}
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inTx int
+	if err := tx.QueryRow("SELECT @@server_id").Scan(&inTx); err != nil || inTx != s0.ServerID() {
+		t.Fatalf("plain SELECT inside a transaction: server_id %d (%v), want the master's (transaction_persistent)", inTx, err)
+	}
+	tx.Rollback()
+
+	v := s.loads()
+	for i := 0; i < 3; i++ {
+		if err := s.r.Reconcile(ctx, m.Tick(ctx)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.loads(); got != v {
+		t.Fatalf("unchanged ticks loaded mysql_servers %d times", got-v)
+	}
+
+	// Rotation on the master, with sql_log_bin on: it replicates, as an operator's would.
+	s0.Exec(t, "ALTER USER app@'%' IDENTIFIED BY 'rotated-pw'")
+	s0.Exec(t, "CREATE USER tenant1@'%' IDENTIFIED BY 'tenant-pw'")
+	s0.Exec(t, "GRANT SELECT ON rmp.* TO tenant1@'%'")
+	if err := s.r.Reconcile(ctx, m.Tick(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range [][2]string{{"app", "rotated-pw"}, {"tenant1", "tenant-pw"}} {
+		db := s.clientDB(false, func(c *mysql.Config) { c.User, c.Passwd = u[0], u[1] })
+		if _, err := serverIDOf(db, "SELECT @@server_id FROM rmp.w WHERE id = 1 FOR UPDATE"); err != nil && !strings.Contains(err.Error(), "1142") {
+			t.Fatalf("%s through ProxySQL after the sync: %v", u[0], err)
+		}
+	}
+	if _, err := serverIDOf(s.clientDB(false), "SELECT 1"); err == nil {
+		t.Fatal("the old password of app still logs in through ProxySQL")
+	}
+}
+
+// Read on master, on and off, on the same ProxySQL. With proxy-servers-read-on-master the
+// Router writes the master into the reader hostgroup too and reads reach it; off, they
+// never do. ProxySQL's mysql-monitor_writer_is_also_reader only acts when its monitor
+// sees a read_only change: it neither strips nor adds the master's reader row the Router
+// loaded, and the Router leaves to it the rows it does move.
+func TestRealReadOnMasterOnAndOff(t *testing.T) {
+	s := startStack(t, stackConfig{tags: []string{"readwritesplit"}})
+	s0 := s.c.Master()
+	m := s.monitor("manual")
+	snap := tickUntil(t, m, 10*time.Second, "healthy", healthy)
+	ctx := context.Background()
+	if err := s.r.Bootstrap(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	if seen := s.readsReach(10); seen[s0.ServerID()] > 0 {
+		t.Fatalf("read on master off: reads by server_id %v reached the master", seen)
+	}
+
+	s.opts.Read = proxysql.ReadPolicy{OnMaster: true}
+	on := s.newRouter()
+	if err := on.Bootstrap(ctx, m.Tick(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	// monitor_writer_is_also_reader is false (no readonmaster tag), yet the loaded reader
+	// row of the master stays: there is no read_only change for the monitor to act on.
+	v := s.loads()
+	for i := 0; i < 6; i++ {
+		time.Sleep(250 * time.Millisecond)
+		if err := on.Reconcile(ctx, m.Tick(ctx)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	if got := s.loads(); got != v {
+		t.Fatalf("steady read-on-master ticks loaded mysql_servers %d times", got-v)
+	}
+	if seen := s.readsReach(15); seen[s0.ServerID()] == 0 {
+		t.Fatalf("read on master on: reads by server_id %v never reached the master", seen)
+	}
+
+	if err := s.r.Bootstrap(ctx, m.Tick(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	if seen := s.readsReach(10); seen[s0.ServerID()] > 0 {
+		t.Fatalf("read on master off again: reads by server_id %v reached the master", seen)
+	}
+
+	// Nor does it add the master to the readers when the variable turns true.
+	s.exec("SET mysql-monitor_writer_is_also_reader = 'true'")
+	s.exec("LOAD MYSQL VARIABLES TO RUNTIME")
+	v = s.loads()
+	for i := 0; i < 5; i++ {
+		time.Sleep(250 * time.Millisecond)
+		if err := s.r.Reconcile(ctx, m.Tick(ctx)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	if got := s.loads(); got != v {
+		t.Fatalf("steady ticks loaded mysql_servers %d times", got-v)
 	}
 }
