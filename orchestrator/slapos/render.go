@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"replication-manager-pro/config"
 	"replication-manager-pro/ipv6"
@@ -240,7 +241,8 @@ func Render(req *Request, o RenderOptions) (_ *RenderResult, err error) {
 	if err := os.MkdirAll(filepath.Join(out, "cluster.d"), 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
-	tmp, err := os.MkdirTemp(out, ".render-")
+	removeOldRenders(out)
+	tmp, err := os.MkdirTemp(out, renderTempPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
@@ -313,6 +315,26 @@ func Render(req *Request, o RenderOptions) (_ *RenderResult, err error) {
 		}
 	}
 	return res, nil
+}
+
+// renderTempPrefix names the temporary directories of Render in the output directory.
+const renderTempPrefix = ".render-"
+
+// removeOldRenders removes temporary directories that a killed render left behind (older
+// than an hour: a render running at the same time keeps its own).
+func removeOldRenders(out string) {
+	ents, err := os.ReadDir(out)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), renderTempPrefix) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			os.RemoveAll(filepath.Join(out, e.Name()))
+		}
+	}
 }
 
 // renderCredentials returns the credential of every node of the requested clusters, from

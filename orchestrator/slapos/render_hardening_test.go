@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"replication-manager-pro/config"
 )
@@ -257,5 +258,29 @@ func TestRenderSwapFailureRestores(t *testing.T) {
 	res, err := renderJSON(t, out, `{"repman-cluster-dict": {"cluster1": {"database-amount": 3}, "new": {}}}`)
 	if err != nil || len(res.Removed) != 1 {
 		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+// A temporary directory left by a killed render is removed by a later one once it is old.
+func TestRenderRemovesOldTemporaryDirectories(t *testing.T) {
+	out := t.TempDir()
+	old, fresh := filepath.Join(out, ".render-123"), filepath.Join(out, ".render-456")
+	for _, d := range []string{old, fresh} {
+		if err := os.MkdirAll(filepath.Join(d, "cluster.d"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	past := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := renderJSON(t, out, `{"repman-cluster-dict": {"cluster1": {}}}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("old temporary directory kept: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatalf("a recent one (maybe a running render's) removed: %v", err)
 	}
 }
