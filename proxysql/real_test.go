@@ -382,3 +382,123 @@ func TestRealReadOnMasterOnAndOff(t *testing.T) {
 		t.Fatalf("steady ticks loaded mysql_servers %d times", got-v)
 	}
 }
+
+// with returns a copy of a snapshot with server i changed by f.
+func with(snap *topology.Snapshot, i int, f func(*topology.Server)) *topology.Snapshot {
+	c := *snap
+	c.Servers = append([]topology.Server(nil), snap.Servers...)
+	f(&c.Servers[i])
+	c.Time = time.Now()
+	return &c
+}
+
+// Reconcile next to ProxySQL's own monitor (mysql_replication_hostgroups): ProxySQL moves a
+// replica made writable into the writer hostgroup and back once read-only again, and the
+// Router, which knows read_only is the cause, loads nothing meanwhile; a backend removed
+// while a query runs on it stays in runtime as OFFLINE_HARD until the query ends, and the
+// Router does not reload for it; a backend ProxySQL shunned for its connection errors
+// (SHUNNED) is left to ProxySQL while the manager sees it healthy.
+func TestRealReconcileAlongsideProxySQLMonitor(t *testing.T) {
+	s := startStack(t, stackConfig{tags: []string{"readwritesplit"}})
+	s1, s2 := s.c.Servers[1], s.c.Servers[2]
+	m := s.monitor("manual")
+	snap := tickUntil(t, m, 10*time.Second, "healthy", healthy)
+	ctx := context.Background()
+	if err := s.r.Bootstrap(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+
+	// read_only moves. The snapshot says what the manager sees: s2 writable.
+	v := s.loads()
+	s2.Exec(t, "SET GLOBAL read_only = 0")
+	writable := with(snap, 2, func(x *topology.Server) { x.ReadOnly = false })
+	s.waitRows("runtime_mysql_servers", 3*time.Second, "10 s0 ONLINE", "10 s2 ONLINE", "20 s1 ONLINE")
+	for i := 0; i < 3; i++ {
+		if err := s.r.Reconcile(ctx, writable); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2.Exec(t, "SET GLOBAL read_only = 1") // the manager's enforcement
+	s.waitRows("runtime_mysql_servers", 3*time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	if err := s.r.Reconcile(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.loads(); got != v {
+		t.Fatalf("the Router loaded mysql_servers %d times while ProxySQL's monitor moved a writable replica", got-v)
+	}
+
+	// OFFLINE_HARD leftovers: a read runs on a replica while the Router takes it offline.
+	db := s.clientDB(false, func(c *mysql.Config) { c.ReadTimeout = 10 * time.Second })
+	done := make(chan error, 1)
+	go func() { _, err := db.Exec("SELECT SLEEP(2)"); done <- err }()
+	var busy int
+	waitFor(t, 3*time.Second, "a reader with a connection in use", func() bool {
+		for i, srv := range s.c.Servers {
+			if s.query(fmt.Sprintf("SELECT IFNULL(SUM(ConnUsed), 0) FROM stats_mysql_connection_pool WHERE hostgroup = 20 AND srv_port = %d", srv.Port())) != "0" {
+				busy = i
+				return true
+			}
+		}
+		return false
+	})
+	other := 3 - busy
+	standalone := with(snap, busy, func(x *topology.Server) { x.State, x.Replications, x.Role = topology.StateStandAlone, nil, topology.RoleStandalone })
+	if err := s.r.Reconcile(ctx, standalone); err != nil {
+		t.Fatal(err)
+	}
+	b, o := "s"+strconv.Itoa(busy), "s"+strconv.Itoa(other)
+	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 "+b+" OFFLINE_HARD", "20 "+o+" ONLINE", "666 "+b+" OFFLINE_SOFT")
+	v = s.loads()
+	for i := 0; i < 3; i++ {
+		if err := s.r.Reconcile(ctx, standalone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.loads(); got != v {
+		t.Fatalf("the Router loaded mysql_servers %d times for an OFFLINE_HARD leftover", got-v)
+	}
+	err := <-done
+	t.Logf("the query on the backend taken offline ended with %v", err)
+	s.waitRows("runtime_mysql_servers", 3*time.Second, "10 s0 ONLINE", "20 "+o+" ONLINE", "666 "+b+" OFFLINE_SOFT")
+	if err := s.r.Reconcile(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+
+	// SHUNNED: s1 refuses the application's account (locked there only); ProxySQL's
+	// connection errors shun it, reads go on through s2, and the Router, whose snapshot
+	// sees s1 healthy, leaves ProxySQL's verdict alone.
+	s1.Exec(t, "SET sql_log_bin = 0")
+	s1.Exec(t, "ALTER USER app@'%' ACCOUNT LOCK")
+	s1.Exec(t, "SET sql_log_bin = 1")
+	waitFor(t, 10*time.Second, "s1 shunned", func() bool {
+		for i := 0; i < 5; i++ {
+			db := s.clientDB(false)
+			serverIDOf(db, "SELECT @@server_id")
+			db.Close()
+		}
+		return contains(s.rows("runtime_mysql_servers"), "20 s1 SHUNNED")
+	})
+	v = s.loads()
+	for i := 0; i < 3; i++ {
+		if err := s.r.Reconcile(ctx, m.Tick(ctx)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.loads(); got != v {
+		t.Fatalf("the Router loaded mysql_servers %d times for a SHUNNED backend", got-v)
+	}
+	if seen := s.readsReach(5); seen[s2.ServerID()] != 10 {
+		t.Fatalf("reads with s1 shunned: by server_id %v, want all on server %d", seen, s2.ServerID())
+	}
+}
+
+func contains(l []string, x string) bool {
+	for _, e := range l {
+		if e == x {
+			return true
+		}
+	}
+	return false
+}
