@@ -502,3 +502,125 @@ func contains(l []string, x string) bool {
 	}
 	return false
 }
+
+// ProxySQL is killed, the master dies and the failover runs while ProxySQL is down: the
+// database side completes, the Router says its move is pending. ProxySQL then restarts on
+// its datadir, stale (it holds the routing saved before the failover: the dead master as
+// writer, without the application's account if never saved): the manager sees the new
+// admin connection and rebuilds hostgroups, servers and users at once, not at the next
+// user sync a minute later, and writes resume on the new master with nothing lost. A cnf
+// changed meanwhile is ignored on such a restart and merged with --reload.
+func TestRealProxySQLRestartedDuringFailover(t *testing.T) {
+	s := startStack(t, stackConfig{opts: func(o *proxysql.Options) {
+		o.SaveToDisk = true
+		o.FailoverBudget = 300 * time.Millisecond
+	}})
+	tr := &timedRouter{Router: s.r}
+	m := s.monitor("automatic", tr)
+	tickUntil(t, m, 10*time.Second, "healthy", healthy)
+	run(t, m)
+	w := s.startWriter(true, 0, 10*time.Millisecond)
+	w.waitAcks(t, 20, 10*time.Second)
+	s.exec("DELETE FROM mysql_users WHERE username = 'app'") // as if never saved: the
+	s.exec("SAVE MYSQL USERS TO DISK")                       // restart must bring it back
+
+	s.p.Kill()
+	w.Pause()
+	s.c.WaitSync(t)
+	old := s.c.Master()
+	old.Kill()
+	w.Resume()
+	waitFor(t, 20*time.Second, "failover with ProxySQL down", func() bool {
+		ms, ok := m.Snapshot().MasterServer()
+		return ok && ms.Addr != addrOf(old) && len(tr.Errs()) == 1
+	})
+	if err := tr.Errs()[0]; err == nil || !strings.Contains(err.Error(), "left pending") {
+		t.Fatalf("router failover with ProxySQL down: %v", err)
+	}
+	nm := s.server(masterOf(m.Snapshot()))
+	if ro := nm.QueryString(t, "SELECT @@read_only"); ro != "0" {
+		t.Fatalf("new master read_only=%s: the database side of the failover did not complete", ro)
+	}
+
+	restarted := time.Now()
+	s.p.Restart()
+	label := s.label(nm)
+	var other string
+	for _, srv := range s.c.Replicas() {
+		if srv != nm {
+			other = s.label(srv)
+		}
+	}
+	if other == "" {
+		other = "s1"
+	}
+	s.waitRows("runtime_mysql_servers", 10*time.Second, "10 "+label+" ONLINE", "20 "+other+" ONLINE", "666 s0 OFFLINE_SOFT")
+	waitFor(t, 10*time.Second, "app's account back in ProxySQL", func() bool {
+		return s.query("SELECT COUNT(*) FROM runtime_mysql_users WHERE username = 'app'") != "0"
+	})
+	t.Logf("ProxySQL's runtime rebuilt %v after its restart", time.Since(restarted).Round(time.Millisecond))
+	n := len(w.Acks())
+	w.waitAcks(t, n+20, 15*time.Second)
+	w.Stop()
+	checkAcks(t, nm, restarted, w)
+
+	// A changed cnf: ignored by a restart on an existing database, merged by --reload.
+	s.params.Users = append(s.params.Users, proxysql.User{Username: "cnfonly", Password: "cnf-pw"})
+	cnf, err := proxysql.GenerateConfig(s.params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.p.WriteConfig(cnf)
+	s.p.Restart()
+	if got := s.query("SELECT COUNT(*) FROM mysql_users WHERE username = 'cnfonly'"); got != "0" {
+		t.Fatal("a plain restart read the changed cnf")
+	}
+	s.p.Restart("--reload")
+	if got := s.query("SELECT COUNT(*) FROM runtime_mysql_users WHERE username = 'cnfonly'"); got == "0" {
+		t.Fatal("a restart with --reload did not merge the changed cnf")
+	}
+}
+
+// The admin interface hangs (ProxySQL stopped with SIGSTOP: connections are accepted,
+// nothing answers) during a switchover: the database side completes within the Router's
+// failover budget, the Router says its move is pending, and once ProxySQL answers again
+// the next tick applies it; no write reaches the demoted master.
+func TestRealSlowAdminDuringSwitchover(t *testing.T) {
+	s := startStack(t, stackConfig{opts: func(o *proxysql.Options) { o.FailoverBudget = 500 * time.Millisecond }})
+	tr := &timedRouter{Router: s.r}
+	m := s.monitor("manual", tr)
+	tickUntil(t, m, 10*time.Second, "healthy", healthy)
+	run(t, m)
+	w := s.startWriter(false, 0, 10*time.Millisecond)
+	w.waitAcks(t, 20, 10*time.Second)
+
+	old, nm := s.c.Master(), s.c.Servers[1]
+	target := addrOf(nm)
+	s.p.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, res, err := m.Switchover(ctx, &target, false)
+	t.Logf("switchover with ProxySQL stopped: %v in %v", err, time.Since(start).Round(time.Millisecond))
+	if !res.Promoted {
+		t.Fatalf("switchover did not promote: %v (%+v)", err, res)
+	}
+	if err := tr.Errs()[0]; err == nil || !strings.Contains(err.Error(), "left pending") {
+		t.Fatalf("router failover with ProxySQL stopped: %v", err)
+	}
+	st := old.SlaveStatus(t)
+	if st["Slave_IO_Running"] != "Yes" || st["Master_Port"] != strconv.Itoa(nm.Port()) {
+		t.Fatalf("demoted master not replicating from the new one: %v %v", st["Slave_IO_Running"], st["Master_Port"])
+	}
+	oldSeq := binlogSeq(t, old, old.ServerID())
+	t0 := tr.Calls()[0]
+	s.p.Cont()
+	s.waitRows("runtime_mysql_servers", 10*time.Second, "10 s1 ONLINE", "20 s0 ONLINE", "20 s2 ONLINE")
+	n := len(w.Acks())
+	w.waitAcks(t, n+20, 15*time.Second)
+	w.Stop()
+	checkAcks(t, nm, t0, w)
+	if seq := binlogSeq(t, old, old.ServerID()); seq != oldSeq {
+		t.Fatalf("demoted master wrote GTID 0-%d-%d after the switch (was %d)", old.ServerID(), seq, oldSeq)
+	}
+}

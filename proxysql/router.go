@@ -42,6 +42,10 @@ type Options struct {
 	// retried at once; past it the move is left pending, retried by every Reconcile (every
 	// monitoring tick), so that the executor's later steps are not held up. Default 2 s.
 	FailoverBudget time.Duration
+	// PingTimeout bounds the ping that starts every Reconcile: a hung admin interface
+	// (connections accepted, nothing answered) then costs the monitor's tick this much,
+	// not a whole call timeout. Default 500 ms.
+	PingTimeout time.Duration
 
 	Log *logrus.Entry
 }
@@ -89,6 +93,9 @@ func New(opt Options) (*Router, error) {
 	}
 	if opt.FailoverBudget <= 0 {
 		opt.FailoverBudget = 2 * time.Second
+	}
+	if opt.PingTimeout <= 0 {
+		opt.PingTimeout = 500 * time.Millisecond
 	}
 	h := opt.Hostgroups
 	if h.Writer == h.Reader || h.Offline == h.Writer || h.Offline == h.Reader {
@@ -169,7 +176,10 @@ func (r *Router) Bootstrap(ctx context.Context, s *topology.Snapshot) error {
 func (r *Router) Reconcile(ctx context.Context, s *topology.Snapshot) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.admin.Ping(ctx); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, r.opt.PingTimeout)
+	err := r.admin.Ping(pctx)
+	cancel()
+	if err != nil {
 		if r.pending != nil {
 			return fmt.Errorf("%w; failover to %s still pending, retried every tick", err, r.pending.new)
 		}
