@@ -443,7 +443,9 @@ func TestRealReconcileAlongsideProxySQLMonitor(t *testing.T) {
 		return false
 	})
 	other := 3 - busy
-	standalone := with(snap, busy, func(x *topology.Server) { x.State, x.Replications, x.Role = topology.StateStandAlone, nil, topology.RoleStandalone })
+	standalone := with(snap, busy, func(x *topology.Server) {
+		x.State, x.Replications, x.Role = topology.StateStandAlone, nil, topology.RoleStandalone
+	})
 	if err := s.r.Reconcile(ctx, standalone); err != nil {
 		t.Fatal(err)
 	}
