@@ -562,6 +562,11 @@ func (x *Executor) promote(ctx context.Context, p Plan, addr ipv6.HostPort) erro
 		}
 		channels = append(channels, r.ConnectionName)
 	}
+	if p.Kind == PlanFailover {
+		if err := s.PrepareStopFromDeadSource(ctx); err != nil {
+			x.log.WithError(err).Warn("semi-sync kill timeout not lowered: stopping replication may take seconds")
+		}
+	}
 	if err := s.Detach(ctx, channels); err != nil {
 		return err
 	}
@@ -687,6 +692,11 @@ func (x *Executor) repoint(ctx context.Context, p Plan, addr ipv6.HostPort) (str
 		}
 		if ipv6.SameAddr(src, p.OldMaster) || ipv6.SameAddr(src, p.NewMaster) {
 			channel = r.ConnectionName
+		}
+	}
+	if p.Kind == PlanFailover || p.Kind == PlanRelay {
+		if err := s.PrepareStopFromDeadSource(ctx); err != nil {
+			x.log.WithError(err).Warn("semi-sync kill timeout not lowered: stopping replication may take seconds")
 		}
 	}
 	return "", s.ReplicateFrom(ctx, x.replicate(addr, p.NewMaster, channel, nil, false))

@@ -100,3 +100,16 @@ func (s *Server) Isolate(ctx context.Context) error {
 	}
 	return p.KillClients(ctx)
 }
+
+// PrepareStopFromDeadSource bounds what stopping a semi-sync replica's IO thread costs when
+// its source is frozen or cut off: the stopping thread logs in to the source to kill its
+// own dump thread there, and with the default rpl_semi_sync_slave_kill_conn_timeout (5 s)
+// STOP SLAVE then takes seconds (2 s measured on MariaDB 10.11); 1 s makes it immediate.
+// A server without the variable (no semi-sync support) is left as it is.
+func (s *Server) PrepareStopFromDeadSource(ctx context.Context) error {
+	err := s.exec(ctx, "semi-sync kill timeout", "SET GLOBAL rpl_semi_sync_slave_kill_conn_timeout = LEAST(@@GLOBAL.rpl_semi_sync_slave_kill_conn_timeout, 1)")
+	if err != nil && errNumber(err) == 1193 { // unknown system variable
+		return nil
+	}
+	return err
+}
