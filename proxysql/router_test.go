@@ -221,9 +221,9 @@ func TestRouterDoesNotFightReadOnlyMoves(t *testing.T) {
 		name string
 		opt  proxysqltest.Options
 	}{
-		{"runtime only", proxysqltest.Options{}},
-		{"writer is also reader", proxysqltest.Options{WriterIsAlsoReader: true}},
-		{"monitor rewrites config", proxysqltest.Options{MonitorRewritesConfig: true, WriterIsAlsoReader: true}},
+		{"writer is not reader", proxysqltest.Options{WriterIsAlsoReader: proxysqltest.Bool(false)}},
+		{"writer is also reader (ProxySQL's default)", proxysqltest.Options{}},
+		{"monitor rewrites config (older versions)", proxysqltest.Options{MonitorRewritesConfig: true}},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			d := startDouble(t, mode.opt)

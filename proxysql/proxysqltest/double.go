@@ -1,22 +1,33 @@
-// Package proxysqltest is a test double of ProxySQL's admin interface; ProxySQL is not
-// packaged in Debian, so tests cannot run the real one.
+// Package proxysqltest is a test double of ProxySQL's admin interface, for fast unit tests.
+// The real ProxySQL (../shared/tools/proxysql, internal/testenv.NewProxySQL) runs in the
+// proxysql package's real tests, and TestContractDoubleAgainstRealProxySQL runs one
+// scenario against both and compares their tables: where the double and ProxySQL 2.7.1
+// differ, the real one is right (docs/proxysql.md lists what the double got wrong).
 //
 // AdminDouble listens on a loopback port with the MySQL protocol (the listener of
 // github.com/dolthub/vitess, as internal/probefarm does) and keeps the tables the proxysql
 // package uses: mysql_servers, mysql_users and mysql_replication_hostgroups, their
-// runtime_ copies and their disk copies. It answers the few statement shapes that package
-// sends (see sql.go), implements LOAD ... TO RUNTIME and SAVE ... TO DISK, records every
-// statement, and rejects anything else with an error naming the statement, so that a
-// change of the client's SQL fails a test instead of passing silently. Like ProxySQL's
-// admin, it refuses prepared statements.
+// runtime_ copies and their disk copies, with ProxySQL 2.7.1's columns, defaults and
+// constraints. It answers the few statement shapes that package sends (see sql.go),
+// implements LOAD ... TO RUNTIME and SAVE ... TO DISK, records every statement, and rejects
+// anything else with an error naming the statement, so that a change of the client's SQL
+// fails a test instead of passing silently. Like ProxySQL's admin, it refuses prepared
+// statements.
 //
-// SimulateReadOnly plays ProxySQL's monitor: for the servers of a writer/reader pair in
-// runtime_mysql_replication_hostgroups, a read_only=0 server is made a writer (and stays a
-// reader only with WriterIsAlsoReader), a read_only=1 server leaves the writer hostgroup
-// for the reader one. The rows it removes stay in runtime as OFFLINE_HARD, as ProxySQL
-// shows them. The moves are applied again after every LOAD MYSQL SERVERS TO RUNTIME, as
-// the monitor's next check would. What the double does not model: connection pools,
-// SHUNNED by health checks or lag, query rules, variables, stats tables.
+// SimulateReadOnly plays ProxySQL's monitor as 2.7.1 behaves: for the servers of a
+// writer/reader pair in runtime_mysql_replication_hostgroups, a read_only=0 server found
+// only in the reader hostgroup is copied into the writer one (its reader row stays only
+// with WriterIsAlsoReader, true by default as mysql-monitor_writer_is_also_reader is); a
+// read_only=1 server found in the writer hostgroup leaves it (and joins the readers if it
+// was not there). A server already where its read_only puts it is left alone: ProxySQL
+// neither strips a reader row nor adds one the configuration did not have. Moved rows
+// vanish from runtime; only the configuration's rows are reloaded by LOAD, after which the
+// known read_only states are applied again at once (ProxySQL does it at its next check,
+// up to mysql-monitor_read_only_interval later). A backend removed by a LOAD while
+// HoldConnections says it has connections in use stays in runtime as OFFLINE_HARD until
+// released, as ProxySQL shows it. What the double does not model: connection pools,
+// SHUNNED by health checks or lag, query rules, variables, stats tables, the monitor's
+// own timing.
 package proxysqltest
 
 import (
@@ -45,11 +56,12 @@ type Options struct {
 	User     string // admin user; default "admin"
 	Password string // its password; default "admin"
 	Host     string // loopback address to listen on; default 127.0.0.1 ("::1" works too)
-	// WriterIsAlsoReader plays mysql-monitor_writer_is_also_reader: a writer found by
-	// SimulateReadOnly stays in (or joins) the reader hostgroup.
-	WriterIsAlsoReader bool
+	// WriterIsAlsoReader plays mysql-monitor_writer_is_also_reader: a server the monitor
+	// moves into the writer hostgroup keeps its reader row. nil means true, ProxySQL's
+	// default (proxysql.cnf from GenerateConfig sets it false unless tag readonmaster).
+	WriterIsAlsoReader *bool
 	// MonitorRewritesConfig makes the monitor's moves also rewrite mysql_servers (the
-	// in-memory configuration), as some ProxySQL versions do; by default only runtime moves.
+	// in-memory configuration), as older ProxySQL versions did; 2.7.1 moves runtime only.
 	MonitorRewritesConfig bool
 }
 
@@ -65,6 +77,7 @@ type AdminDouble struct {
 	runtime    map[string]*table
 	disk       map[string]*table
 	readOnly   map[ipv6.HostPort]bool // what the simulated monitor last saw
+	busy       map[ipv6.HostPort]bool // backends with connections in use (HoldConnections)
 	statements []string
 	failNext   map[string]failure
 	closed     bool
@@ -93,7 +106,7 @@ func Start(opt Options) (*AdminDouble, error) {
 	})
 	d := &AdminDouble{
 		opt: opt, mem: emptyTables(), runtime: emptyTables(), disk: emptyTables(),
-		readOnly: map[ipv6.HostPort]bool{}, failNext: map[string]failure{}, conns: map[net.Conn]struct{}{},
+		readOnly: map[ipv6.HostPort]bool{}, busy: map[ipv6.HostPort]bool{}, failNext: map[string]failure{}, conns: map[net.Conn]struct{}{},
 	}
 	nl, err := net.Listen("tcp", net.JoinHostPort(opt.Host, "0"))
 	if err != nil {
@@ -264,39 +277,59 @@ func (d *AdminDouble) SimulateReadOnly(host string, port int, readOnly bool) {
 	d.applyMonitor()
 }
 
-// applyMonitor moves every server whose read_only is known. Caller holds mu.
+// Bool returns a pointer to b, for Options.WriterIsAlsoReader.
+func Bool(b bool) *bool { return &b }
+
+// HoldConnections says whether a backend (host unbracketed) has connections in use: a LOAD
+// that removes one of its rows keeps that row in runtime as OFFLINE_HARD while it holds
+// them; releasing them (on false) drops those rows, as ProxySQL does once they drain.
+func (d *AdminDouble) HoldConnections(host string, port int, on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a := ipv6.HostPort{Host: ipv6.Unbracket(host), Port: port}
+	d.busy[a] = on
+	if on {
+		return
+	}
+	rt := d.runtime["mysql_servers"]
+	var keep []Row
+	for _, r := range rt.rows {
+		if r["status"] == "OFFLINE_HARD" && r["hostname"] == a.Host && r["port"] == strconv.Itoa(a.Port) {
+			continue
+		}
+		keep = append(keep, r)
+	}
+	rt.rows = keep
+}
+
+// applyMonitor moves every server whose read_only is known, as ProxySQL 2.7.1's
+// read_only check does. Caller holds mu.
 func (d *AdminDouble) applyMonitor() {
 	rt := d.runtime["mysql_servers"]
+	alsoReader := d.opt.WriterIsAlsoReader == nil || *d.opt.WriterIsAlsoReader
 	moved := false
+	addrs := make([]ipv6.HostPort, 0, len(d.readOnly))
+	for a := range d.readOnly {
+		addrs = append(addrs, a)
+	}
+	sort.Slice(addrs, func(i, j int) bool { return addrs[i].String() < addrs[j].String() })
 	for _, pair := range d.runtime["mysql_replication_hostgroups"].rows {
 		w, r := pair["writer_hostgroup"], pair["reader_hostgroup"]
-		addrs := make([]ipv6.HostPort, 0, len(d.readOnly))
-		for a := range d.readOnly {
-			addrs = append(addrs, a)
-		}
-		sort.Slice(addrs, func(i, j int) bool { return addrs[i].String() < addrs[j].String() })
 		for _, a := range addrs {
 			ro := d.readOnly[a]
 			wr, rr := findLive(rt, w, a), findLive(rt, r, a)
-			if wr == nil && rr == nil {
-				continue // not in this pair
-			}
-			if !ro {
-				if wr == nil {
-					moved = setLive(rt, rr, w) || moved
+			switch {
+			case !ro && wr == nil && rr != nil: // a writable reader becomes a writer
+				copyRow(rt, rr, w)
+				if !alsoReader {
+					removeRow(rt, rr)
 				}
-				if d.opt.WriterIsAlsoReader && rr == nil {
-					moved = setLive(rt, findLive(rt, w, a), r) || moved
-				}
-				if !d.opt.WriterIsAlsoReader && rr != nil {
-					rr["status"] = "OFFLINE_HARD"
-					moved = true
-				}
-			} else if wr != nil {
+				moved = true
+			case ro && wr != nil: // a read-only writer goes back to the readers
 				if rr == nil {
-					setLive(rt, wr, r)
+					copyRow(rt, wr, r)
 				}
-				wr["status"] = "OFFLINE_HARD"
+				removeRow(rt, wr)
 				moved = true
 			}
 		}
@@ -322,19 +355,30 @@ func findLive(t *table, hg string, a ipv6.HostPort) Row {
 	return nil
 }
 
-// setLive puts a copy of src in hostgroup hg, ONLINE (reviving an OFFLINE_HARD row).
-func setLive(t *table, src Row, hg string) bool {
+// copyRow puts a copy of src, status included, in hostgroup hg (replacing a row of the
+// same key, such as an OFFLINE_HARD leftover).
+func copyRow(t *table, src Row, hg string) {
 	c := src.clone()
 	c["hostgroup_id"] = hg
-	c["status"] = "ONLINE"
 	for i, r := range t.rows {
 		if t.keyOf(r) == t.keyOf(c) {
 			t.rows[i] = c
-			return true
+			return
 		}
 	}
 	t.rows = append(t.rows, c)
-	return true
+}
+
+// removeRow drops the row of src's key.
+func removeRow(t *table, src Row) {
+	k := t.keyOf(src)
+	var keep []Row
+	for _, r := range t.rows {
+		if t.keyOf(r) != k {
+			keep = append(keep, r)
+		}
+	}
+	t.rows = keep
 }
 
 // run executes one statement. Caller does not hold mu.
@@ -642,12 +686,64 @@ func (d *AdminDouble) loadSave(p *parser, load bool) (*sqltypes.Result, error) {
 		return nil, fmt.Errorf("unexpected %q", p.peek().text)
 	}
 	for _, n := range names {
+		prev := dst[n]
 		dst[n] = d.mem[n].clone()
+		if load && n == "mysql_servers" {
+			dst[n] = d.loadServers(prev, dst[n])
+		}
+		if load && n == "mysql_users" {
+			dst[n] = loadUsers(dst[n])
+		}
 	}
 	if load && names[0] == "mysql_servers" {
 		d.applyMonitor()
 	}
 	return &sqltypes.Result{}, nil
+}
+
+// loadServers turns the configuration into runtime_mysql_servers as ProxySQL does:
+// statuses upper-cased, OFFLINE_HARD rows dropped, and the rows of busy backends that the
+// load removes kept as OFFLINE_HARD leftovers. Caller holds mu.
+func (d *AdminDouble) loadServers(prev, next *table) *table {
+	out := &table{s: next.s}
+	keys := map[string]bool{}
+	for _, r := range next.rows {
+		r["status"] = strings.ToUpper(r["status"])
+		keys[next.keyOf(r)] = true
+		if r["status"] == "OFFLINE_HARD" {
+			continue
+		}
+		out.rows = append(out.rows, r)
+	}
+	for _, r := range prev.rows {
+		port, _ := strconv.Atoi(r["port"])
+		if !d.busy[ipv6.HostPort{Host: r["hostname"], Port: port}] {
+			continue
+		}
+		if k := prev.keyOf(r); !keys[k] || findLive(out, r["hostgroup_id"], ipv6.HostPort{Host: r["hostname"], Port: port}) == nil {
+			gone := r.clone()
+			gone["status"] = "OFFLINE_HARD"
+			removeRow(out, gone)
+			out.rows = append(out.rows, gone)
+		}
+	}
+	return out
+}
+
+// loadUsers turns mysql_users into runtime_mysql_users as ProxySQL does: a user that is
+// both frontend and backend shows as two rows, one of each.
+func loadUsers(next *table) *table {
+	out := &table{s: next.s}
+	for _, r := range next.rows {
+		if r["frontend"] == "1" && r["backend"] == "1" {
+			f, b := r.clone(), r.clone()
+			f["backend"], b["frontend"] = "0", "0"
+			out.rows = append(out.rows, f, b)
+			continue
+		}
+		out.rows = append(out.rows, r)
+	}
+	return out
 }
 
 // handler serves the MySQL protocol.

@@ -20,9 +20,10 @@ type column struct {
 }
 
 type schema struct {
-	cols  []column
-	key   []string
-	check func(Row) error
+	cols   []column
+	key    []string
+	unique [][]string // UNIQUE constraints besides the key
+	check  func(Row) error
 }
 
 func (s *schema) column(name string) (column, bool) {
@@ -34,7 +35,29 @@ func (s *schema) column(name string) (column, bool) {
 	return column{}, false
 }
 
-// The three configuration tables the double keeps, with ProxySQL 2.x's columns and defaults.
+// rangeCheck is a CHECK constraint of an integer column, worded as ProxySQL's error says it.
+type rangeCheck struct {
+	col      string
+	min, max int64
+	text     string
+}
+
+func checkRanges(r Row, checks []rangeCheck) error {
+	for _, c := range checks {
+		v, ok := r[c.col]
+		if !ok || v == nullValue {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < c.min || n > c.max {
+			return fmt.Errorf("CHECK constraint failed: %s", c.text)
+		}
+	}
+	return nil
+}
+
+// The three configuration tables the double keeps, with ProxySQL 2.7.1's columns, defaults
+// and constraints (SHOW CREATE TABLE on its admin interface).
 var schemas = map[string]*schema{
 	"mysql_servers": {
 		cols: []column{
@@ -48,12 +71,25 @@ var schemas = map[string]*schema{
 			switch strings.ToUpper(r["status"]) {
 			case "ONLINE", "SHUNNED", "OFFLINE_SOFT", "OFFLINE_HARD":
 			default:
-				return fmt.Errorf("CHECK constraint failed: mysql_servers status %q", r["status"])
+				return fmt.Errorf("CHECK constraint failed: UPPER(status) IN ('ONLINE','SHUNNED','OFFLINE_SOFT', 'OFFLINE_HARD')")
 			}
 			if r["hostname"] == nullValue {
 				return fmt.Errorf("NOT NULL constraint failed: mysql_servers.hostname")
 			}
-			return nil
+			if r["gtid_port"] != "0" && r["gtid_port"] == r["port"] {
+				return fmt.Errorf("CHECK constraint failed: (gtid_port <> port OR gtid_port=0) AND gtid_port >= 0 AND gtid_port <= 65535")
+			}
+			return checkRanges(r, []rangeCheck{
+				{"hostgroup_id", 0, 1<<31 - 1, "hostgroup_id>=0"},
+				{"port", 0, 65535, "port >= 0 AND port <= 65535"},
+				{"gtid_port", 0, 65535, "(gtid_port <> port OR gtid_port=0) AND gtid_port >= 0 AND gtid_port <= 65535"},
+				{"weight", 0, 10000000, "weight >= 0 AND weight <=10000000"},
+				{"compression", 0, 1, "compression IN(0,1)"},
+				{"max_connections", 0, 1<<62 - 1, "max_connections >=0"},
+				{"max_replication_lag", 0, 126144000, "max_replication_lag >= 0 AND max_replication_lag <= 126144000"},
+				{"use_ssl", 0, 1, "use_ssl IN(0,1)"},
+				{"max_latency_ms", 0, 1<<62 - 1, "max_latency_ms>=0"},
+			})
 		},
 	},
 	"mysql_users": {
@@ -64,12 +100,17 @@ var schemas = map[string]*schema{
 			{"backend", "1", true}, {"frontend", "1", true}, {"max_connections", "10000", true},
 			{"attributes", "", false}, {"comment", "", false},
 		},
-		key: []string{"username", "backend"},
+		key:    []string{"username", "backend"},
+		unique: [][]string{{"username", "frontend"}},
 		check: func(r Row) error {
 			if r["username"] == nullValue {
 				return fmt.Errorf("NOT NULL constraint failed: mysql_users.username")
 			}
-			return nil
+			var checks []rangeCheck
+			for _, c := range []string{"active", "use_ssl", "schema_locked", "transaction_persistent", "fast_forward", "backend", "frontend"} {
+				checks = append(checks, rangeCheck{c, 0, 1, c + " IN (0,1)"})
+			}
+			return checkRanges(r, append(checks, rangeCheck{"max_connections", 0, 1<<62 - 1, "max_connections >=0"}))
 		},
 	},
 	"mysql_replication_hostgroups": {
@@ -77,15 +118,24 @@ var schemas = map[string]*schema{
 			{"writer_hostgroup", nullValue, true}, {"reader_hostgroup", nullValue, true},
 			{"check_type", "read_only", false}, {"comment", "", false},
 		},
-		key: []string{"writer_hostgroup"},
+		key:    []string{"writer_hostgroup"},
+		unique: [][]string{{"reader_hostgroup"}},
 		check: func(r Row) error {
 			if r["writer_hostgroup"] == nullValue || r["reader_hostgroup"] == nullValue {
 				return fmt.Errorf("NOT NULL constraint failed: mysql_replication_hostgroups")
 			}
 			if r["writer_hostgroup"] == r["reader_hostgroup"] {
-				return fmt.Errorf("CHECK constraint failed: reader_hostgroup<>writer_hostgroup")
+				return fmt.Errorf("CHECK constraint failed: reader_hostgroup<>writer_hostgroup AND reader_hostgroup>=0")
 			}
-			return nil
+			switch strings.ToLower(r["check_type"]) {
+			case "read_only", "innodb_read_only", "super_read_only", "read_only|innodb_read_only", "read_only&innodb_read_only":
+			default:
+				return fmt.Errorf("CHECK constraint failed: LOWER(check_type) IN ('read_only','innodb_read_only','super_read_only','read_only|innodb_read_only','read_only&innodb_read_only')")
+			}
+			return checkRanges(r, []rangeCheck{
+				{"writer_hostgroup", 0, 1<<31 - 1, "writer_hostgroup>=0"},
+				{"reader_hostgroup", 0, 1<<31 - 1, "reader_hostgroup<>writer_hostgroup AND reader_hostgroup>=0"},
+			})
 		},
 	},
 }
@@ -135,10 +185,7 @@ func (t *table) normalise(r Row) (Row, error) {
 			}
 			v = strconv.FormatInt(n, 10)
 		}
-		if c.name == "status" {
-			v = strings.ToUpper(v)
-		}
-		out[c.name] = v
+		out[c.name] = v // status as given: the configuration keeps its case, LOAD upper-cases it
 	}
 	for name := range r {
 		if _, ok := t.s.column(name); !ok {
@@ -161,6 +208,20 @@ func (t *table) insert(r Row, replace bool) error {
 		return err
 	}
 	k := t.keyOf(n)
+	for _, u := range t.s.unique {
+		for i := 0; i < len(t.rows); i++ {
+			old := t.rows[i]
+			if t.keyOf(old) == k || !sameCols(old, n, u) {
+				continue
+			}
+			if !replace {
+				return fmt.Errorf("UNIQUE constraint failed: %s", strings.Join(u, ", "))
+			}
+			// SQLite's REPLACE deletes every row a constraint conflicts with.
+			t.rows = append(t.rows[:i], t.rows[i+1:]...)
+			i--
+		}
+	}
 	for i, old := range t.rows {
 		if t.keyOf(old) == k {
 			if !replace {
@@ -172,6 +233,15 @@ func (t *table) insert(r Row, replace bool) error {
 	}
 	t.rows = append(t.rows, n)
 	return nil
+}
+
+func sameCols(a, b Row, cols []string) bool {
+	for _, c := range cols {
+		if a[c] != b[c] {
+			return false
+		}
+	}
+	return true
 }
 
 // sorted returns the rows sorted by key (integers numerically).
