@@ -422,46 +422,6 @@ func TestFailoverStalledMaster(t *testing.T) {
 	}
 }
 
-func TestNoFailoverWhenOnlyTheManagerLosesTheMaster(t *testing.T) {
-	testenv.RequireRoot(t, "network namespaces cut the manager off from the master")
-	n := testenv.NewNetwork(t, 3)
-	c := testenv.StartCluster(t, 3, testenv.OnHosts(n.Hosts...))
-	m, events := failoverMonitor(t, c, nil)
-	runMonitor(t, m)
-	waitFor(t, m, 10*time.Second, "healthy", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
-	// Drop only the manager's traffic (the bridge addresses of the root namespace) in the
-	// master's namespace: the replicas on the other hosts keep replicating.
-	rules := fmt.Sprintf(`table inet rmpmgr {
-	chain in { type filter hook input priority -300; policy accept; ip saddr %s drop; ip6 saddr %s drop; }
-	chain out { type filter hook output priority -300; policy accept; ip daddr %s drop; ip6 daddr %s drop; }
-}
-`, testenv.BridgeIPv4, testenv.BridgeIPv6, testenv.BridgeIPv4, testenv.BridgeIPv6)
-	f := filepath.Join(t.TempDir(), "mgr.nft")
-	if err := os.WriteFile(f, []byte(rules), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := n.Hosts[0].Exec("nft", "-f", f); err != nil {
-		t.Fatalf("nft: %v %s", err, out)
-	}
-	t.Cleanup(func() { n.Hosts[0].Exec("nft", "delete", "table", "inet", "rmpmgr") })
-	// Keep writing on the master from inside its own host so heartbeats and events flow.
-	deadline := time.Now().Add(6 * time.Second)
-	var last *topology.Snapshot
-	for time.Now().Before(deadline) {
-		last = m.Snapshot()
-		if masterOf(last) != c.Master().Addr() {
-			t.Fatalf("failover happened: master now %s", masterOf(last))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !hasProblem(last, topology.UnreachableMasterWithHealthyReplicas) {
-		t.Fatalf("problems %s, want UnreachableMasterWithHealthyReplicas", codes(last.Problems))
-	}
-	if got := eventsWith(events, "replicas still replicate from it"); len(got) == 0 {
-		t.Fatalf("no event says why there was no failover: %+v", events.Recent("", 0))
-	}
-}
-
 func TestErrantReplicaIsNotElected(t *testing.T) {
 	c := testenv.StartCluster(t, 3)
 	errant := c.Servers[1]
