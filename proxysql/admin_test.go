@@ -114,7 +114,8 @@ func TestAdminUsersAndHostgroups(t *testing.T) {
 	if err != nil || len(hgs) != 1 || hgs[0] != (ReplicationHostgroup{10, 11, "c"}) {
 		t.Fatalf("hostgroups %v, %v", hgs, err)
 	}
-	same(t, "runtime users", d.Dump("runtime_mysql_users", "username", "default_hostgroup", "active"), []string{"app 0 1"})
+	// ProxySQL shows a frontend-and-backend user as two runtime rows.
+	same(t, "runtime users", d.Dump("runtime_mysql_users", "username", "default_hostgroup", "active", "frontend", "backend"), []string{"app 0 1 1 0", "app 0 1 0 1"})
 	same(t, "disk users", d.Dump("disk.mysql_users", "username"), []string{"app"})
 	if s := u.String() + (User{}).GoString(); strings.Contains(s, u.Password) {
 		t.Fatalf("String shows the password: %s", s)

@@ -57,7 +57,7 @@ func TestRouterSyncsUsers(t *testing.T) {
 		"LOAD MYSQL USERS TO RUNTIME",
 		"SAVE MYSQL USERS TO DISK",
 	})
-	same(t, "runtime users", d.Dump("runtime_mysql_users", "username", "default_hostgroup"), []string{"app 0", "root 0"})
+	same(t, "runtime users", d.Dump("runtime_mysql_users", "username", "default_hostgroup", "frontend"), []string{"app 0 1", "app 0 0", "root 0 1", "root 0 0"})
 
 	// Not due yet, same master: the tick asks nothing.
 	d.ResetStatements()
