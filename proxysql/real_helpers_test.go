@@ -59,6 +59,7 @@ type stackConfig struct {
 	tags     []string
 	read     proxysql.ReadPolicy
 	cnf      func(*proxysql.ConfigParams) // adjusts the cnf parameters
+	render   func(*stack) []byte          // renders the cnf instead of GenerateConfig
 	opts     func(*proxysql.Options)      // adjusts the Router's options
 	dbArgs   []string                     // mariadbd options
 	noRouter bool
@@ -100,9 +101,14 @@ func startStack(t testing.TB, sc stackConfig) *stack {
 	if sc.cnf != nil {
 		sc.cnf(&s.params)
 	}
-	cnf, err := proxysql.GenerateConfig(s.params)
-	if err != nil {
-		t.Fatal(err)
+	var cnf []byte
+	if sc.render != nil {
+		cnf = sc.render(s)
+	} else {
+		var err error
+		if cnf, err = proxysql.GenerateConfig(s.params); err != nil {
+			t.Fatal(err)
+		}
 	}
 	p.Start(cnf)
 	s.admin = p.AdminDB(t, false)
