@@ -423,6 +423,11 @@ func TestAddClusterThenReloadFromFile(t *testing.T) {
 	if r := e.do("GET", "/api/clusters/actions/add/..%2Fetc", tok, nil); r.code != http.StatusBadRequest {
 		t.Fatalf("bad name: %d", r.code)
 	}
+	for _, reserved := range []string{"Default", "default", "saved-c1"} {
+		if r := e.do("GET", "/api/clusters/actions/add/"+reserved, tok, nil); r.code != http.StatusBadRequest || !strings.Contains(r.body, "reserved") {
+			t.Fatalf("reserved name %s: %d %s", reserved, r.code, r.body)
+		}
+	}
 	var list []Cluster
 	r := e.do("GET", "/api/clusters", tok, nil)
 	if err := json.Unmarshal([]byte(r.body), &list); err != nil || len(list) != 2 || list[0].Name != "c1" || list[1].Name != "c2" {

@@ -118,6 +118,12 @@ func (s *Server) handleAddCluster(w http.ResponseWriter, r *http.Request, rc *re
 		http.Error(w, "Invalid cluster name: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	// Saved settings go to TOML tables: these names would be read back as [Default] or as
+	// another cluster's saved settings.
+	if low := strings.ToLower(name); low == "default" || strings.HasPrefix(low, "saved-") {
+		http.Error(w, "Invalid cluster name: "+name+" is reserved ([Default] and [saved-*] tables)", http.StatusBadRequest)
+		return
+	}
 	s.fleetMu.Lock()
 	defer s.fleetMu.Unlock()
 	if _, ok := s.opt.Fleet.Get(name); ok {

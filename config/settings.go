@@ -226,7 +226,7 @@ type Settings struct {
 	HTTPRefreshInterval         int    `key:"http-refresh-interval" default:"4000" min:"100" max:"3600000" help:"Web UI refresh interval in milliseconds"`
 	HTTPSessionLifetime         int    `key:"http-session-lifetime" default:"3600" min:"0" max:"2592000" help:"Web session lifetime in seconds"`
 	APICORSAllowOrigins         string `key:"api-cors-allow-origins" default:"" help:"Comma-separated origins allowed to call the API from a browser (CORS); empty sends no CORS header"`
-	APIMaxConnections           int    `key:"api-max-connections" default:"512" min:"1" max:"1000000" help:"Maximum open connections per listener (API and HTTP); more wait for a free slot"`
+	APIMaxConnections           int    `key:"api-max-connections" default:"512" min:"1" max:"1000000" help:"Maximum open connections per listener (API and HTTP); beyond it the connection idle the longest is closed (keep well under half the process's file limit)"`
 	SlapOSLegacyAnonymousRoutes bool   `key:"slapos-legacy-anonymous-routes" default:"false" help:"Serve partition routes (need-*, config bundles) without a partition credential, for SlapOS's unchanged cron scripts; bundles then carry no admin credential"`
 	TestInjectTraffic           bool   `key:"test-inject-traffic" default:"false" help:"Inject test write traffic (toggled by database-heartbeat)"`
 

@@ -64,7 +64,8 @@ func (f *controlFlags) run(cmd *cobra.Command, act func(context.Context, *config
 	var events *eventlog.Log
 	if c.Settings.MonitoringDatadir != "" {
 		// The same event file as the daemon, so the operator's action is on the record.
-		events, _ = eventlog.Open(c.Settings.MonitoringDatadir+"/events.jsonl", 0)
+		events, _ = eventlog.OpenRotated(c.Settings.MonitoringDatadir+"/events.jsonl", 0,
+			eventlog.RotationMB(c.Settings.LogRotateMaxSize, c.Settings.LogRotateMaxBackup))
 		if events != nil {
 			defer events.Close()
 		}
