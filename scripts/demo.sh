@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # make demo: a demo cluster on this machine. Installs what is missing (Debian packages, as
 # root), builds the binary, then runs `replication-manager-pro demo`: three MariaDB servers in
-# GTID replication, HAProxy in front, the daemon and its web UI. Ctrl-C cleans everything up.
+# GTID replication, ProxySQL in front when its binary is found ($PROXYSQL_BIN,
+# ../shared/tools/proxysql/proxysql beside the repository, or PATH; it has no Debian
+# package) and HAProxy otherwise, the daemon and its web UI. The demo prints the IPv6 and
+# IPv4 addresses to connect through the proxy. Arguments go to the demo command
+# (e.g. --proxy haproxy). Ctrl-C cleans everything up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

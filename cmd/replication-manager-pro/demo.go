@@ -27,25 +27,58 @@ import (
 	"replication-manager-pro/internal/dbproc"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/mariadb"
+	"replication-manager-pro/proxysql"
 )
 
 // demoMarker marks a directory the demo created, so it only ever removes its own.
 const demoMarker = ".replication-manager-pro-demo"
 
-// demoEnv is a running demo: three MariaDB servers, HAProxy and the daemon.
+// demoEnv is a running demo: three MariaDB servers, a proxy (ProxySQL when its binary is
+// found, HAProxy otherwise) and the daemon.
 type demoEnv struct {
 	Dir                 string
 	HTTPPort, APIPort   int
-	WritePort, ReadPort int
+	WritePort, ReadPort int // HAProxy's
 	AdminPassword       string
 	AppPassword         string
 	Hosts               []string
+	// Proxy is "proxysql" or "haproxy". With ProxySQL, clients use ProxySQLPort on
+	// 127.0.0.1 and [::1] (writes to the master, plain SELECTs to the replicas).
+	Proxy                           string
+	ProxySQLPort, ProxySQLAdminPort int
 
-	dbs     []*dbproc.Process
-	haproxy *exec.Cmd
-	hpDone  chan struct{}
-	cancel  context.CancelFunc
-	daemon  chan error
+	dbs    []*dbproc.Process
+	proxy  *exec.Cmd
+	pxDone chan struct{}
+	cancel context.CancelFunc
+	daemon chan error
+}
+
+// demoOptions choose the demo's proxy: "auto" (ProxySQL when findProxySQL finds it,
+// HAProxy otherwise), "proxysql" or "haproxy".
+type demoOptions struct {
+	Proxy string
+}
+
+// findProxySQL finds the proxysql binary as the tests do: $PROXYSQL_BIN, else
+// ../shared/tools/proxysql/proxysql beside the repository (from the working directory, as
+// make demo runs from the repository's root, or from bin/'s parent), else proxysql in
+// PATH. ProxySQL has no Debian package.
+func findProxySQL() (string, error) {
+	if p := os.Getenv("PROXYSQL_BIN"); p != "" {
+		return exec.LookPath(p)
+	}
+	const shared = "../shared/tools/proxysql/proxysql"
+	candidates := []string{shared}
+	if exe, err := os.Executable(); err == nil {
+		candidates = append(candidates, filepath.Join(filepath.Dir(exe), "..", shared))
+	}
+	for _, c := range candidates {
+		if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return filepath.Abs(c)
+		}
+	}
+	return exec.LookPath("proxysql")
 }
 
 func secret() string {
@@ -75,24 +108,48 @@ func prepareDemoDir(dir string) (string, error) {
 	return dir, os.WriteFile(filepath.Join(dir, demoMarker), nil, 0o640)
 }
 
-// startDemo builds the demo in dir (prepared by prepareDemoDir) and returns once the
-// cluster is bootstrapped and monitored. log receives the daemon's log.
+// startDemo builds the demo in dir (prepared by prepareDemoDir), with ProxySQL in front
+// when its binary is found, and returns once the cluster is bootstrapped and monitored.
+// log receives the daemon's log.
 func startDemo(ctx context.Context, dir string, log io.Writer) (*demoEnv, error) {
+	return startDemoWith(ctx, dir, log, demoOptions{Proxy: "auto"})
+}
+
+func startDemoWith(ctx context.Context, dir string, log io.Writer, opt demoOptions) (*demoEnv, error) {
 	var err error
 	e := &demoEnv{Dir: dir, AdminPassword: secret(), AppPassword: secret()}
+	var proxysqlBin string
+	switch opt.Proxy {
+	case "", "auto":
+		if proxysqlBin, err = findProxySQL(); err == nil {
+			e.Proxy = "proxysql"
+		} else {
+			e.Proxy = "haproxy"
+		}
+	case "proxysql":
+		if proxysqlBin, err = findProxySQL(); err != nil {
+			return nil, fmt.Errorf("proxysql not found (set PROXYSQL_BIN, or put it in PATH or ../shared/tools/proxysql/): %w", err)
+		}
+		e.Proxy = "proxysql"
+	case "haproxy":
+		e.Proxy = "haproxy"
+	default:
+		return nil, fmt.Errorf("--proxy %q: want auto, proxysql or haproxy", opt.Proxy)
+	}
 	ok := false
 	defer func() {
 		if !ok {
 			e.Stop()
 		}
 	}()
-	ports := make([]int, 9)
+	ports := make([]int, 11)
 	for i := range ports {
 		if ports[i], err = dbproc.FreePort(); err != nil {
 			return nil, err
 		}
 	}
 	e.HTTPPort, e.APIPort, e.WritePort, e.ReadPort = ports[3], ports[4], ports[5], ports[6]
+	e.ProxySQLPort, e.ProxySQLAdminPort = ports[9], ports[10]
 	rootPW, replPW := secret(), secret()
 	accounts := []dbproc.Account{
 		{User: "root", Host: "localhost", Password: rootPW},
@@ -144,7 +201,23 @@ failover-mode = "automatic"
 failover-falsepositive-ping-counter = 3
 force-slave-heartbeat-time = 1
 force-slave-heartbeat-retry = 1
-haproxy = true
+`, filepath.Join(dir, "rmp"), e.APIPort, e.HTTPPort, e.AdminPassword, strings.Join(e.Hosts, ","), e.Hosts[0],
+		rootPW, replPW)
+	proxysqlPW := secret()
+	if e.Proxy == "proxysql" {
+		cfgText += fmt.Sprintf(`proxysql = true
+proxysql-servers = "127.0.0.1"
+proxysql-servers-ipv6 = "[::1]"
+proxysql-port = %d
+proxysql-admin-port = %d
+proxysql-user = "rmp-admin"
+proxysql-password = %q
+proxysql-bootstrap = true
+proxysql-bootstrap-hostgroups = true
+prov-proxy-tags = "masterslave,readwritesplit"
+`, e.ProxySQLPort, e.ProxySQLAdminPort, proxysqlPW)
+	} else {
+		cfgText += fmt.Sprintf(`haproxy = true
 haproxy-servers = "127.0.0.1"
 haproxy-ip-write-bind = "127.0.0.1"
 haproxy-ip-read-bind = "127.0.0.1"
@@ -153,8 +226,8 @@ haproxy-write-port = %d
 haproxy-read-port = %d
 haproxy-stat-port = %d
 haproxy-api-port = %d
-`, filepath.Join(dir, "rmp"), e.APIPort, e.HTTPPort, e.AdminPassword, strings.Join(e.Hosts, ","), e.Hosts[0],
-		rootPW, replPW, e.WritePort, e.ReadPort, ports[7], ports[8])
+`, e.WritePort, e.ReadPort, ports[7], ports[8])
+	}
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return nil, err
 	}
@@ -163,33 +236,12 @@ haproxy-api-port = %d
 		return nil, fmt.Errorf("demo configuration: %w", err)
 	}
 
-	// HAProxy in front, from the generated configuration.
-	hs, err := haproxy.SettingsFrom(&cfg.Clusters[0], 0)
-	if err != nil {
+	if e.Proxy == "proxysql" {
+		if err := e.startProxySQL(ctx, proxysqlBin, &cfg.Clusters[0].Settings); err != nil {
+			return nil, err
+		}
+	} else if err := e.startHAProxy(ctx, &cfg.Clusters[0]); err != nil {
 		return nil, err
-	}
-	hcfg, err := haproxy.Config(hs, nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(hs.WorkDir, 0o750); err != nil {
-		return nil, err
-	}
-	hpath := filepath.Join(hs.WorkDir, "haproxy.cfg")
-	if err := os.WriteFile(hpath, []byte(hcfg), 0o640); err != nil {
-		return nil, err
-	}
-	e.haproxy = exec.Command("haproxy", "-f", hpath, "-db")
-	e.haproxy.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var hpOut bytes.Buffer
-	e.haproxy.Stdout, e.haproxy.Stderr = &hpOut, &hpOut
-	if err := e.haproxy.Start(); err != nil {
-		return nil, fmt.Errorf("haproxy (Debian package haproxy): %w", err)
-	}
-	e.hpDone = make(chan struct{})
-	go func() { e.haproxy.Wait(); close(e.hpDone) }()
-	if err := waitFor(ctx, 10*time.Second, func() bool { _, err := os.Stat(hs.Socket()); return err == nil }); err != nil {
-		return nil, fmt.Errorf("haproxy did not start: %s", hpOut.String())
 	}
 
 	// The daemon, as `replication-manager-pro monitor` runs it.
@@ -226,6 +278,123 @@ haproxy-api-port = %d
 	}
 	ok = true
 	return e, nil
+}
+
+// startHAProxy puts HAProxy in front, from the generated configuration.
+func (e *demoEnv) startHAProxy(ctx context.Context, c *config.Cluster) error {
+	hs, err := haproxy.SettingsFrom(c, 0)
+	if err != nil {
+		return err
+	}
+	hcfg, err := haproxy.Config(hs, nil)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(hs.WorkDir, 0o750); err != nil {
+		return err
+	}
+	hpath := filepath.Join(hs.WorkDir, "haproxy.cfg")
+	if err := os.WriteFile(hpath, []byte(hcfg), 0o640); err != nil {
+		return err
+	}
+	cmd := exec.Command("haproxy", "-f", hpath, "-db")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := e.startProxy(cmd); err != nil {
+		return fmt.Errorf("haproxy (Debian package haproxy): %w", err)
+	}
+	if err := waitFor(ctx, 10*time.Second, func() bool { _, err := os.Stat(hs.Socket()); return err == nil }); err != nil {
+		return fmt.Errorf("haproxy did not start: %s", out.String())
+	}
+	return nil
+}
+
+// startProxySQL puts ProxySQL in front, started as SlapOS starts it (-f -c cnf -D datadir)
+// on the proxysql.cnf generated from the demo's settings, bound on 127.0.0.1 and [::1].
+// The admin password is in the cnf (mode 0600), never on the command line. The daemon
+// bootstraps its hostgroups, servers and users.
+func (e *demoEnv) startProxySQL(ctx context.Context, bin string, s *config.Settings) error {
+	p, err := proxysql.ConfigParamsFromSettings(s, 0)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(e.Dir, "proxysql")
+	p.Datadir, p.BindIPv4 = filepath.Join(dir, "data"), "127.0.0.1"
+	p.SSLDir = filepath.Join(dir, "ssl")
+	cnf, err := proxysql.GenerateConfig(p)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(p.Datadir, 0o750); err != nil {
+		return err
+	}
+	cnfPath := filepath.Join(dir, "proxysql.cnf")
+	if err := os.WriteFile(cnfPath, cnf, 0o600); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, "proxysql.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	defer logf.Close() // the child has its own descriptor
+	cmd := exec.Command(bin, "-f", "-c", cnfPath, "-D", p.Datadir)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := e.startProxy(cmd); err != nil {
+		return fmt.Errorf("proxysql %s: %w", bin, err)
+	}
+	admin, err := proxysql.OpenAdmin(proxysql.AdminConfig{Addr: ipv6.HostPort{Host: "::1", Port: p.AdminPort}, User: p.AdminUser, Password: p.AdminPassword, ConnectTimeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if err := waitFor(ctx, 30*time.Second, func() bool {
+		select {
+		case <-e.pxDone:
+			return true
+		default:
+		}
+		return admin.Ping(ctx) == nil
+	}); err != nil {
+		return fmt.Errorf("proxysql did not start: see %s", filepath.Join(dir, "proxysql.log"))
+	}
+	select {
+	case <-e.pxDone:
+		return fmt.Errorf("proxysql exited: see %s", filepath.Join(dir, "proxysql.log"))
+	default:
+	}
+	return nil
+}
+
+// startProxy starts the proxy process, killed with the demo (and by the kernel if the
+// demo dies).
+func (e *demoEnv) startProxy(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	e.proxy = cmd
+	e.pxDone = make(chan struct{})
+	go func() { cmd.Wait(); close(e.pxDone) }()
+	return nil
+}
+
+// syncBuffer collects a child's output for an error message.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func demoSQL(ctx context.Context, addr, rootPW, stmt string) error {
@@ -294,7 +463,7 @@ func demoPost(u, token string) (string, error) {
 	return string(b), nil
 }
 
-// Stop ends the daemon, HAProxy and the servers.
+// Stop ends the daemon, the proxy and the servers.
 func (e *demoEnv) Stop() {
 	if e.cancel != nil {
 		e.cancel()
@@ -303,9 +472,9 @@ func (e *demoEnv) Stop() {
 		case <-time.After(15 * time.Second):
 		}
 	}
-	if e.haproxy != nil && e.haproxy.Process != nil {
-		e.haproxy.Process.Kill()
-		<-e.hpDone
+	if e.proxy != nil && e.proxy.Process != nil {
+		e.proxy.Process.Kill()
+		<-e.pxDone
 	}
 	for _, p := range e.dbs {
 		if p != nil {
@@ -316,15 +485,17 @@ func (e *demoEnv) Stop() {
 
 func newDemoCmd() *cobra.Command {
 	var (
-		dir  string
-		keep bool
+		dir   string
+		keep  bool
+		proxy string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run a demo cluster on this machine: three MariaDB servers, HAProxy, the daemon and its UI",
+		Short: "Run a demo cluster on this machine: three MariaDB servers, ProxySQL or HAProxy, the daemon and its UI",
 		Long: "Starts three local MariaDB servers (Debian's mariadbd), bootstraps GTID replication through the " +
-			"API, puts HAProxy in front and runs the daemon with its web UI, on free ports, in --dir. " +
-			"Ctrl-C stops everything and removes the directory (unless --keep).",
+			"API, puts ProxySQL in front (when its binary is found: $PROXYSQL_BIN, ../shared/tools/proxysql/proxysql " +
+			"or PATH; HAProxy otherwise, or as --proxy says) and runs the daemon with its web UI, on free ports, in " +
+			"--dir. Ctrl-C stops everything and removes the directory (unless --keep).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -342,25 +513,35 @@ func newDemoCmd() *cobra.Command {
 				return err
 			}
 			defer logf.Close()
-			e, err := startDemo(ctx, dir, logf)
+			e, err := startDemoWith(ctx, dir, logf, demoOptions{Proxy: proxy})
 			if err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "demo: %v\n", err)
 				return exitError{code: 1}
 			}
 			exe, _ := os.Executable()
+			front := fmt.Sprintf("HAProxy in front (writes 127.0.0.1:%d and [::1]:%d, reads 127.0.0.1:%d)", e.WritePort, e.WritePort, e.ReadPort)
+			sql := fmt.Sprintf("mariadb -h 127.0.0.1 -P %d -u app -p%s demo   (through HAProxy to the master)", e.WritePort, e.AppPassword)
+			if e.Proxy == "proxysql" {
+				front = fmt.Sprintf("ProxySQL in front (IPv6 [::1]:%d, IPv4 127.0.0.1:%d: writes to the master, reads to the replicas;\n"+
+					"admin [::1]:%d and 127.0.0.1:%d, its credentials in %s)", e.ProxySQLPort, e.ProxySQLPort,
+					e.ProxySQLAdminPort, e.ProxySQLAdminPort, filepath.Join(e.Dir, "proxysql", "proxysql.cnf"))
+				sql = fmt.Sprintf("mariadb -h ::1 -P %d -u app -p%s demo         (through ProxySQL over IPv6)\n"+
+					"              mariadb -h 127.0.0.1 -P %d -u app -p%s demo   (through ProxySQL over IPv4)",
+					e.ProxySQLPort, e.AppPassword, e.ProxySQLPort, e.AppPassword)
+			}
 			fmt.Fprintf(out, `
 The demo cluster "demo" runs: 3 MariaDB servers in GTID replication (%s),
-HAProxy in front (writes 127.0.0.1:%d and [::1]:%d, reads 127.0.0.1:%d), monitored with automatic failover.
+%s, monitored with automatic failover.
 
   Web UI      http://127.0.0.1:%d/   user admin, password %s
   Client      %s client topology --host 127.0.0.1 --port %d --user admin --password %s --insecure --cluster demo
   Switchover  %s client switchover --host 127.0.0.1 --port %d --user admin --password %s --insecure --cluster demo
-  SQL         mariadb -h 127.0.0.1 -P %d -u app -p%s demo   (through HAProxy to the master)
+  SQL         %s
   Log         %s
 
 Ctrl-C stops everything and removes %s.
-`, strings.Join(e.Hosts, ", "), e.WritePort, e.WritePort, e.ReadPort, e.HTTPPort, e.AdminPassword,
-				exe, e.APIPort, e.AdminPassword, exe, e.APIPort, e.AdminPassword, e.WritePort, e.AppPassword, logPath, dir)
+`, strings.Join(e.Hosts, ", "), front, e.HTTPPort, e.AdminPassword,
+				exe, e.APIPort, e.AdminPassword, exe, e.APIPort, e.AdminPassword, sql, logPath, dir)
 			<-ctx.Done()
 			fmt.Fprintln(out, "\nstopping the demo ...")
 			e.Stop()
@@ -372,5 +553,6 @@ Ctrl-C stops everything and removes %s.
 	}
 	cmd.Flags().StringVar(&dir, "dir", "demo", "working directory of the demo (created; removed on exit)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the directory on exit")
+	cmd.Flags().StringVar(&proxy, "proxy", "auto", "proxy in front: auto (ProxySQL when found, else HAProxy), proxysql or haproxy")
 	return cmd
 }
