@@ -3,8 +3,10 @@
 # Needs root for apt-get; without it, names the missing packages and carries on (the tests
 # that need them skip and say so).
 set -euo pipefail
-pkgs=(mariadb-server mariadb-client mariadb-backup haproxy restic sysbench socat iproute2 nftables curl chromium)
-[ "${1:-}" = "--demo" ] && pkgs=(mariadb-server mariadb-client haproxy)
+# libgnutls30 and libuuid1: the runtime libraries of ProxySQL (../shared/tools/proxysql,
+# not a Debian package; the tests and the demo use it from there).
+pkgs=(mariadb-server mariadb-client mariadb-backup haproxy restic sysbench socat iproute2 nftables curl chromium libgnutls30 libuuid1)
+[ "${1:-}" = "--demo" ] && pkgs=(mariadb-server mariadb-client haproxy libgnutls30 libuuid1)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
