@@ -642,3 +642,18 @@ func (s *stack) strs(q string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// waitSync waits until every running server but master has applied master's
+// @@gtid_binlog_pos.
+func (s *stack) waitSync(master *testenv.Server) {
+	s.t.Helper()
+	pos := master.QueryString(s.t, "SELECT @@gtid_binlog_pos")
+	for _, srv := range s.c.Servers {
+		if srv == master || !srv.Running() {
+			continue
+		}
+		if got := srv.QueryString(s.t, "SELECT MASTER_GTID_WAIT(?, 20)", pos); got != "0" {
+			s.t.Fatalf("server %d did not reach %s within 20s", srv.Index(), pos)
+		}
+	}
+}
