@@ -13,6 +13,7 @@
 //     moves its own read_only monitor makes).
 //   - GenerateConfig, a pure generator of proxysql.cnf (libconfig syntax) from settings.
 //
-// Package proxysqltest holds a test double of the admin interface (ProxySQL is not packaged
-// in Debian, so the tests cannot run the real thing).
+// The tests run the Router on a real ProxySQL in front of real MariaDB servers
+// (internal/testenv.NewProxySQL); package proxysqltest holds a test double of the admin
+// interface for fast unit tests, compared with the real one by a contract test.
 package proxysql
