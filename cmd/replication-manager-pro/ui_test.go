@@ -80,6 +80,17 @@ func TestUIEndToEnd(t *testing.T) {
 		t.Fatalf("topology diagram lacks the master: %q %v", topo, err)
 	}
 
+	// A replication tree is drawn one row per depth, each server under its source: the
+	// layout of master -> relay -> {leaf1, leaf2}, master -> replica, in the page itself.
+	layout, err := chromedp.Run(bctx, chromedp.Evaluate[string](`(() => {
+		const S = (u, src, st) => ({url: u, state: st || "Slave", replications: src ? [{masterHost: src.split(":")[0], masterPort: src.split(":")[1]}] : []});
+		const l = treeLayout([S("l1:1", "r:1"), S("m:1", null, "Master"), S("r:1", "m:1", "Relay"), S("l2:1", "r:1"), S("d:1", "m:1")]);
+		return l.slots.map((x) => x.s.url + "@" + x.d + ":" + x.x).sort().join(" ") + " width=" + l.width + " depth=" + l.depth;
+	})()`))
+	if want := "d:1@1:2 l1:1@2:0 l2:1@2:1 m:1@0:1.25 r:1@1:0.5 width=3 depth=2"; err != nil || layout != want {
+		t.Fatalf("tree layout %q (%v), want %q", layout, err, want)
+	}
+
 	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
