@@ -16,8 +16,9 @@ import (
 	"replication-manager-pro/topology"
 )
 
-// The tests below run the Router and the Admin client against proxysqltest.AdminDouble,
-// a test double of ProxySQL's admin interface (ProxySQL is not packaged in Debian).
+// The unit tests of this package run the Router and the Admin client against
+// proxysqltest.AdminDouble, a fast test double of ProxySQL's admin interface; the real_*,
+// tls and contract tests (package proxysql_test) run them on a real ProxySQL.
 
 var (
 	addrA = ipv6.HostPort{Host: "10.0.0.1", Port: 3306}
