@@ -5,7 +5,7 @@
 set -euo pipefail
 # libgnutls30 and libuuid1: the runtime libraries of ProxySQL (../shared/tools/proxysql,
 # not a Debian package; the tests and the demo use it from there).
-pkgs=(mariadb-server mariadb-client mariadb-backup haproxy restic sysbench socat iproute2 nftables curl chromium libgnutls30 libuuid1)
+pkgs=(mariadb-server mariadb-client mariadb-backup haproxy restic sysbench socat iproute2 nftables curl chromium libgnutls30 libuuid1 etcd-server)
 [ "${1:-}" = "--demo" ] && pkgs=(mariadb-server mariadb-client haproxy libgnutls30 libuuid1)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -23,5 +23,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # Debian starts a system mariadbd on install; tests and the demo run their own on free
-# ports, so stop it to spare the cores (ignored when nothing runs).
-if [ "$(id -u)" -eq 0 ]; then service mariadb stop >/dev/null 2>&1 || true; fi
+# ports, so stop it to spare the cores (ignored when nothing runs); the same for etcd (the
+# manager high-availability tests start their own members).
+if [ "$(id -u)" -eq 0 ]; then service mariadb stop >/dev/null 2>&1 || true; service etcd stop >/dev/null 2>&1 || true; fi
