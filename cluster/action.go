@@ -99,6 +99,11 @@ func (m *Monitor) Act(ctx context.Context, req ActionRequest) (Plan, *Result, er
 	if req.Origin == "" {
 		req.Origin = "api"
 	}
+	if !req.DryRun && !m.Leading() {
+		name, addr := m.lead.Leader()
+		err := &NotLeaderError{Cluster: m.cfg.Cluster, Leader: name, LeaderAddr: addr}
+		return Plan{Kind: req.Kind, Cluster: m.cfg.Cluster, Refused: err.Error()}, nil, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
 	if !req.DryRun {
 		release, err := m.acquire(ctx, req)
 		if err != nil {

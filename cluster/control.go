@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"replication-manager-pro/gtid"
@@ -72,6 +70,9 @@ func (m *Monitor) executor() *Executor {
 	x.OnPromoted = m.promoted
 	x.Journal = m.journal
 	x.ArmFence = m.armFence
+	if m.lead != nil {
+		x.Guard = m.lead.Guard
+	}
 	return x
 }
 
@@ -220,15 +221,27 @@ func (m *Monitor) recover(ctx context.Context, snap *topology.Snapshot, recs []R
 }
 
 // History returns the failover counters used by failover-limit and failover-time-limit.
+// It is read from the state store once, then again whenever this manager takes the
+// cluster's leadership (another manager may have changed it meanwhile).
 func (m *Monitor) History() FailoverHistory {
 	m.histMu.Lock()
 	defer m.histMu.Unlock()
-	if !m.histLoaded {
-		m.histLoaded = true
-		if b, err := os.ReadFile(m.historyPath()); err == nil {
-			json.Unmarshal(b, &m.hist)
+	if !m.histLoaded && m.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
+		b, ok, err := m.store.Get(ctx, docHistory)
+		cancel()
+		switch {
+		case err != nil:
+			m.log.WithError(err).Warn("failover history not read: counters start from zero for now")
+			return m.hist // not marked loaded: read again next time
+		case ok:
+			var h FailoverHistory
+			if err := json.Unmarshal(b, &h); err == nil {
+				m.hist = h
+			}
 		}
 	}
+	m.histLoaded = true
 	return m.hist
 }
 
@@ -243,24 +256,24 @@ func (m *Monitor) setHistory(h FailoverHistory) {
 	m.histMu.Lock()
 	defer m.histMu.Unlock()
 	m.hist, m.histLoaded = h, true
-	path := m.historyPath()
-	if path == "" {
+	if m.store == nil {
 		return
 	}
-	// Kept on disk so a restarted manager still honours failover-limit.
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err == nil {
-		b, _ := json.Marshal(h)
-		if err := os.WriteFile(path, b, 0o640); err != nil {
-			m.log.WithError(err).Warn("failover counters not saved")
-		}
+	// Kept in the store so a restarted manager, or the next leader, still honours
+	// failover-limit and knows the former masters.
+	b, _ := json.Marshal(h)
+	ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
+	defer cancel()
+	if err := m.store.Put(ctx, docHistory, b); err != nil {
+		m.log.WithError(err).Warn("failover counters not saved")
 	}
 }
 
-func (m *Monitor) historyPath() string {
-	if m.cfg.Failover.Exec.StateDir == "" {
-		return ""
-	}
-	return filepath.Join(m.cfg.Failover.Exec.StateDir, m.cfg.Cluster, "failover-history.json")
+// reloadHistory makes the next History read the store again.
+func (m *Monitor) reloadHistory() {
+	m.histMu.Lock()
+	m.histLoaded = false
+	m.histMu.Unlock()
 }
 
 // nextInterval is the wait before the next tick: short while the master or a relay is

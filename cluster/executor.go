@@ -72,6 +72,9 @@ type Result struct {
 	WritableAfter  time.Duration `json:"writableAfterNs"`
 	RepointedAfter time.Duration `json:"repointedAfterNs"`
 	RolledBack     bool          `json:"rolledBack,omitempty"`
+	// Stopped: the manager lost the cluster's leadership during the plan and stopped before
+	// a step; the plan stays in the journal for the next leader.
+	Stopped bool `json:"stopped,omitempty"`
 	// Lost lists the transactions the dead master was last seen holding that the new master
 	// lacks once promoted (failover): acknowledged writes an asynchronous replica never
 	// received. The old master may hold more written after the manager's last probe; its
@@ -105,6 +108,10 @@ type Executor struct {
 	// ArmFence queues read_only on the old master through a connection held to it (the
 	// fence-old-master step); nil when the caller holds none.
 	ArmFence func(ctx context.Context, addr ipv6.HostPort) (string, error)
+	// Guard, with several managers, checks before each step (each parallel group) that this
+	// manager still leads the cluster and records the step; an error stops the plan there,
+	// without rolling anything back: the next leader finishes it from the journal.
+	Guard func(ctx context.Context, what string) error
 
 	mu     sync.Mutex // guards state and journal writes from parallel steps
 	state  RunState
@@ -174,6 +181,11 @@ func (x *Executor) run(ctx context.Context, p Plan, done map[int]bool, state Run
 		if done[i] {
 			continue
 		}
+		if err := x.guard(ctx, p, i); err != nil {
+			res.Err = fmt.Sprintf("%s stopped before step %d (%s): %v", p.Kind, i+1, p.Steps[i].Kind, err)
+			res.Stopped = true
+			break
+		}
 		if parallel(p.Steps[i].Kind) {
 			// Demoting the old master and repointing each replica are independent once the
 			// new master is writable: run the whole group at once.
@@ -226,7 +238,9 @@ func (x *Executor) run(ctx context.Context, p Plan, done map[int]bool, state Run
 	if res.Err == "" && len(errs) > 0 {
 		res.Err = strings.Join(errs, "; ")
 	}
-	x.Journal.end()
+	if !res.Stopped {
+		x.Journal.end() // a stopped plan stays journaled for the next leader
+	}
 	fields := logrus.Fields{"duration": res.Duration.Round(time.Millisecond), "writable_after": res.WritableAfter.Round(time.Millisecond)}
 	msg := fmt.Sprintf("%s from %s to %s done in %s", p.Kind, p.OldMaster, p.NewMaster, res.Duration.Round(time.Millisecond))
 	if res.Err != "" {
@@ -238,6 +252,19 @@ func (x *Executor) run(ctx context.Context, p Plan, done map[int]bool, state Run
 	x.observe(ActionEvent{Kind: ObsPlanDone, Plan: p.Kind, Origin: p.Origin, Server: p.NewMaster.String(), Message: msg,
 		Duration: res.Duration, Error: res.Err, Promoted: res.Promoted, RolledBack: res.RolledBack})
 	return res
+}
+
+// guard asks the cluster's leadership (several managers) whether step i may run.
+func (x *Executor) guard(ctx context.Context, p Plan, i int) error {
+	if x.Guard == nil {
+		return nil
+	}
+	st := p.Steps[i]
+	what := fmt.Sprintf("%s step %d/%d %s", p.Kind, i+1, len(p.Steps), st.Kind)
+	if st.Server.Host != "" {
+		what += " " + st.Server.String()
+	}
+	return x.Guard(ctx, what)
 }
 
 // abortsPlan says whether a failed step before the promotion stops the plan (and rolls

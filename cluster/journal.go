@@ -1,24 +1,23 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 )
 
-// Journal records the progress of the plan being run, before and after each step, in one
-// file per cluster (<state dir>/<cluster>/plan-journal.json). A manager killed mid-plan
-// finds it on start and resumes or rolls back that plan before it does anything else.
-// Writes go through a temporary file and a rename, so a reader sees one whole record; they
-// are not fsynced: the journal protects against the manager dying, not the machine.
+// Journal records the progress of the plan being run, before and after each step, as one
+// document of the cluster's state store (plan-journal.json: a file under the state
+// directory, or a key in etcd with several managers). A manager killed mid-plan, or the
+// manager that takes the cluster over, finds it on start and resumes or rolls back that plan
+// before it does anything else.
 type Journal struct {
-	path string
-	mu   sync.Mutex
-	rec  JournalRecord
-	err  error // the first write error, reported once
+	store StateStore
+	mu    sync.Mutex
+	rec   JournalRecord
+	err   error // the first write error, reported once
 }
 
 // JournalRecord is the journal's content.
@@ -34,27 +33,37 @@ type JournalRecord struct {
 // OpenJournal returns the journal of a cluster's state directory; nil (journaling off) when
 // there is no state directory.
 func OpenJournal(stateDir, cluster string) *Journal {
-	if stateDir == "" {
+	return NewJournal(NewFileStore(stateDir, cluster))
+}
+
+// NewJournal returns a journal kept in store; nil (journaling off) without a store.
+func NewJournal(store StateStore) *Journal {
+	if store == nil {
 		return nil
 	}
-	return &Journal{path: filepath.Join(stateDir, cluster, "plan-journal.json")}
+	return &Journal{store: store}
 }
+
+// journalTimeout bounds one journal write or read (a shared store is remote).
+const journalTimeout = 5 * time.Second
 
 // Load returns an unfinished plan's record, if one was left.
 func (j *Journal) Load() (JournalRecord, bool, error) {
 	if j == nil {
 		return JournalRecord{}, false, nil
 	}
-	b, err := os.ReadFile(j.path)
-	if os.IsNotExist(err) {
-		return JournalRecord{}, false, nil
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
+	defer cancel()
+	b, ok, err := j.store.Get(ctx, docJournal)
 	if err != nil {
 		return JournalRecord{}, false, fmt.Errorf("plan journal: %w", err)
 	}
+	if !ok {
+		return JournalRecord{}, false, nil
+	}
 	var r JournalRecord
 	if err := json.Unmarshal(b, &r); err != nil {
-		return JournalRecord{}, false, fmt.Errorf("plan journal %s: %w", j.path, err)
+		return JournalRecord{}, false, fmt.Errorf("plan journal: %w", err)
 	}
 	return r, true, nil
 }
@@ -64,7 +73,9 @@ func (j *Journal) Clear() error {
 	if j == nil {
 		return nil
 	}
-	if err := os.Remove(j.path); err != nil && !os.IsNotExist(err) {
+	ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
+	defer cancel()
+	if err := j.store.Delete(ctx, docJournal); err != nil {
 		return fmt.Errorf("plan journal: %w", err)
 	}
 	return nil
@@ -136,8 +147,10 @@ func (j *Journal) end() {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := os.Remove(j.path); err != nil && !os.IsNotExist(err) && j.err == nil {
-		j.err = err
+	ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
+	defer cancel()
+	if err := j.store.Delete(ctx, docJournal); err != nil && j.err == nil {
+		j.err = fmt.Errorf("plan journal: %w", err)
 	}
 }
 
@@ -154,13 +167,9 @@ func (j *Journal) Err() error {
 func (j *Journal) writeLocked() {
 	b, err := json.Marshal(j.rec)
 	if err == nil {
-		err = os.MkdirAll(filepath.Dir(j.path), 0o750)
-	}
-	if err == nil {
-		tmp := j.path + ".tmp"
-		if err = os.WriteFile(tmp, b, 0o640); err == nil {
-			err = os.Rename(tmp, j.path)
-		}
+		ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
+		err = j.store.Put(ctx, docJournal, b)
+		cancel()
 	}
 	if err != nil && j.err == nil {
 		j.err = fmt.Errorf("plan journal: %w", err)

@@ -87,6 +87,14 @@ type Monitor struct {
 	histLoaded  bool
 	lastRefusal string // last automatic-failover refusal reported, owned by Run
 
+	// lead is the cluster's leadership among several managers; nil when alone.
+	lead Leadership
+	// store keeps the failover history and the plan journal.
+	store StateStore
+	// wasLeading is what Run saw last: a manager that becomes leader resumes the plan the
+	// previous leader left, and reads the history again (owned by Run).
+	wasLeading bool
+
 	// fence is a connection held to the master, used by a failover to queue read_only on
 	// a master that froze (mariadb.Fence). tickMu is held to use it.
 	fence      *mariadb.Fence
@@ -122,15 +130,33 @@ func NewMonitor(cfg MonitorConfig, dial Dialer, events *eventlog.Log, log *logru
 	if log == nil {
 		log = logrus.StandardLogger()
 	}
+	store := NewFileStore(cfg.Failover.Exec.StateDir, cfg.Cluster)
 	return &Monitor{
 		cfg:     cfg,
 		dial:    dial,
 		events:  events,
 		log:     log.WithField("cluster", cfg.Cluster),
 		conns:   map[ipv6.HostPort]ServerConn{},
-		journal: OpenJournal(cfg.Failover.Exec.StateDir, cfg.Cluster),
+		store:   store,
+		journal: NewJournal(store),
 	}
 }
+
+// SetShared makes the monitor one of several managers of its cluster: it acts only while
+// it leads (lead), each step guarded, and keeps the failover history and plan journal in
+// the shared store. Call it before Run.
+func (m *Monitor) SetShared(lead Leadership, store StateStore) {
+	m.tickMu.Lock()
+	defer m.tickMu.Unlock()
+	m.lead, m.store, m.journal = lead, store, NewJournal(store)
+	m.reloadHistory()
+}
+
+// Leading reports whether this manager may act on the cluster (always, alone).
+func (m *Monitor) Leading() bool { return m.lead == nil || m.lead.Leading() }
+
+// Leadership returns the cluster's leadership, nil for a lone manager.
+func (m *Monitor) Leadership() Leadership { return m.lead }
 
 // SetRouters sets the traffic routers; call it before Run.
 func (m *Monitor) SetRouters(rs []router.Router) {
@@ -184,7 +210,10 @@ func (m *Monitor) probeTimeout() time.Duration {
 // automatic failover mode, the failover of a master confirmed dead).
 func (m *Monitor) Run(ctx context.Context) error {
 	defer m.Close()
-	m.Resume(ctx)
+	if m.Leading() {
+		m.Resume(ctx)
+		m.wasLeading = true
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -195,7 +224,11 @@ func (m *Monitor) Run(ctx context.Context) error {
 		}
 		start := time.Now()
 		s := m.Tick(ctx)
-		if ctx.Err() == nil && s != nil {
+		leading := m.Leading()
+		if leading != m.wasLeading {
+			m.leadershipChanged(ctx, leading)
+		}
+		if ctx.Err() == nil && s != nil && leading {
 			m.saveDiverged(ctx, s)
 			if recs := m.recoveries(s, false); len(recs) > 0 {
 				m.recover(ctx, s, recs)
@@ -211,6 +244,27 @@ func (m *Monitor) Run(ctx context.Context) error {
 		}
 		timer.Reset(wait)
 	}
+}
+
+// leadershipChanged handles this manager taking or losing the cluster's leadership. A new
+// leader reads the shared history again and finishes (or rolls back) the plan the previous
+// leader left in the journal before anything else.
+func (m *Monitor) leadershipChanged(ctx context.Context, leading bool) {
+	m.wasLeading = leading
+	if !leading {
+		name, addr := "", ""
+		if m.lead != nil {
+			name, addr = m.lead.Leader()
+		}
+		m.log.WithFields(logrus.Fields{"leader": name, "leader_addr": addr}).Warn("no longer leading this cluster: monitoring only")
+		m.addEvent(eventlog.Event{Kind: "leadership", Message: "standby: another manager leads (" + name + ")"})
+		return
+	}
+	m.log.Info("leading this cluster")
+	m.addEvent(eventlog.Event{Kind: "leadership", Message: "this manager leads the cluster"})
+	m.reloadHistory()
+	m.routerReady = nil // bootstrap the routers again: the previous leader may have moved them
+	m.Resume(ctx)
 }
 
 // Tick runs one monitoring round and returns the snapshot it published.
@@ -236,6 +290,9 @@ func (m *Monitor) tickLocked(ctx context.Context) *topology.Snapshot {
 	snap.IsFailable = Failable(snap.Problems)
 	m.snap.Store(snap)
 	m.recordChanges(prev, snap)
+	if !m.Leading() {
+		return snap // a standby monitors, never acts
+	}
 	m.forgetFenced(snap)
 	m.enforce(ctx, snap)
 	m.keepFence(ctx, snap)
