@@ -439,3 +439,40 @@ func TestProblemNamesShownSafely(t *testing.T) {
 		t.Errorf("printable: %q", got)
 	}
 }
+
+func TestEtcdKeysChecked(t *testing.T) {
+	for _, c := range []struct {
+		set  map[string]string
+		want string // "" = valid
+	}{
+		{map[string]string{"etcd-endpoints": "http://127.0.0.1:2379,https://[::1]:2379"}, ""},
+		{map[string]string{"etcd-endpoints": "127.0.0.1:2379"}, "not an etcd client URL"},
+		{map[string]string{"etcd-endpoints": "http://127.0.0.1"}, "not an etcd client URL"},
+		{map[string]string{"etcd-prefix": "rmp"}, "must start with /"},
+		{map[string]string{"etcd-endpoints": "http://a:1", "etcd-tls-client-cert": "/c.pem"}, "go together"},
+		{map[string]string{"etcd-username": "u"}, "which etcd?"},
+		{map[string]string{"etcd-lease-ttl": "1"}, "between 2 and 300"},
+	} {
+		s := Defaults()
+		s.DBServersHosts = "db1:3306"
+		for k, v := range c.set {
+			if err := s.Set(k, v); err != nil {
+				if c.want == "" || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("%v: set: %v", c.set, err)
+				}
+				goto next
+			}
+		}
+		{
+			ps := Validate(&s)
+			got := ""
+			for _, p := range ps {
+				got += p.Key + ": " + p.Message + "; "
+			}
+			if (c.want == "") != (got == "") || (c.want != "" && !strings.Contains(got, c.want)) {
+				t.Errorf("%v: problems %q, want %q", c.set, got, c.want)
+			}
+		}
+	next:
+	}
+}

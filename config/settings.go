@@ -208,6 +208,17 @@ type Settings struct {
 	SlapOSShardProxyPartitions string `key:"slapos-shardproxy-partitions" default:"" help:"Comma-separated partition paths of shard proxies"`
 	SlapOSSphinxPartitions     string `key:"slapos-sphinx-partitions" default:"" help:"Comma-separated partition paths of Sphinx servers"`
 
+	// Managers in high availability (etcd)
+	EtcdEndpoints     string `key:"etcd-endpoints" default:"" help:"Comma-separated etcd client URLs (http:// or https://); empty: this manager works alone"`
+	EtcdPrefix        string `key:"etcd-prefix" default:"/replication-manager-pro" help:"Key prefix of the managers' state in etcd"`
+	EtcdLeaseTTL      int    `key:"etcd-lease-ttl" default:"5" min:"2" max:"300" help:"Seconds a manager's leadership outlives its last contact with etcd"`
+	EtcdManagerName   string `key:"etcd-manager-name" default:"" help:"This manager's name among the managers; empty: host name and API port"`
+	EtcdUsername      string `key:"etcd-username" default:"" help:"etcd user"`
+	EtcdPassword      string `key:"etcd-password" default:"" secret:"true" help:"etcd password"`
+	EtcdTLSCACert     string `key:"etcd-tls-ca-cert" default:"" help:"TLS authority certificate to verify etcd"`
+	EtcdTLSClientCert string `key:"etcd-tls-client-cert" default:"" help:"TLS client certificate for etcd"`
+	EtcdTLSClientKey  string `key:"etcd-tls-client-key" default:"" help:"TLS client key for etcd"`
+
 	// API and HTTP
 	APIPort                     int    `key:"api-port" default:"10005" min:"0" max:"65535" help:"REST API port (0 = any free port)"`
 	APIBind                     string `key:"api-bind" default:"0.0.0.0" help:"REST API bind address"`

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -63,6 +64,12 @@ func Validate(s *Settings) []Problem {
 		}
 		lists[hk.key] = l
 	}
+	if (s.EtcdTLSClientCert == "") != (s.EtcdTLSClientKey == "") {
+		bad("etcd-tls-client-cert", "etcd-tls-client-cert and etcd-tls-client-key go together")
+	}
+	if s.EtcdEndpoints == "" && (s.EtcdUsername != "" || s.EtcdTLSCACert != "") {
+		bad("etcd-endpoints", "empty, but etcd credentials or TLS are set: which etcd?")
+	}
 	hosts, hostsOK := lists["db-servers-hosts"]
 	if hostsOK && len(hosts) == 0 {
 		bad("db-servers-hosts", "no database hosts: every cluster needs db-servers-hosts")
@@ -111,6 +118,17 @@ func checkValue(k Key, v any) []string {
 			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 				out = append(out, fmt.Sprintf("not a port number (1-65535): %q", p))
 			}
+		}
+	case k.Name == "etcd-endpoints":
+		for _, e := range splitList(str) {
+			u, err := url.Parse(e)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
+				out = append(out, fmt.Sprintf("not an etcd client URL (http://host:port or https://host:port): %q", e))
+			}
+		}
+	case k.Name == "etcd-prefix":
+		if !strings.HasPrefix(str, "/") || strings.ContainsAny(str, "\x00\n") || len(str) > 200 {
+			out = append(out, fmt.Sprintf("must start with / (at most 200 bytes, no NUL or newline), got %q", str))
 		}
 	case strings.HasSuffix(k.Name, "-credential"):
 		if _, err := ParseCredential(str); err != nil {
