@@ -78,7 +78,7 @@ func TestContractDoubleAgainstRealProxySQL(t *testing.T) {
 			q := "SELECT " + tb.cols + " FROM " + tb.name
 			want := dump(t, dd, q)
 			var got []string
-			deadline := time.Now().Add(3 * time.Second) // ProxySQL's monitor checks every second
+			deadline := time.Now().Add(5 * time.Second) // ProxySQL's monitor checks every second
 			for {
 				got = dump(t, s.admin, q)
 				if strings.Join(got, "\n") == strings.Join(want, "\n") || time.Now().After(deadline) {

@@ -186,9 +186,9 @@ func TestRealMaintenanceDrainsWithoutLosingWrites(t *testing.T) {
 	if err := m.SetMaintenance(ctx, addrOf(s1), true); err != nil {
 		t.Fatal(err)
 	}
-	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 OFFLINE_SOFT", "20 s2 ONLINE")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "20 s1 OFFLINE_SOFT", "20 s2 ONLINE")
 	time.Sleep(500 * time.Millisecond) // ticks: the snapshot now carries the flag
-	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 OFFLINE_SOFT", "20 s2 ONLINE")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "20 s1 OFFLINE_SOFT", "20 s2 ONLINE")
 	if seen := s.readsReach(10); seen[s1.ServerID()] > 0 || seen[s2.ServerID()] == 0 {
 		t.Fatalf("reads by server_id during the maintenance of server %d: %v", s1.ServerID(), seen)
 	}
@@ -196,14 +196,14 @@ func TestRealMaintenanceDrainsWithoutLosingWrites(t *testing.T) {
 	if err := m.SetMaintenance(ctx, addrOf(s0), true); err != nil {
 		t.Fatal(err)
 	}
-	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 OFFLINE_SOFT", "20 s1 OFFLINE_SOFT", "20 s2 ONLINE")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 OFFLINE_SOFT", "20 s1 OFFLINE_SOFT", "20 s2 ONLINE")
 	for _, w := range []*writer{w4, w6} {
 		w.waitAcks(t, len(w.Acks())+20, 5*time.Second) // open sessions drain: they keep writing
 	}
 	if err := m.SetMaintenance(ctx, addrOf(s0), false); err != nil {
 		t.Fatal(err)
 	}
-	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 OFFLINE_SOFT", "20 s2 ONLINE")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "20 s1 OFFLINE_SOFT", "20 s2 ONLINE")
 
 	target := addrOf(s2)
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -250,7 +250,7 @@ func TestRealBootstrapUsersAndReadWriteSplit(t *testing.T) {
 	if err := s.r.Bootstrap(ctx, snap); err != nil {
 		t.Fatal(err)
 	}
-	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
 	if got := s.strs("SELECT writer_hostgroup, reader_hostgroup, comment FROM runtime_mysql_replication_hostgroups"); strings.Join(got, ",") != "10 20 c1" {
 		t.Fatalf("runtime replication hostgroups %q", got)
 	}
@@ -332,7 +332,7 @@ func TestRealReadOnMasterOnAndOff(t *testing.T) {
 	if err := s.r.Bootstrap(ctx, snap); err != nil {
 		t.Fatal(err)
 	}
-	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
 	if seen := s.readsReach(10); seen[s0.ServerID()] > 0 {
 		t.Fatalf("read on master off: reads by server_id %v reached the master", seen)
 	}
@@ -351,7 +351,7 @@ func TestRealReadOnMasterOnAndOff(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "20 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
 	if got := s.loads(); got != v {
 		t.Fatalf("steady read-on-master ticks loaded mysql_servers %d times", got-v)
 	}
@@ -362,7 +362,7 @@ func TestRealReadOnMasterOnAndOff(t *testing.T) {
 	if err := s.r.Bootstrap(ctx, m.Tick(ctx)); err != nil {
 		t.Fatal(err)
 	}
-	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
 	if seen := s.readsReach(10); seen[s0.ServerID()] > 0 {
 		t.Fatalf("read on master off again: reads by server_id %v reached the master", seen)
 	}
@@ -377,7 +377,7 @@ func TestRealReadOnMasterOnAndOff(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
 	if got := s.loads(); got != v {
 		t.Fatalf("steady ticks loaded mysql_servers %d times", got-v)
 	}
@@ -407,20 +407,20 @@ func TestRealReconcileAlongsideProxySQLMonitor(t *testing.T) {
 	if err := s.r.Bootstrap(ctx, snap); err != nil {
 		t.Fatal(err)
 	}
-	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
 
 	// read_only moves. The snapshot says what the manager sees: s2 writable.
 	v := s.loads()
 	s2.Exec(t, "SET GLOBAL read_only = 0")
 	writable := with(snap, 2, func(x *topology.Server) { x.ReadOnly = false })
-	s.waitRows("runtime_mysql_servers", 3*time.Second, "10 s0 ONLINE", "10 s2 ONLINE", "20 s1 ONLINE")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "10 s2 ONLINE", "20 s1 ONLINE")
 	for i := 0; i < 3; i++ {
 		if err := s.r.Reconcile(ctx, writable); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s2.Exec(t, "SET GLOBAL read_only = 1") // the manager's enforcement
-	s.waitRows("runtime_mysql_servers", 3*time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
 	if err := s.r.Reconcile(ctx, snap); err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +431,7 @@ func TestRealReconcileAlongsideProxySQLMonitor(t *testing.T) {
 	// OFFLINE_HARD leftovers: a read runs on a replica while the Router takes it offline.
 	db := s.clientDB(false, func(c *mysql.Config) { c.ReadTimeout = 10 * time.Second })
 	done := make(chan error, 1)
-	go func() { _, err := db.Exec("SELECT SLEEP(2)"); done <- err }()
+	go func() { _, err := db.Exec("SELECT SLEEP(3)"); done <- err }()
 	var busy int
 	waitFor(t, 3*time.Second, "a reader with a connection in use", func() bool {
 		for i, srv := range s.c.Servers {
@@ -450,7 +450,7 @@ func TestRealReconcileAlongsideProxySQLMonitor(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, o := "s"+strconv.Itoa(busy), "s"+strconv.Itoa(other)
-	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 "+b+" OFFLINE_HARD", "20 "+o+" ONLINE", "666 "+b+" OFFLINE_SOFT")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "20 "+b+" OFFLINE_HARD", "20 "+o+" ONLINE", "666 "+b+" OFFLINE_SOFT")
 	v = s.loads()
 	for i := 0; i < 3; i++ {
 		if err := s.r.Reconcile(ctx, standalone); err != nil {
@@ -462,11 +462,11 @@ func TestRealReconcileAlongsideProxySQLMonitor(t *testing.T) {
 	}
 	err := <-done
 	t.Logf("the query on the backend taken offline ended with %v", err)
-	s.waitRows("runtime_mysql_servers", 3*time.Second, "10 s0 ONLINE", "20 "+o+" ONLINE", "666 "+b+" OFFLINE_SOFT")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "20 "+o+" ONLINE", "666 "+b+" OFFLINE_SOFT")
 	if err := s.r.Reconcile(ctx, snap); err != nil {
 		t.Fatal(err)
 	}
-	s.waitRows("runtime_mysql_servers", time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
+	s.waitRows("runtime_mysql_servers", 5*time.Second, "10 s0 ONLINE", "20 s1 ONLINE", "20 s2 ONLINE")
 
 	// SHUNNED: s1 refuses the application's account (locked there only); ProxySQL's
 	// connection errors shun it, reads go on through s2, and the Router, whose snapshot
