@@ -80,7 +80,16 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.plans.Describe(ch)
 	m.steps.Describe(ch)
 	m.refusals.Describe(ch)
+	ch <- leadershipChanges
+	ch <- leading
 }
+
+var (
+	leadershipChanges = prometheus.NewDesc("replication_manager_leadership_changes_total",
+		"Cluster leaderships this manager took or lost since it started (several managers on etcd).", nil, nil)
+	leading = prometheus.NewDesc("replication_manager_cluster_leading",
+		"1 when this manager leads the cluster (always 1 for a lone manager).", []string{"cluster"}, nil)
+)
 
 func b2f(b bool) float64 {
 	if b {
@@ -91,8 +100,12 @@ func b2f(b bool) float64 {
 
 // Collect reads each member's latest snapshot and the events recorded since the last scrape.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	if m.s.opt.HA != nil {
+		ch <- prometheus.MustNewConstMetric(leadershipChanges, prometheus.CounterValue, float64(m.s.opt.HA.Changes()))
+	}
 	for _, mem := range m.s.opt.Fleet.Members() {
 		name := mem.Name
+		ch <- prometheus.MustNewConstMetric(leading, prometheus.GaugeValue, b2f(mem.Monitor.Leading()), name)
 		ch <- prometheus.MustNewConstMetric(m.failoverCount, prometheus.GaugeValue, float64(mem.Monitor.History().Count), name)
 		for _, kind := range []string{"failover", "switchover"} {
 			m.plans.WithLabelValues(name, kind, "ok") // a zero series from the start

@@ -28,6 +28,7 @@ import (
 	"replication-manager-pro/cluster"
 	"replication-manager-pro/config"
 	"replication-manager-pro/eventlog"
+	"replication-manager-pro/ha"
 	"replication-manager-pro/ipv6"
 )
 
@@ -56,9 +57,19 @@ type Options struct {
 	// Nodes serves the endpoints orchestrator agents poll without a token: need-* and the
 	// configuration bundle (the SlapOS orchestrator). nil: not served.
 	Nodes NodeHandlers
-	Log   *logrus.Logger
+	// HA is this manager's membership among several managers sharing clusters through
+	// etcd (GET /api/managers, leadership metrics). nil: a lone manager.
+	HA  HAStatus
+	Log *logrus.Logger
 	// Now is the clock of tokens and of the login guard; nil is time.Now.
 	Now func() time.Time
+}
+
+// HAStatus is what the API shows of the managers sharing clusters (package ha).
+type HAStatus interface {
+	Managers(ctx context.Context) ([]ha.ManagerStatus, error)
+	Changes() int64
+	Name() string
 }
 
 // NodeHandlers answer the per-node and per-cluster agent endpoints:

@@ -25,7 +25,7 @@ func TestClustersAddedAndRemovedReleaseEverything(t *testing.T) {
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	orchs := newOrchestrators(log)
-	fleet := cluster.NewFleet(t.Context(), monitorFactory(nil, log, orchs), log)
+	fleet := cluster.NewFleet(t.Context(), monitorFactory(nil, log, orchs, nil), log)
 	t.Cleanup(fleet.StopAll)
 	settings := config.Defaults()
 	settings.MonitoringDatadir = t.TempDir()

@@ -23,6 +23,7 @@ import (
 	"replication-manager-pro/config"
 	"replication-manager-pro/configurator"
 	"replication-manager-pro/eventlog"
+	"replication-manager-pro/ha"
 	"replication-manager-pro/haproxy"
 	"replication-manager-pro/mariadb"
 	_ "replication-manager-pro/orchestrator/local" // registers prov-orchestrator "local"
@@ -110,11 +111,18 @@ func newMonitorFor(c *config.Cluster, events *eventlog.Log, log *logrus.Logger) 
 
 // monitorFactory builds a cluster's monitor with its routers, and its orchestrator (kept in
 // orchs until the monitor is released), for the fleet.
-func monitorFactory(events *eventlog.Log, log *logrus.Logger, orchs *orchestrators) cluster.Factory {
+func monitorFactory(events *eventlog.Log, log *logrus.Logger, orchs *orchestrators, coord *ha.Coordinator) cluster.Factory {
 	return func(c *config.Cluster) (*cluster.Monitor, func(), error) {
 		m, err := newMonitorFor(c, events, log)
 		if err != nil {
 			return nil, nil, err
+		}
+		forgetLead := func() {}
+		if coord != nil {
+			// Several managers: this one acts on the cluster only while it leads it.
+			lead := coord.Lead(c.Name, func() bool { _, busy := m.Running(); return busy })
+			m.SetShared(lead, lead.Store())
+			forgetLead = func() { coord.Forget(c.Name) }
 		}
 		routers, closeRouters, err := routersFor(c, log)
 		if err != nil {
@@ -124,10 +132,11 @@ func monitorFactory(events *eventlog.Log, log *logrus.Logger, orchs *orchestrato
 		if err != nil {
 			closeRouters()
 			m.Close()
+			forgetLead()
 			return nil, nil, err
 		}
 		m.SetRouters(routers)
-		return m, func() { closeRouters(); forget() }, nil
+		return m, func() { closeRouters(); forget(); forgetLead() }, nil
 	}
 }
 
@@ -333,9 +342,17 @@ func newMonitorCmd() *cobra.Command {
 
 			ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer cancel()
+			// Several managers share the clusters through etcd when etcd-endpoints is set.
+			coord, err := startHA(ctx, &cfg.Default, log)
+			if err != nil {
+				return err
+			}
+			if coord != nil {
+				defer coord.Close() // after the monitors stop (deferred below): hands every cluster over
+			}
 			orchs := newOrchestrators(log)
 			svc := services{orchs: orchs}
-			fleet := cluster.NewFleet(ctx, monitorFactory(events, log, orchs), log)
+			fleet := cluster.NewFleet(ctx, monitorFactory(events, log, orchs, coord), log)
 			svc.fleet = fleet
 			defer fleet.StopAll()
 			for _, c := range cfg.Clusters {
@@ -348,8 +365,12 @@ func newMonitorCmd() *cobra.Command {
 				Bundles:  slapos.ConfiguratorBundles(clusterTLS),
 				Log:      log,
 			}
-			apiSrv, err := api.New(api.Options{Fleet: fleet, Events: events, Defaults: cfg.Default, LoadConfig: cf.reloader(cmd), Log: log,
-				Nodes: nodes, Provisioned: svc.provisioned(log), Services: svc})
+			apiOpt := api.Options{Fleet: fleet, Events: events, Defaults: cfg.Default, LoadConfig: cf.reloader(cmd), Log: log,
+				Nodes: nodes, Provisioned: svc.provisioned(log), Services: svc}
+			if coord != nil {
+				apiOpt.HA = coord
+			}
+			apiSrv, err := api.New(apiOpt)
 			if err != nil {
 				return err
 			}

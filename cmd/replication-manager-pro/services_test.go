@@ -25,7 +25,7 @@ func TestOrchestratorPerCluster(t *testing.T) {
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	orchs := newOrchestrators(log)
-	fleet := cluster.NewFleet(t.Context(), monitorFactory(nil, log, orchs), log)
+	fleet := cluster.NewFleet(t.Context(), monitorFactory(nil, log, orchs, nil), log)
 	t.Cleanup(fleet.StopAll)
 	svc := services{fleet: fleet, orchs: orchs}
 
