@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -227,6 +226,3 @@ func LoadLogical(ctx context.Context, r io.Reader, o LoadOptions) error {
 	}
 	return nil
 }
-
-// openOrStdin is used by the restore command.
-var _ = os.Stdin

@@ -18,9 +18,9 @@ import (
 // Restic archives stored backups in a restic repository (backup-restic). The password
 // reaches restic through a 0600 password file (RESTIC_PASSWORD_FILE), never an argument.
 type Restic struct {
-	Binary     string // backup-restic-binary-path
-	Repository string // backup-restic-repository
-	Password   string // backup-restic-password
+	Binary     string   // backup-restic-binary-path
+	Repository string   // backup-restic-repository
+	Password   string   // backup-restic-password
 	Env        []string // extra environment (AWS credentials of an S3 repository)
 	TmpDir     string
 	Keep       Keep // backup-keep-*

@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -125,5 +124,3 @@ func scratchDir(dir string) string {
 	}
 	return dir
 }
-
-var _ = bytes.MinRead
