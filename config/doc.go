@@ -5,7 +5,8 @@
 // file, table and key, and masking of secrets in every printed form.
 //
 // Precedence, lowest first: built-in defaults < [saved-default] < [Default] <
-// [saved-<cluster>] < [<cluster>] < command-line overrides.
+// DEFAULT_<KEY> environment variables < [saved-<cluster>] < [<cluster>] < command-line
+// overrides.
 //
 // Typical use:
 //

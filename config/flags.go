@@ -34,6 +34,23 @@ func AddFlags(fs *pflag.FlagSet) {
 			fs.Float64(k.Name, v, help)
 		}
 	}
+	// replication-manager's other keys, so that its command lines keep working: accepted,
+	// checked against their type, no effect yet.
+	for _, up := range upstream {
+		if _, ok := Canonical(up.Name); ok || fs.Lookup(up.Name) != nil {
+			continue
+		}
+		help := "replication-manager key, accepted, no effect yet"
+		switch up.Kind {
+		case KindBool:
+			fs.Bool(up.Name, up.Default == "true", help)
+		default:
+			fs.String(up.Name, up.Default, help)
+			if secretName(up.Name) && up.Default != "" {
+				fs.Lookup(up.Name).DefValue = MaskedValue
+			}
+		}
+	}
 }
 
 // Overrides returns the configuration flags the user set on the command line
@@ -43,6 +60,8 @@ func Overrides(fs *pflag.FlagSet) map[string]string {
 	out := map[string]string{}
 	fs.Visit(func(f *pflag.Flag) {
 		if _, ok := Lookup(f.Name); ok {
+			out[f.Name] = f.Value.String()
+		} else if _, ok := acceptedKey(f.Name); ok {
 			out[f.Name] = f.Value.String()
 		}
 	})

@@ -66,14 +66,43 @@ func (s *Settings) WriteTOML(w io.Writer, section string, onlyChanged bool) {
 	s.write(w, onlyChanged)
 }
 
-// WriteTOML writes every cluster's effective settings, one table per cluster.
+// WriteTOML writes every cluster's effective settings, one table per cluster, then the
+// replication-manager keys it sets that are accepted without effect (values as set, secrets
+// masked) and a comment naming every key it sets that has no effect yet, with where.
 func (c *Config) WriteTOML(w io.Writer, onlyChanged bool) {
 	for i := range c.Clusters {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		c.Clusters[i].Settings.WriteTOML(w, c.Clusters[i].Name, onlyChanged)
+		cl := &c.Clusters[i]
+		cl.Settings.WriteTOML(w, cl.Name, onlyChanged)
+		names := make([]string, 0, len(cl.Accepted))
+		for k := range cl.Accepted {
+			names = append(names, k)
+		}
+		sortStrings(names)
+		if len(names) > 0 {
+			fmt.Fprintln(w, "# replication-manager keys accepted, no effect yet:")
+			for _, k := range names {
+				fmt.Fprintf(w, "%s = %s\n", k, describeAccepted(k, cl.Accepted[k].Value))
+			}
+		}
+		if ne := cl.NoEffect(); len(ne) > 0 {
+			parts := make([]string, len(ne))
+			for j, s := range ne {
+				parts[j] = s.Key + " (" + s.where() + ")"
+			}
+			fmt.Fprintf(w, "# accepted, no effect yet: %s\n", strings.Join(parts, ", "))
+		}
 	}
+}
+
+// where renders the origin of a setting: "file [section]", "environment", "command line".
+func (s NoEffectSetting) where() string {
+	if s.Section == "" {
+		return s.File
+	}
+	return s.File + " [" + s.Section + "]"
 }
 
 func tomlValue(k Key, v any) string {

@@ -32,6 +32,10 @@ type Options struct {
 	// Clusters restricts the loaded clusters to these names (case-insensitive).
 	// A name matching no cluster is a problem.
 	Clusters []string
+	// Env is the environment ("NAME=value" entries, as os.Environ gives them): a variable
+	// DEFAULT_<KEY> (key upper case, '-' as '_') sets that key at the [Default] level, as
+	// replication-manager's viper environment binding did (env.go). nil reads none.
+	Env []string
 }
 
 // Config is the loaded, validated configuration.
@@ -47,6 +51,9 @@ type Cluster struct {
 	File     string // file of the cluster's table ("" for the implicit Default cluster without [Default])
 	Section  string // the cluster's table as written (e.g. "cluster1"; "saved-cluster1" when only saved)
 	Settings Settings
+	// Accepted holds the replication-manager keys set for this cluster that are not keys of
+	// Settings: accepted, no effect yet (catalogue.go). Keyed by canonical name.
+	Accepted map[string]AcceptedValue
 	origins  map[string]origin
 }
 
@@ -100,7 +107,8 @@ func FindConfig() (string, error) {
 // problem it returns a nil Config and a Problems error listing all of them.
 //
 // Precedence, lowest first: built-in defaults < [saved-default] < [Default] <
-// [saved-<cluster>] < [<cluster>] < command-line overrides.
+// DEFAULT_<KEY> environment variables < [saved-<cluster>] < [<cluster>] < command-line
+// overrides.
 func Load(path string, opts Options) (*Config, error) {
 	data, err := readConfigFile(path, MaxFileSize)
 	if err != nil {
@@ -235,9 +243,10 @@ func includeFiles(dir string) ([]string, error) {
 
 // section is one top-level table of a file, with its keys resolved and typed.
 type section struct {
-	file   string
-	name   string           // as written
-	values map[string]entry // canonical key -> value
+	file     string
+	name     string           // as written
+	values   map[string]entry // canonical key -> value
+	accepted map[string]entry // upstream keys accepted without effect -> value as text
 }
 
 type entry struct {
@@ -272,7 +281,7 @@ func parseDocument(file string, data []byte) (secs []*section, problems []Proble
 				Message: "key outside any table; put it under [Default] or a cluster table"})
 			continue
 		}
-		s := &section{file: file, name: name, values: map[string]entry{}}
+		s := &section{file: file, name: name, values: map[string]entry{}, accepted: map[string]entry{}}
 		for _, k := range sortedKeys(tbl) {
 			v := tbl[k]
 			if _, sub := v.(map[string]any); sub {
@@ -282,6 +291,20 @@ func parseDocument(file string, data []byte) (secs []*section, problems []Proble
 			}
 			canon, known := Canonical(k)
 			if !known {
+				if up, ok := acceptedKey(k); ok {
+					if prev, dup := s.accepted[up.Name]; dup {
+						problems = append(problems, Problem{File: file, Section: name, Key: k,
+							Message: fmt.Sprintf("set twice in this table (also as %q)", prev.key)})
+						continue
+					}
+					text, err := acceptedText(up, v)
+					if err != nil {
+						problems = append(problems, Problem{File: file, Section: name, Key: k, Message: err.Error()})
+						continue
+					}
+					s.accepted[up.Name] = entry{key: k, value: text}
+					continue
+				}
 				problems = append(problems, Problem{File: file, Section: name, Key: k, Message: "unknown key" + suggest(k)})
 				continue
 			}
@@ -400,10 +423,19 @@ func assemble(files []string, secs []*section, opts Options) (*Config, []Problem
 	}
 
 	// overrides
-	over := &section{file: CommandLine, values: map[string]entry{}}
+	over := &section{file: CommandLine, values: map[string]entry{}, accepted: map[string]entry{}}
 	for _, k := range sortedStrings(opts.Overrides) {
 		canon, ok := Canonical(k)
 		if !ok {
+			if up, ok := acceptedKey(k); ok {
+				text, err := acceptedText(up, opts.Overrides[k])
+				if err != nil {
+					problems = append(problems, Problem{File: CommandLine, Key: k, Message: err.Error()})
+					continue
+				}
+				over.accepted[up.Name] = entry{key: k, value: text}
+				continue
+			}
 			problems = append(problems, Problem{File: CommandLine, Key: k, Message: "unknown key" + suggest(k)})
 			continue
 		}
@@ -422,10 +454,13 @@ func assemble(files []string, secs []*section, opts Options) (*Config, []Problem
 		over.values[canon] = entry{key: k, value: v}
 	}
 
+	env, ps := envSection(opts.Env)
+	problems = append(problems, ps...)
+
 	cfg := &Config{Files: files}
 	cfg.Default = Defaults()
-	for _, s := range []*section{savedDef, def, over} {
-		apply(&cfg.Default, s, nil)
+	for _, s := range []*section{savedDef, def, env, over} {
+		apply(&cfg.Default, s, nil, nil)
 	}
 
 	var list []*clusterSecs
@@ -473,7 +508,7 @@ func assemble(files []string, secs []*section, opts Options) (*Config, []Problem
 	}
 
 	for _, c := range list {
-		cl := Cluster{Name: c.name, Settings: Defaults(), origins: map[string]origin{}}
+		cl := Cluster{Name: c.name, Settings: Defaults(), Accepted: map[string]AcceptedValue{}, origins: map[string]origin{}}
 		switch {
 		case c.main != nil:
 			cl.File, cl.Section = c.main.file, c.main.name
@@ -484,8 +519,8 @@ func assemble(files []string, secs []*section, opts Options) (*Config, []Problem
 		default:
 			cl.File = files[0]
 		}
-		for _, s := range []*section{savedDef, def, c.saved, c.main, over} {
-			apply(&cl.Settings, s, cl.origins)
+		for _, s := range []*section{savedDef, def, env, c.saved, c.main, over} {
+			apply(&cl.Settings, s, cl.origins, cl.Accepted)
 		}
 		for _, p := range Validate(&cl.Settings) {
 			if o, ok := cl.origins[p.Key]; ok {
@@ -503,7 +538,7 @@ func assemble(files []string, secs []*section, opts Options) (*Config, []Problem
 	return cfg, problems
 }
 
-func apply(s *Settings, sec *section, origins map[string]origin) {
+func apply(s *Settings, sec *section, origins map[string]origin, accepted map[string]AcceptedValue) {
 	if sec == nil {
 		return
 	}
@@ -512,6 +547,11 @@ func apply(s *Settings, sec *section, origins map[string]origin) {
 		setValue(s, k, e.value)
 		if origins != nil {
 			origins[canon] = origin{file: sec.file, section: sec.name, key: e.key}
+		}
+	}
+	if accepted != nil {
+		for name, e := range sec.accepted {
+			accepted[name] = AcceptedValue{Value: e.value.(string), File: sec.file, Section: sec.name}
 		}
 	}
 }

@@ -94,6 +94,9 @@ func suggest(name string) string {
 	for a := range aliases {
 		consider(a)
 	}
+	for _, k := range upstream {
+		consider(k.Name)
+	}
 	limit := 2 + len(n)/6
 	if bestD > limit {
 		return ""

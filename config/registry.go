@@ -168,7 +168,7 @@ func rangeTag(f reflect.StructField, tag string) float64 {
 
 // secretName reports whether a key name denotes a secret by its suffix.
 func secretName(name string) bool {
-	for _, suf := range []string{"-credential", "-credentials", "-password", "-pass", "-token"} {
+	for _, suf := range []string{"-credential", "-credentials", "-password", "-pass", "-token", "-secret", "-secret-id"} {
 		if strings.HasSuffix(name, suf) {
 			return true
 		}
