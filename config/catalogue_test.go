@@ -280,3 +280,54 @@ func TestKeyStatus(t *testing.T) {
 func reflectFieldName(k Key) string {
 	return reflect.TypeOf(Settings{}).Field(k.field).Name
 }
+
+// hash_ secrets, as replication-manager's password command writes them, are decrypted with
+// the key of monitoring-key-path; a missing key file is a problem naming it, never the secret.
+func TestHashSecrets(t *testing.T) {
+	key, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbHash, _ := EncryptSecret(key, "DbS3cret")
+	apiHash, _ := EncryptSecret(key, "ApiS3cret")
+	pxHash, _ := EncryptSecret(key, "PxS3cret")
+	dir := writeTree(t, map[string]string{})
+	keyPath := filepath.Join(dir, ".replication-manager.key")
+	if err := os.WriteFile(keyPath, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := `
+[Default]
+monitoring-key-path = "` + keyPath + `"
+api-credentials = "admin:` + apiHash + `,dba:plain"
+[c1]
+db-servers-hosts = "127.0.0.1:3306"
+db-servers-credential = "repman:` + dbHash + `"
+proxysql-password = "` + pxHash + `"
+`
+	path := filepath.Join(dir, "config.toml")
+	os.WriteFile(path, []byte(conf), 0o600)
+	cfg := mustLoad(t, path, Options{})
+	c, _ := cfg.Cluster("c1")
+	if c.Settings.DBServersCredential != "repman:DbS3cret" || c.Settings.ProxySQLPassword != "PxS3cret" ||
+		c.Settings.APICredentials != "admin:ApiS3cret,dba:plain" || cfg.Default.APICredentials != "admin:ApiS3cret,dba:plain" {
+		t.Errorf("not decrypted: %q %q %q", c.Settings.DBServersCredential, c.Settings.ProxySQLPassword, c.Settings.APICredentials)
+	}
+	os.Remove(keyPath)
+	lines := problemsOf(t, path, Options{})
+	if !hasLineContaining(lines, path+": [c1] db-servers-credential: written as a hash_ secret but the key file (monitoring-key-path) cannot be read: "+keyPath) {
+		t.Errorf("missing key file: %v", lines)
+	}
+	joined := strings.Join(lines, "\n")
+	if strings.Contains(joined, dbHash[5:20]) || strings.Contains(joined, "DbS3cret") {
+		t.Errorf("problem shows the secret: %v", lines)
+	}
+	other, _ := GenerateKey()
+	os.WriteFile(keyPath, other[:5], 0o600)
+	if lines := problemsOf(t, path, Options{}); !hasLineContaining(lines, "5 bytes, want 16, 24 or 32") {
+		t.Errorf("short key file: %v", lines)
+	}
+	if _, err := DecryptSecret(key, "hash_zz"); err == nil {
+		t.Error("bad hex accepted")
+	}
+}

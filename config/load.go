@@ -190,6 +190,9 @@ func LoadBytes(path string, data []byte, opts Options) (*Config, error) {
 	if len(problems) > 0 {
 		return nil, dedupe(problems)
 	}
+	if ps := decryptSecrets(cfg, ReadKeyFile); len(ps) > 0 {
+		return nil, dedupe(ps)
+	}
 	return cfg, nil
 }
 
