@@ -37,10 +37,12 @@ type controlFlags struct {
 }
 
 func (f *controlFlags) register(cmd *cobra.Command) {
-	f.configFlags.register(cmd)
+	// The command's own flags first: the configuration flags skip names already taken
+	// (replication-manager has a "verbose" key too).
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "print the plan and why each replica was or was not chosen, change nothing")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print the plan and result as JSON")
 	cmd.Flags().BoolVar(&f.verbose, "verbose", false, "log each step as it runs")
+	f.configFlags.register(cmd)
 }
 
 // run loads the cluster, runs one control action on a monitor of its own (no daemon needed)
