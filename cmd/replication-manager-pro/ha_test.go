@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"replication-manager-pro/ha"
+	"replication-manager-pro/internal/testenv"
+)
+
+// Three managers (daemon processes) sharing two clusters through a real 3-member etcd.
+
+const haPrefix = "/rmp-ha-test"
+
+type managerProc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuffer) String() string               { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// haConfig writes a manager's configuration: its own ports and data directory, etcd, and
+// both clusters in automatic mode.
+func haConfig(t *testing.T, name, endpoints string, clusters map[string][]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	var b strings.Builder
+	fmt.Fprintf(&b, `[Default]
+monitoring-datadir = %q
+monitoring-ticker = 0.2
+api-bind = "127.0.0.1"
+api-port = %d
+http-bind-address = "127.0.0.1"
+http-port = %d
+api-credentials = "admin:%s"
+etcd-endpoints = %q
+etcd-prefix = %q
+etcd-lease-ttl = 2
+etcd-manager-name = %q
+failover-mode = "automatic"
+failover-falsepositive-ping-counter = 3
+db-servers-credential = "%s:%s"
+replication-credential = "%s:%s"
+db-servers-connect-timeout = 1
+`, filepath.Join(dir, "data"), testenv.FreePort(t), testenv.FreePort(t), cliAPIPassword, endpoints, haPrefix, name,
+		testenv.RootUser, testenv.RootPassword, testenv.ReplUser, testenv.ReplPassword)
+	for _, c := range []string{"c1", "c2"} {
+		fmt.Fprintf(&b, "\n[%s]\ndb-servers-hosts = %q\n", c, strings.Join(clusters[c], ","))
+	}
+	path := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// startManager runs "monitor" as a child process (killed with the test).
+func startManager(t *testing.T, name, config string) *managerProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCLIChildProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), cliChildEnv+"="+strings.Join([]string{"monitor", "--config", config}, "\x1f"))
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	m := &managerProc{name: name, cmd: cmd, out: out, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(m.done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-m.done
+	})
+	return m
+}
+
+func etcdClient(t *testing.T, endpoints string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(endpoints, ","), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// leaderOf reads a cluster's leader from etcd ("" when none).
+func leaderOf(t *testing.T, cli *clientv3.Client, cluster string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, haPrefix+"/clusters/"+cluster+"/leader")
+	if err != nil || len(resp.Kvs) == 0 {
+		return ""
+	}
+	var m ha.ManagerInfo
+	json.Unmarshal(resp.Kvs[0].Value, &m)
+	return m.Name
+}
+
+func actionsOf(t *testing.T, cli *clientv3.Client, cluster string) []ha.ActionRecord {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, haPrefix+"/clusters/"+cluster+"/actions/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortAscend))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []ha.ActionRecord
+	for _, kv := range resp.Kvs {
+		var r ha.ActionRecord
+		json.Unmarshal(kv.Value, &r)
+		out = append(out, r)
+	}
+	return out
+}
+
+// writableMaster returns the index of the one writable server of a cluster whose other
+// live servers replicate from it, or -1.
+func writableMaster(t *testing.T, c *testenv.Cluster, dead int) int {
+	t.Helper()
+	master := -1
+	for i, s := range c.Servers {
+		if i == dead {
+			continue
+		}
+		if s.QueryString(t, "SELECT @@read_only") == "0" {
+			if master >= 0 {
+				return -1
+			}
+			master = i
+		}
+	}
+	if master < 0 {
+		return -1
+	}
+	for i, s := range c.Servers {
+		if i == dead || i == master {
+			continue
+		}
+		st := s.SlaveStatus(t)
+		if st["Master_Port"] != fmt.Sprint(c.Servers[master].Port()) || st["Slave_IO_Running"] != "Yes" || st["Slave_SQL_Running"] != "Yes" {
+			return -1
+		}
+	}
+	return master
+}
+
+func TestThreeManagersOneActsPerCluster(t *testing.T) {
+	e := testenv.StartEtcd(t, 3)
+	c1 := testenv.StartCluster(t, 3)
+	c2 := testenv.StartCluster(t, 3)
+	hosts := map[string][]string{}
+	for name, c := range map[string]*testenv.Cluster{"c1": c1, "c2": c2} {
+		for _, s := range c.Servers {
+			hosts[name] = append(hosts[name], s.Addr())
+		}
+	}
+	mgrs := map[string]*managerProc{}
+	for _, name := range []string{"mgr0", "mgr1", "mgr2"} {
+		mgrs[name] = startManager(t, name, haConfig(t, name, e.Endpoints(), hosts))
+	}
+	cli := etcdClient(t, e.Endpoints())
+	deadline := time.Now().Add(30 * time.Second)
+	for leaderOf(t, cli, "c1") == "" || leaderOf(t, cli, "c2") == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no leaders: c1 %q c2 %q\n%s", leaderOf(t, cli, "c1"), leaderOf(t, cli, "c2"), mgrs["mgr0"].out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // let the monitors settle (routers, heartbeats) before the faults
+	before := actionsOf(t, cli, "c1")
+
+	// The leader of c1 and c1's master die in the same second.
+	dead := leaderOf(t, cli, "c1")
+	t.Logf("c1 led by %s, c2 by %s", dead, leaderOf(t, cli, "c2"))
+	mgrs[dead].cmd.Process.Kill()
+	c1.Master().Kill()
+	killed := time.Now()
+	var nm int
+	for nm = writableMaster(t, c1, 0); nm < 0; nm = writableMaster(t, c1, 0) {
+		if time.Since(killed) > 40*time.Second {
+			var logs string
+			for n, m := range mgrs {
+				logs += "--- " + n + "\n" + tail(m.out.String(), 3000)
+			}
+			t.Fatalf("no new master in c1 40 s after the leader and the master died (leader now %q)\n%s", leaderOf(t, cli, "c1"), logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("c1 has a new master s%d %v after the kills; leader now %s", nm, time.Since(killed).Round(time.Millisecond), leaderOf(t, cli, "c1"))
+
+	// Exactly one manager acted on c1 after the kill: the new leader, not the dead one.
+	after := actionsOf(t, cli, "c1")[len(before):]
+	actors := map[string]int{}
+	for _, r := range after {
+		actors[r.Manager]++
+	}
+	if len(actors) != 1 || actors[dead] > 0 || len(after) < 3 {
+		t.Fatalf("actions on c1 after the kill: %+v", after)
+	}
+	for name := range actors {
+		if name != leaderOf(t, cli, "c1") {
+			t.Fatalf("%s acted on c1, which %s leads", name, leaderOf(t, cli, "c1"))
+		}
+	}
+	// Nothing happened to c2, and nobody acted on it.
+	if got := actionsOf(t, cli, "c2"); len(got) != 0 {
+		t.Fatalf("actions on c2: %+v", got)
+	}
+
+	// etcd loses its quorum: the managers keep monitoring, take no automatic action, and
+	// say so. c2's master dies meanwhile: no failover until etcd answers again.
+	e.Members[1].Kill()
+	e.Members[2].Kill()
+	time.Sleep(2 * time.Second) // the leaders stop acting within half a lease
+	c2.Master().Kill()
+	stopped := time.Now()
+	for time.Since(stopped) < 8*time.Second {
+		if writableMaster(t, c2, 0) >= 0 {
+			t.Fatalf("c2 failed over without an etcd quorum")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	said := false
+	for n, m := range mgrs {
+		if n != dead && strings.Contains(m.out.String(), "etcd unreachable or without quorum") {
+			said = true
+		}
+	}
+	if !said {
+		t.Fatal("no live manager says it stopped acting for lack of etcd")
+	}
+	e.Restart(1)
+	e.Restart(2)
+	back := time.Now()
+	for writableMaster(t, c2, 0) < 0 {
+		if time.Since(back) > 40*time.Second {
+			t.Fatalf("c2 not failed over 40 s after etcd came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("c2 failed over %v after etcd's quorum came back", time.Since(back).Round(time.Millisecond))
+	actors = map[string]int{}
+	for _, r := range actionsOf(t, cli, "c2") {
+		actors[r.Manager]++
+	}
+	if len(actors) != 1 {
+		t.Fatalf("managers acting on c2: %v", actors)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
