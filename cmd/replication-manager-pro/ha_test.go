@@ -66,7 +66,9 @@ db-servers-connect-timeout = 1
 `, filepath.Join(dir, "data"), testenv.FreePort(t), testenv.FreePort(t), cliAPIPassword, endpoints, haPrefix, name,
 		testenv.RootUser, testenv.RootPassword, testenv.ReplUser, testenv.ReplPassword)
 	for _, c := range []string{"c1", "c2"} {
-		fmt.Fprintf(&b, "\n[%s]\ndb-servers-hosts = %q\n", c, strings.Join(clusters[c], ","))
+		if len(clusters[c]) > 0 {
+			fmt.Fprintf(&b, "\n[%s]\ndb-servers-hosts = %q\n", c, strings.Join(clusters[c], ","))
+		}
 	}
 	path := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -75,10 +77,14 @@ db-servers-connect-timeout = 1
 	return path
 }
 
-// startManager runs "monitor" as a child process (killed with the test).
-func startManager(t *testing.T, name, config string) *managerProc {
+// startManager runs "monitor" as a child process (killed with the test); in host when
+// not nil (a network namespace of testenv.NewNetwork).
+func startManager(t *testing.T, name, config string, host ...*testenv.Host) *managerProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCLIChildProcess$", "-test.count=1")
+	if len(host) > 0 && host[0] != nil {
+		cmd = host[0].Command(context.Background(), os.Args[0], "-test.run=^TestCLIChildProcess$", "-test.count=1")
+	}
 	cmd.Env = append(os.Environ(), cliChildEnv+"="+strings.Join([]string{"monitor", "--config", config}, "\x1f"))
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -275,4 +281,78 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// The leader is cut off from etcd (its network namespace drops everything to the bridge,
+// where etcd listens) but still reaches the databases: it stops acting, the standby takes
+// over and fails the master over alone, and the old leader does not act when its network
+// comes back.
+func TestLeaderCutOffFromEtcdStopsActing(t *testing.T) {
+	testenv.RequireRoot(t, "network namespaces cut a manager off from etcd")
+	n := testenv.NewNetwork(t, 5)
+	e := testenv.StartEtcdOn(t, 3, testenv.BridgeIPv4)
+	c := testenv.StartCluster(t, 3, testenv.OnHosts(n.Hosts[0], n.Hosts[1], n.Hosts[2]))
+	var hosts []string
+	for _, s := range c.Servers {
+		hosts = append(hosts, s.Addr())
+	}
+	mgrs := map[string]*managerProc{}
+	hostOf := map[string]*testenv.Host{"mgrA": n.Hosts[3], "mgrB": n.Hosts[4]}
+	for name, h := range hostOf {
+		mgrs[name] = startManager(t, name, haConfig(t, name, e.Endpoints(), map[string][]string{"c1": hosts}), h)
+	}
+	cli := etcdClient(t, e.Endpoints())
+	deadline := time.Now().Add(30 * time.Second)
+	for leaderOf(t, cli, "c1") == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no leader\n%s", tail(mgrs["mgrA"].out.String(), 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	cut := leaderOf(t, cli, "c1")
+	other := "mgrA"
+	if cut == "mgrA" {
+		other = "mgrB"
+	}
+	rules := fmt.Sprintf("table inet rmpetcd {\n\tchain out { type filter hook output priority -300; policy accept; ip daddr %s drop; }\n\tchain in { type filter hook input priority -300; policy accept; ip saddr %s drop; }\n}\n", testenv.BridgeIPv4, testenv.BridgeIPv4)
+	f := filepath.Join(t.TempDir(), "etcd.nft")
+	os.WriteFile(f, []byte(rules), 0o600)
+	if out, err := hostOf[cut].Exec("nft", "-f", f); err != nil {
+		t.Fatalf("nft: %v %s", err, out)
+	}
+	restore := func() { hostOf[cut].Exec("nft", "delete", "table", "inet", "rmpetcd") }
+	t.Cleanup(restore)
+	cutAt := time.Now()
+	for leaderOf(t, cli, "c1") != other {
+		if time.Since(cutAt) > 20*time.Second {
+			t.Fatalf("%s did not take over from %s", other, cut)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%s leads %v after %s was cut off from etcd", other, time.Since(cutAt).Round(time.Millisecond), cut)
+
+	// The master dies: only the new leader acts, though the cut one still sees the databases.
+	before := len(actionsOf(t, cli, "c1"))
+	c.Master().Kill()
+	killed := time.Now()
+	for writableMaster(t, c, 0) < 0 {
+		if time.Since(killed) > 30*time.Second {
+			t.Fatalf("no failover by %s\n%s", other, tail(mgrs[other].out.String(), 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if strings.Contains(mgrs[cut].out.String(), "starting failover") {
+		t.Fatalf("the manager cut off from etcd started a failover:\n%s", tail(mgrs[cut].out.String(), 3000))
+	}
+	restore()
+	time.Sleep(4 * time.Second) // its network is back: it must not act on its own
+	for _, r := range actionsOf(t, cli, "c1")[before:] {
+		if r.Manager != other {
+			t.Fatalf("%s acted on c1: %+v", r.Manager, r)
+		}
+	}
+	if strings.Contains(mgrs[cut].out.String(), "starting failover") {
+		t.Fatalf("the old leader acted once back:\n%s", tail(mgrs[cut].out.String(), 3000))
+	}
 }

@@ -23,6 +23,7 @@ import (
 type Etcd struct {
 	Members []*EtcdMember
 	t       testing.TB
+	ip      string
 }
 
 // EtcdMember is one etcd process.
@@ -46,16 +47,21 @@ func RequireEtcd(t testing.TB) string {
 	return realtest.LookPath(t, "etcd", "etcd-server")
 }
 
-// StartEtcd starts an n-member etcd cluster and waits until it has a leader.
-func StartEtcd(t testing.TB, n int) *Etcd {
+// StartEtcd starts an n-member etcd cluster on loopback and waits until it has a leader.
+func StartEtcd(t testing.TB, n int) *Etcd { return StartEtcdOn(t, n, "127.0.0.1") }
+
+// StartEtcdOn starts an n-member etcd cluster listening on ip (e.g. BridgeIPv4, so that
+// processes in the test network's hosts reach it) and waits until it has a leader.
+func StartEtcdOn(t testing.TB, n int, ip string) *Etcd {
 	t.Helper()
 	bin := RequireEtcd(t)
-	e := &Etcd{t: t}
+	e := &Etcd{t: t, ip: ip}
 	var initial []string
 	for i := 0; i < n; i++ {
 		cp, pp := FreePort(t), FreePort(t)
-		m := &EtcdMember{Name: "m" + strconv.Itoa(i), ClientURL: fmt.Sprintf("http://127.0.0.1:%d", cp),
-			PeerURL: fmt.Sprintf("http://127.0.0.1:%d", pp), dir: filepath.Join(ShortTempDir(t), "etcd"), out: &syncBuffer{}, clientPort: cp}
+		hp := func(p int) string { return net.JoinHostPort(ip, strconv.Itoa(p)) }
+		m := &EtcdMember{Name: "m" + strconv.Itoa(i), ClientURL: "http://" + hp(cp),
+			PeerURL: "http://" + hp(pp), dir: filepath.Join(ShortTempDir(t), "etcd"), out: &syncBuffer{}, clientPort: cp}
 		initial = append(initial, m.Name+"="+m.PeerURL)
 		e.Members = append(e.Members, m)
 	}
@@ -88,7 +94,7 @@ func (m *EtcdMember) start(bin string) error {
 		if p.exited() {
 			return fmt.Errorf("exited: %v\n%s", p.err, m.out.String())
 		}
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(m.clientPort), 200*time.Millisecond)
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(m.ClientURL, "http://"), 200*time.Millisecond)
 		if err == nil {
 			c.Close()
 			return nil
