@@ -88,6 +88,11 @@ func (s *Server) routes() []route {
 		{pattern: clusterPrefix + "/settings/actions/reload", protected: true, grant: GrantClusterSettings, action: true, handler: s.handleReload},
 		{pattern: clusterPrefix + "/settings/actions/switch/{setting}", protected: true, grant: GrantClusterSettings, action: true, handler: s.handleSwitchSetting},
 
+		// Tenant databases (databases.go): the handlers dispatch on the method.
+		{pattern: "/api/databases", protected: true, handler: s.handleAllDatabases},
+		{pattern: clusterPrefix + "/databases", protected: true, grant: GrantDBTenants, handler: s.handleDatabases},
+		{pattern: clusterPrefix + "/databases/{reference}", protected: true, grant: GrantDBTenants, handler: s.handleDatabase},
+
 		// Protected, per server ({s} is the server id db<crc64>).
 		{pattern: serverPrefix + "maintenance", protected: true, grant: GrantDBMaintenance, action: true, handler: s.serverAction(actMaintenanceToggle)},
 		{pattern: serverPrefix + "set-maintenance", protected: true, grant: GrantDBMaintenance, action: true, handler: s.serverAction(actMaintenanceOn)},
@@ -211,12 +216,12 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			if o := r.Header.Get("Origin"); o != "" && originAllowed(allowed, o) {
 				h.Set("Access-Control-Allow-Origin", o)
 				h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
-				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, HEAD, OPTIONS")
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, HEAD, OPTIONS")
 				h.Set("Access-Control-Max-Age", "600")
 			}
 		}
 		if r.Method == http.MethodOptions {
-			h.Set("Allow", "GET, POST, PUT, HEAD, OPTIONS")
+			h.Set("Allow", "GET, POST, PUT, DELETE, HEAD, OPTIONS")
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
