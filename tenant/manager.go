@@ -527,7 +527,7 @@ func (m *Manager) syncProxies(ctx context.Context, res *Result, remove []string)
 	for _, p := range m.Proxies {
 		n, err := p.Sync(ctx, want, remove)
 		if err != nil {
-			res.ProxyErrors = append(res.ProxyErrors, p.Name()+": "+err.Error())
+			res.ProxyErrors = append(res.ProxyErrors, err.Error()) // names the proxy
 			m.log().WithField("router", p.Name()).Warnf("tenant users not synced: %v", err)
 			continue
 		}
