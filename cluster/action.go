@@ -151,8 +151,16 @@ func (m *Monitor) Act(ctx context.Context, req ActionRequest) (Plan, *Result, er
 	if req.Automatic {
 		m.lastRefusal = ""
 	}
-	res := m.execute(ctx, p)
-	m.tickMu.Unlock()
+	var res Result
+	if p.Kind == PlanReseed {
+		// A reseed copies data for minutes: monitoring goes on meanwhile (enforcement stays
+		// paused); its steps use connections of their own.
+		m.tickMu.Unlock()
+		res = m.execute(ctx, p)
+	} else {
+		res = m.execute(ctx, p)
+		m.tickMu.Unlock()
+	}
 	m.Tick(ctx) // publish the new topology at once
 	if res.Err != "" {
 		return p, &res, errors.New(res.Err)

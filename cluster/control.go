@@ -70,6 +70,7 @@ func (m *Monitor) executor() *Executor {
 	x.OnPromoted = m.promoted
 	x.Journal = m.journal
 	x.ArmFence = m.armFence
+	x.seeding = m.seed.Load()
 	if m.lead != nil {
 		x.Guard = m.lead.Guard
 	}
@@ -152,6 +153,8 @@ func (m *Monitor) decide(s *topology.Snapshot, req ActionRequest) Plan {
 		return DecideBootstrap(s, BootstrapOptions{Hosts: m.cfg.Hosts, Preferred: m.cfg.Preferred})
 	case PlanCleanup:
 		return DecideCleanup(s, m.cfg.Hosts)
+	case PlanReseed:
+		return m.decideReseed(s, req)
 	}
 	return refusal(Plan{Kind: req.Kind, Cluster: s.Cluster}, RefuseUnsupportedKind, "unknown action %q", req.Kind)
 }
@@ -171,7 +174,7 @@ func (m *Monitor) afterPlan(p Plan, res Result) {
 		return
 	}
 	switch p.Kind {
-	case PlanRejoin:
+	case PlanRejoin, PlanReseed:
 		m.rejoined(p.OldMaster)
 	case PlanBootstrap, PlanCleanup:
 		// A new topology: the former masters and the promoted master no longer apply.
@@ -194,6 +197,9 @@ func (m *Monitor) recover(ctx context.Context, snap *topology.Snapshot, recs []R
 		case RecoverRelay:
 			srv := r.Server
 			req.Kind, req.Automatic, req.Target = PlanRelay, true, &srv
+		case RecoverReseed:
+			srv := r.Server
+			req.Kind, req.Automatic, req.Target = PlanReseed, true, &srv
 		case RecoverRejoin, RecoverRepoint:
 			req.Kind = PlanRejoin
 			if r.Kind == RecoverRepoint {

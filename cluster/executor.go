@@ -89,6 +89,7 @@ type Result struct {
 type RunState struct {
 	FinalPos  gtid.List `json:"finalPos,omitempty"`
 	SourcePos gtid.List `json:"sourcePos,omitempty"`
+	SeedPos   gtid.List `json:"seedPos,omitempty"` // a reseed's data position (cluster/reseed.go)
 }
 
 // Executor runs plans against the servers. It is thin: the decisions are in the plan, the
@@ -108,6 +109,7 @@ type Executor struct {
 	// ArmFence queues read_only on the old master through a connection held to it (the
 	// fence-old-master step); nil when the caller holds none.
 	ArmFence func(ctx context.Context, addr ipv6.HostPort) (string, error)
+	seeding  *SeedConfig // the data side of reseed plans (cluster/reseed.go)
 	// Guard, with several managers, checks before each step (each parallel group) that this
 	// manager still leads the cluster and records the step; an error stops the plan there,
 	// without rolling anything back: the next leader finishes it from the journal.
@@ -423,6 +425,9 @@ func (x *Executor) step(ctx context.Context, p Plan, st Step) (string, error) {
 		return "", x.resetReplication(ctx, st)
 	case StepRecordCrash:
 		return "", x.record(p)
+	}
+	if isSeedStep(st.Kind) {
+		return x.seedStep(ctx, p, st)
 	}
 	return "", fmt.Errorf("unknown step %q", st.Kind)
 }

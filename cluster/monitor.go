@@ -112,6 +112,7 @@ type Monitor struct {
 	running  *running
 	observer atomic.Pointer[func(ActionEvent)]
 	journal  *Journal
+	seed     seeding // reseed plans' data side (cluster/reseed.go)
 
 	// Router state, under tickMu: which routers were bootstrapped, and the last error each
 	// reported (logged once, not every tick).
@@ -438,10 +439,10 @@ func (m *Monitor) recoveries(snap *topology.Snapshot, paused bool) []Recovery {
 		fenced[a] = true
 	}
 	m.fencedMu.Unlock()
-	return Recoveries(snap, RecoveryOptions{
+	return Recoveries(snap, m.withSeed(RecoveryOptions{
 		ReadOnlyReplicas: m.cfg.ReadOnlyReplicas, IgnoredReadOnly: set(m.cfg.IgnoredReadOnly), Paused: paused,
 		AutoRejoin: m.cfg.AutoRejoin, AutoFailover: m.cfg.Failover.Mode == "automatic", Fenced: fenced,
-	})
+	}))
 }
 
 // forgetFenced forgets the isolation of servers that stopped answering: when they come

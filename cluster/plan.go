@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"replication-manager-pro/backup"
 	"replication-manager-pro/gtid"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/topology"
@@ -23,7 +24,7 @@ const (
 )
 
 // PlanKinds lists every kind, in the order the documentation gives them.
-var PlanKinds = []PlanKind{PlanFailover, PlanSwitchover, PlanRelay, PlanRejoin, PlanRepoint, PlanBootstrap, PlanCleanup}
+var PlanKinds = []PlanKind{PlanFailover, PlanSwitchover, PlanRelay, PlanRejoin, PlanRepoint, PlanBootstrap, PlanCleanup, PlanReseed}
 
 // StepKind names one step of a plan. Each step is idempotent: running it twice, or after a
 // crash half-way, leaves the same result.
@@ -60,6 +61,8 @@ type Step struct {
 	// Upstream are the relays above a failover's candidate (StepWaitCatchUp): it waits for
 	// what they hold, which they pass down to it, besides what it received itself.
 	Upstream []ipv6.HostPort `json:"upstream,omitempty"`
+	// Seed is where a reseed's restore step takes the data from (cluster/reseed.go).
+	Seed *backup.Source `json:"seed,omitempty"`
 }
 
 // Plan is a failover or switchover decided on one snapshot. A refused plan has no steps and

@@ -40,6 +40,12 @@ type RecoveryOptions struct {
 	// Fenced lists the former masters fenced (read-only, clients ended) since they last
 	// answered again: each is fenced once per return.
 	Fenced map[ipv6.HostPort]bool
+	// Reseed (cluster/reseed.go): autoseed, the former masters of the failover history and
+	// those whose diverged transactions are saved (only those are reseeded by autorejoin).
+	AutoSeed      bool
+	FormerMasters map[ipv6.HostPort]bool
+	Saved         map[ipv6.HostPort]bool
+	SeedHold      map[ipv6.HostPort]bool // automatic reseed failed recently: not retried yet
 }
 
 // checkAndRecover decides the action for one problem; srv is the problem's server (nil for
@@ -58,8 +64,12 @@ var recoveryTable = map[topology.Code]checkAndRecover{
 		return pick(srv != nil && o.ReadOnlyReplicas && !o.IgnoredReadOnly[srv.Addr], RecoverSetReadOnly)
 	},
 	topology.FormerMasterDiverged: func(_ *topology.Snapshot, _ topology.Problem, srv *topology.Server, o RecoveryOptions) RecoveryKind {
-		// It must not take writes beside the master; a reseed (operator) brings it back.
-		return pick(srv != nil && (!o.Fenced[srv.Addr] || !srv.ReadOnly), RecoverFence)
+		// It must not take writes beside the master; a reseed brings it back: by itself with
+		// autorejoin once its extra transactions are saved, else an operator's.
+		if srv != nil && (!o.Fenced[srv.Addr] || !srv.ReadOnly) {
+			return RecoverFence
+		}
+		return pick(srv != nil && o.AutoRejoin && o.Saved[srv.Addr] && !o.SeedHold[srv.Addr], RecoverReseed)
 	},
 	topology.FormerMasterCanRejoin: func(_ *topology.Snapshot, _ topology.Problem, srv *topology.Server, o RecoveryOptions) RecoveryKind {
 		if srv != nil && !o.Fenced[srv.Addr] {
@@ -149,7 +159,7 @@ func Recoveries(s *topology.Snapshot, opt RecoveryOptions) []Recovery {
 		}
 		out = append(out, r)
 	}
-	return out
+	return append(out, seedRecoveries(s, opt)...)
 }
 
 // serverNamed finds the server a problem names (its address as text), with the one address
