@@ -331,3 +331,36 @@ proxysql-password = "` + pxHash + `"
 		t.Error("bad hex accepted")
 	}
 }
+
+// monitoring-basedir moves the working directory to <basedir>/data as replication-manager
+// did; SlapOS's own files (prov-orchestrator slapos, no slapos-legacy-anonymous-routes) get
+// the legacy partition routes, an explicit false keeps them off.
+func TestDerivedValues(t *testing.T) {
+	dir := writeTree(t, map[string]string{"config.toml": `
+[Default]
+prov-orchestrator = "slapos"
+monitoring-datadir = "/var/lib/x"
+[c1]
+db-servers-hosts = "127.0.0.1:3306"
+[c2]
+db-servers-hosts = "127.0.0.1:3307"
+slapos-legacy-anonymous-routes = false
+`})
+	path := filepath.Join(dir, "config.toml")
+	cfg := mustLoad(t, path, Options{Overrides: map[string]string{"monitoring-basedir": "/srv/repman"}})
+	c1, _ := cfg.Cluster("c1")
+	c2, _ := cfg.Cluster("c2")
+	if c1.Settings.MonitoringDatadir != "/srv/repman/data" || cfg.Default.MonitoringDatadir != "/srv/repman/data" {
+		t.Errorf("working dir %q / %q", c1.Settings.MonitoringDatadir, cfg.Default.MonitoringDatadir)
+	}
+	if !c1.Settings.SlapOSLegacyAnonymousRoutes || !c1.LegacyRoutesImplied() {
+		t.Error("SlapOS's files: legacy routes not implied")
+	}
+	if c2.Settings.SlapOSLegacyAnonymousRoutes || c2.LegacyRoutesImplied() {
+		t.Error("explicit slapos-legacy-anonymous-routes = false overridden")
+	}
+	cfg = mustLoad(t, path, Options{})
+	if c, _ := cfg.Cluster("c1"); c.Settings.MonitoringDatadir != "/var/lib/x" {
+		t.Errorf("basedir system: %q", c.Settings.MonitoringDatadir)
+	}
+}

@@ -465,6 +465,7 @@ func assemble(files []string, secs []*section, opts Options) (*Config, []Problem
 	for _, s := range []*section{savedDef, def, env, over} {
 		apply(&cfg.Default, s, nil, nil)
 	}
+	derive(&cfg.Default, nil)
 
 	var list []*clusterSecs
 	for _, c := range clusters {
@@ -525,6 +526,7 @@ func assemble(files []string, secs []*section, opts Options) (*Config, []Problem
 		for _, s := range []*section{savedDef, def, env, c.saved, c.main, over} {
 			apply(&cl.Settings, s, cl.origins, cl.Accepted)
 		}
+		derive(&cl.Settings, cl.origins)
 		for _, p := range Validate(&cl.Settings) {
 			if o, ok := cl.origins[p.Key]; ok {
 				p.File, p.Section, p.Key = o.file, o.section, o.key

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -59,7 +60,7 @@ func (f *configFlags) load(cmd *cobra.Command) (*config.Config, error) {
 		}
 		path = p
 	}
-	cfg, err := config.Load(path, config.Options{Overrides: config.Overrides(cmd.Flags()), Clusters: f.clusters})
+	cfg, err := config.Load(path, config.Options{Overrides: config.Overrides(cmd.Flags()), Clusters: f.clusters, Env: os.Environ()})
 	if err != nil {
 		var ps config.Problems
 		if errors.As(err, &ps) {
@@ -88,7 +89,7 @@ func (f *configFlags) reloader(cmd *cobra.Command) func() (*config.Config, error
 			}
 			path = p
 		}
-		return config.Load(path, config.Options{Overrides: overrides})
+		return config.Load(path, config.Options{Overrides: overrides, Env: os.Environ()})
 	}
 }
 
@@ -331,6 +332,7 @@ func newMonitorCmd() *cobra.Command {
 				defer f.Close()
 				log.SetOutput(io.MultiWriter(cmd.ErrOrStderr(), f))
 			}
+			warnAccepted(log, cfg)
 			if cfg.Default.APICredentials == config.Defaults().APICredentials {
 				log.Warn("api-credentials is replication-manager's well-known default (admin:repman): anyone who can reach the API port can log in; set your own")
 			}
@@ -420,4 +422,25 @@ func logLevel(n int) logrus.Level {
 		return logrus.InfoLevel
 	}
 	return logrus.DebugLevel
+}
+
+// warnAccepted names, in one warning, the keys the configuration sets that are accepted but
+// have no effect yet (`config check` says where each is set), and the clusters whose
+// partition routes are anonymous only because their configuration does not say.
+func warnAccepted(log *logrus.Logger, cfg *config.Config) {
+	if keys := cfg.NoEffectKeys(); len(keys) > 0 {
+		log.Warnf("accepted, no effect yet: %s (replication-manager keys this program does not implement yet; `config check` shows where each is set)",
+			strings.Join(keys, ", "))
+	}
+	var implied []string
+	for i := range cfg.Clusters {
+		if cfg.Clusters[i].LegacyRoutesImplied() {
+			implied = append(implied, cfg.Clusters[i].Name)
+		}
+	}
+	if len(implied) > 0 {
+		log.Warnf("clusters %s: prov-orchestrator is slapos and slapos-legacy-anonymous-routes is not set: partition routes "+
+			"answer anonymous callers as replication-manager did (SlapOS's own scripts send no partition credential); "+
+			"set slapos-legacy-anonymous-routes = false to require partition credentials", strings.Join(implied, ", "))
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -204,7 +205,7 @@ const (
 		"a user's token is only accepted for config, from a user granted cluster-settings on this cluster"
 	bodySecureConfig = "401 -Partition credential required: api-credentials-secure-config forbids anonymous bundles"
 	bodyProxyAnon    = "401 -Partition credential required: a ProxySQL bundle holds admin credentials and is " +
-		"never served anonymously"
+		"only served anonymously to the proxy's own address"
 )
 
 func (h *Handlers) refuse(w http.ResponseWriter, r *http.Request, cluster, server, body string) {
@@ -266,11 +267,16 @@ func (h *Handlers) lookup(w http.ResponseWriter, cluster string) (Cluster, bool)
 // resolve finds the cluster and the node of a node route and authenticates the caller, or
 // answers the failure itself. An unknown server is only told to an authenticated caller
 // (a credential cannot match it, so a credential holder gets 401).
-func (h *Handlers) resolve(w http.ResponseWriter, r *http.Request, cluster, host, port string, userOK bool) (Cluster, orchestrator.Target, access, bool) {
+//
+// A user's token (Authorize) is accepted for config, and, under legacy routes, for
+// need-start and need-stop: SlapOS's database cron script sends the admin's API token.
+func (h *Handlers) resolve(w http.ResponseWriter, r *http.Request, cluster, host, port, action string) (Cluster, orchestrator.Target, access, bool) {
 	c, ok := h.lookup(w, cluster)
 	if !ok {
 		return c, orchestrator.Target{}, 0, false
 	}
+	userOK := action == ActionConfig ||
+		c.Config.Settings.SlapOSLegacyAnonymousRoutes && (action == ActionNeedStart || action == ActionNeedStop)
 	var nodes []orchestrator.Target
 	t, found := orchestrator.Target{}, false
 	server := host + ":" + port
@@ -322,7 +328,7 @@ func (h *Handlers) Node(w http.ResponseWriter, r *http.Request, cluster, host, p
 			return
 		}
 	}
-	c, t, who, ok := h.resolve(w, r, cluster, host, port, action == ActionConfig)
+	c, t, who, ok := h.resolve(w, r, cluster, host, port, action)
 	if !ok {
 		return
 	}
@@ -398,10 +404,16 @@ func (h *Handlers) config(w http.ResponseWriter, r *http.Request, c Cluster, t o
 		case c.Config.Settings.APICredentialsSecureConfig:
 			h.refuse(w, r, c.Orchestrator.Cluster(), server, bodySecureConfig)
 			return
+		case t.Kind != orchestrator.KindDatabase && fromHost(r, t.Addr.Host):
+			// SlapOS's download-proxy-config runs in the ProxySQL's own partition, whose
+			// address is the proxy's: the full bundle, to that address only.
+			who = accessPartition
 		case t.Kind != orchestrator.KindDatabase:
 			h.refuse(w, r, c.Orchestrator.Cluster(), server, bodyProxyAnon)
 			return
 		}
+	}
+	if who == accessAnonymous {
 		key, err := h.keys.get(WorkingDir(&c.Config.Settings))
 		if err != nil {
 			h.log().WithField("cluster", c.Orchestrator.Cluster()).WithError(err).Error("slapos: partition key")
@@ -492,4 +504,14 @@ func (h *Handlers) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h.Register(mux)
 	return mux
+}
+
+// fromHost reports whether the request comes from host (an address of the configuration,
+// compared as an address: ipv6.SameHost).
+func fromHost(r *http.Request, host string) bool {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	return ipv6.SameHost(ip, host)
 }

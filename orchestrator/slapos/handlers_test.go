@@ -466,3 +466,56 @@ func TestParseServer(t *testing.T) {
 		}
 	}
 }
+
+// Under legacy routes, SlapOS's unchanged scripts work: the database cron script's admin
+// token consumes need-start, and the ProxySQL partition (the proxy's own address) gets its
+// full bundle anonymously; any other address does not.
+func TestLegacyRoutesForSlapOSScripts(t *testing.T) {
+	_, f, h := newServer(t)
+	h.Authorize = func(r *http.Request, c *config.Cluster) bool {
+		return r.Header.Get("Authorization") == "Bearer admin.token"
+	}
+	serve := func(path, auth, remote string) (int, string) {
+		req := httptest.NewRequest(http.MethodGet, "/api/clusters/"+path, nil)
+		req.RemoteAddr = remote
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.Handler().ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	db := f.o.Placement().Databases[0].Addr
+	n, err := f.o.Node(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := "cluster1/servers/[2001:db8::10]/2099/need-start"
+	if err := n.Set(CookieWaitStart); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := serve(start, "Bearer admin.token", "192.0.2.1:5000"); code != 401 {
+		t.Fatalf("admin token without legacy routes: %d", code)
+	}
+	f.c.Settings.SlapOSLegacyAnonymousRoutes = true
+	if code, body := serve(start, "Bearer other.token", "192.0.2.1:5000"); code != 401 {
+		t.Fatalf("a token Authorize refuses: %d %q", code, body)
+	}
+	if code, body := serve(start, "Bearer admin.token", "192.0.2.1:5000"); code != 200 || body != bodyNeedStart {
+		t.Fatalf("admin token under legacy routes: %d %q", code, body)
+	}
+	if code, _ := serve(start, "Bearer admin.token", "192.0.2.1:5000"); code != 500 {
+		t.Fatalf("start consumed twice: %d", code)
+	}
+	px := "cluster1/servers/10.0.74.165/6032/config"
+	if code, body := serve(px, "", "10.0.74.165:41000"); code != 200 || !strings.Contains(body, "") {
+		t.Fatalf("anonymous proxy bundle from the proxy's address: %d", code)
+	}
+	if code, body := serve(px, "", "10.0.74.166:41000"); code != 401 || body != bodyProxyAnon {
+		t.Fatalf("anonymous proxy bundle from elsewhere: %d %q", code, body)
+	}
+	f.c.Settings.SlapOSLegacyAnonymousRoutes = false
+	if code, _ := serve(px, "", "10.0.74.165:41000"); code != 401 {
+		t.Fatalf("anonymous proxy bundle without legacy routes: %d", code)
+	}
+}

@@ -318,7 +318,9 @@ func TestRenderedClusterServesBundles(t *testing.T) {
 	if !strings.Contains(string(job), `user = "repman_job"`) || !strings.Contains(string(job), JobPassword(key, "cluster1")) || strings.Contains(string(job), admin.Password) {
 		t.Fatalf("anonymous dbjob.cnf:\n%s", job)
 	}
-	if code, body := get(t, px); code != 401 || strings.Contains(body, c.Settings.ProxySQLPassword) {
-		t.Fatalf("anonymous legacy proxy config: %d", code)
+	// The ProxySQL runs at 127.0.0.1 here, the test's own address: its bundle is served to
+	// its address only (SlapOS's download-proxy-config in the root partition).
+	if code, _ := get(t, px); code != 200 {
+		t.Fatalf("anonymous legacy proxy config from the proxy's address: %d", code)
 	}
 }
