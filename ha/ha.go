@@ -213,6 +213,27 @@ func (c *Coordinator) loop(ctx context.Context) {
 	defer close(c.done)
 	tick := time.NewTicker(c.cfg.TTL / 4)
 	defer tick.Stop()
+	// A leader key deleted (its manager's lease expired, or it handed the cluster over) or
+	// a manager registered: settle at once rather than at the next tick.
+	wake := make(chan struct{}, 1)
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	watched := make(chan struct{})
+	go func() { // owned by loop: ends with wctx
+		defer close(watched)
+		for wr := range c.cli.Watch(wctx, c.cfg.Prefix+"/", clientv3.WithPrefix()) {
+			for _, ev := range wr.Events {
+				k := string(ev.Kv.Key)
+				if (ev.Type == clientv3.EventTypeDelete && strings.HasSuffix(k, "/leader")) || strings.HasPrefix(k, c.key("managers")+"/") {
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	defer func() { wcancel(); <-watched }()
 	wasAlive := true
 	for {
 		_, ok := c.alive()
@@ -241,6 +262,7 @@ func (c *Coordinator) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-wake:
 		}
 	}
 }

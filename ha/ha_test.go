@@ -18,14 +18,18 @@ import (
 
 func start(t *testing.T, e *testenv.Etcd, name string) *Coordinator {
 	t.Helper()
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	c, err := Start(context.Background(), Config{Endpoints: strings.Split(e.Endpoints(), ","), Prefix: "/rmp-test",
-		TTL: 2 * time.Second, Name: name, Addr: "https://" + name + ":10005", Log: logrus.NewEntry(log)})
+	c, err := startCoordinator(e, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func startCoordinator(e *testenv.Etcd, name string) (*Coordinator, error) {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	return Start(context.Background(), Config{Endpoints: strings.Split(e.Endpoints(), ","), Prefix: "/rmp-test",
+		TTL: 2 * time.Second, Name: name, Addr: "https://" + name + ":10005", Log: logrus.NewEntry(log)})
 }
 
 // leaders returns, per cluster, the managers that say they lead it.
