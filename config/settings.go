@@ -14,24 +14,26 @@ type Settings struct {
 	Include string `key:"include" default:"" help:"Directory whose *.toml files are merged; only read from [Default] of the main file"`
 
 	// Monitoring
-	MonitoringTicker       float64 `key:"monitoring-ticker" default:"2" min:"0.05" max:"3600" help:"Monitoring interval in seconds; fractions such as 0.2 are allowed"`
-	MonitoringAddress      string  `key:"monitoring-address" default:"localhost" help:"Address databases and agents use to reach this monitor (localhost is resolved to a host IP)"`
-	MonitoringDatadir      string  `key:"monitoring-datadir" default:"/var/lib/replication-manager" help:"Directory for persistent and temporary files"`
-	MonitoringSharedir     string  `key:"monitoring-sharedir" default:"/usr/share/replication-manager" help:"Directory of shared read-only files"`
-	MonitoringBasedir      string  `key:"monitoring-basedir" default:"system" help:"Base directory holding data/ and share/; system uses the system paths"`
-	MonitoringSaveConfig   bool    `key:"monitoring-save-config" default:"true" help:"Persist settings changed through the API as [saved-<cluster>] tables"`
-	MonitoringWaitRetry    int     `key:"monitoring-wait-retry" default:"60" min:"0" max:"100000" help:"Number of retries before giving up a state transition"`
-	MonitoringScheduler    bool    `key:"monitoring-scheduler" default:"false" help:"Enable the internal job scheduler"`
-	MonitoringIgnoreErrors string  `key:"monitoring-ignore-errors" default:"" help:"Comma-separated error or warning codes to ignore"`
-	MonitoringAlertTrigger string  `key:"monitoring-alert-trigger" default:"ERR00027,ERR00042,ERR00087" help:"Comma-separated error codes that send an alert"`
-	MonitoringSSLCert      string  `key:"monitoring-ssl-cert" default:"" help:"TLS certificate file for the HTTP server and the API"`
-	MonitoringSSLKey       string  `key:"monitoring-ssl-key" default:"" help:"TLS key file for the HTTP server and the API"`
-	MonitoringKeyPath      string  `key:"monitoring-key-path" default:"/etc/replication-manager/.replication-manager.key" help:"Key file used to decrypt hash_ encrypted secrets"`
-	LogFile                string  `key:"log-file" default:"" help:"Log file path; empty logs to stderr only"`
-	LogLevel               int     `key:"log-level" default:"3" min:"0" max:"7" help:"Log verbosity, 0 (quiet) to 7 (most verbose)"`
-	LogRotateMaxSize       int     `key:"log-rotate-max-size" default:"5" min:"0" max:"102400" help:"Size in MB at which the log file and the event log are rotated"`
-	LogRotateMaxBackup     int     `key:"log-rotate-max-backup" default:"7" min:"0" max:"1000" help:"Number of rotated log and event log files kept"`
-	MonitoringMaxClusters  int     `key:"monitoring-max-clusters" default:"64" min:"1" max:"10000" help:"Maximum number of clusters this manager monitors (clusters added through the API included)"`
+	MonitoringTicker                   float64 `key:"monitoring-ticker" default:"2" min:"0.05" max:"3600" help:"Monitoring interval in seconds; fractions such as 0.2 are allowed"`
+	MonitoringAddress                  string  `key:"monitoring-address" default:"localhost" help:"Address databases and agents use to reach this monitor (localhost is resolved to a host IP)"`
+	MonitoringDatadir                  string  `key:"monitoring-datadir" default:"/var/lib/replication-manager" help:"Directory for persistent and temporary files"`
+	MonitoringSharedir                 string  `key:"monitoring-sharedir" default:"/usr/share/replication-manager" help:"Directory of shared read-only files"`
+	MonitoringBasedir                  string  `key:"monitoring-basedir" default:"system" help:"Base directory holding data/ and share/; system uses the system paths"`
+	MonitoringSaveConfig               bool    `key:"monitoring-save-config" default:"true" help:"Persist settings changed through the API as [saved-<cluster>] tables"`
+	MonitoringWaitRetry                int     `key:"monitoring-wait-retry" default:"60" min:"0" max:"100000" help:"Number of retries before giving up a state transition"`
+	MonitoringScheduler                bool    `key:"monitoring-scheduler" default:"false" help:"Enable the internal job scheduler"`
+	MonitoringWriteHeartbeat           bool    `key:"monitoring-write-heartbeat" default:"false" help:"Write replication-manager's heartbeat (a view in replication_manager_schema, replaced each tick) on the master and read it on replicas to measure their lag"`
+	MonitoringWriteHeartbeatCredential string  `key:"monitoring-write-heartbeat-credential" default:"" help:"user:password writing the heartbeat (monitoring-write-heartbeat, test-inject-traffic); empty uses db-servers-credential"`
+	MonitoringIgnoreErrors             string  `key:"monitoring-ignore-errors" default:"" help:"Comma-separated error or warning codes to ignore"`
+	MonitoringAlertTrigger             string  `key:"monitoring-alert-trigger" default:"ERR00027,ERR00042,ERR00087" help:"Comma-separated error codes that send an alert"`
+	MonitoringSSLCert                  string  `key:"monitoring-ssl-cert" default:"" help:"TLS certificate file for the HTTP server and the API"`
+	MonitoringSSLKey                   string  `key:"monitoring-ssl-key" default:"" help:"TLS key file for the HTTP server and the API"`
+	MonitoringKeyPath                  string  `key:"monitoring-key-path" default:"/etc/replication-manager/.replication-manager.key" help:"Key file used to decrypt hash_ encrypted secrets"`
+	LogFile                            string  `key:"log-file" default:"" help:"Log file path; empty logs to stderr only"`
+	LogLevel                           int     `key:"log-level" default:"3" min:"0" max:"7" help:"Log verbosity, 0 (quiet) to 7 (most verbose)"`
+	LogRotateMaxSize                   int     `key:"log-rotate-max-size" default:"5" min:"0" max:"102400" help:"Size in MB at which the log file and the event log are rotated"`
+	LogRotateMaxBackup                 int     `key:"log-rotate-max-backup" default:"7" min:"0" max:"1000" help:"Number of rotated log and event log files kept"`
+	MonitoringMaxClusters              int     `key:"monitoring-max-clusters" default:"64" min:"1" max:"10000" help:"Maximum number of clusters this manager monitors (clusters added through the API included)"`
 
 	// Databases
 	DBServersHosts             string `key:"db-servers-hosts" default:"" help:"Comma-separated database hosts host[:port], IPv6 as [addr]:port"`
@@ -239,7 +241,7 @@ type Settings struct {
 	APICORSAllowOrigins         string `key:"api-cors-allow-origins" default:"" help:"Comma-separated origins allowed to call the API from a browser (CORS); empty sends no CORS header"`
 	APIMaxConnections           int    `key:"api-max-connections" default:"512" min:"1" max:"1000000" help:"Maximum open connections per listener (API and HTTP); beyond it the connection idle the longest is closed (keep well under half the process's file limit)"`
 	SlapOSLegacyAnonymousRoutes bool   `key:"slapos-legacy-anonymous-routes" default:"false" help:"Serve partition routes (need-*, config bundles) without a partition credential, for SlapOS's unchanged cron scripts; bundles then carry no admin credential"`
-	TestInjectTraffic           bool   `key:"test-inject-traffic" default:"false" help:"Inject test write traffic (toggled by database-heartbeat)"`
+	TestInjectTraffic           bool   `key:"test-inject-traffic" default:"false" help:"Write the heartbeat as monitoring-write-heartbeat does (toggled by the database-heartbeat switch)"`
 
 	// Backups
 	Backup                 bool   `key:"backup" default:"false" help:"Enable backups"`
