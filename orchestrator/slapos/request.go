@@ -44,6 +44,8 @@ type Request struct {
 	LegacyAnonymousRoutes bool `json:"slapos-legacy-anonymous-routes"`
 
 	Clusters []ClusterRequest `json:"-"` // sorted by name
+	// SharedInstances is slave_instance_list: the tenants' databases (tenants.go).
+	SharedInstances []SharedInstance `json:"-"`
 	// ClusterDictGiven tells whether the request names repman-cluster-dict (Clusters is
 	// otherwise the schema's default cluster1): only then may a render remove the generated
 	// files of clusters it does not name.
@@ -148,6 +150,10 @@ func parseRequest(data []byte, serialised bool) (req *Request, warnings []string
 		}
 		return parseSerialised(top, raw)
 	}
+	shared, err := takeSharedInstances(top)
+	if err != nil {
+		return nil, nil, err
+	}
 	props := schemaDoc["properties"].(map[string]any)
 	var lines []string
 	for k := range top {
@@ -241,6 +247,7 @@ func parseRequest(data []byte, serialised bool) (req *Request, warnings []string
 		sort.Strings(lines)
 		return nil, nil, &RequestError{Lines: lines}
 	}
+	req.SharedInstances = shared
 	sort.Strings(warnings)
 	return req, warnings, nil
 }
