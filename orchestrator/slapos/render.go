@@ -276,6 +276,16 @@ func Render(req *Request, o RenderOptions) (_ *RenderResult, err error) {
 		idx := strings.TrimPrefix(preqs[i].Name, "Mariadb-")
 		preqs[i].Config[CredentialParameter] = byDB[preqs[i].Cluster+"\x00"+idx]
 	}
+	tf, err := renderTenants(req, cfg, out) // shared instances: tenants.go
+	if err != nil {
+		return nil, err
+	}
+	for name, b := range tf {
+		files[name] = b
+		if err := writeSynced(filepath.Join(tmp, name), b, 0o600); err != nil {
+			return nil, err
+		}
+	}
 	for name, v := range map[string]any{partitionRequestsFile: preqs, partitionCredentialsFile: creds} {
 		b, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
