@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,12 +38,20 @@ type lockedBuffer struct {
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *lockedBuffer) String() string               { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // haConfig writes a manager's configuration: its own ports and data directory, etcd, and
 // both clusters in automatic mode.
-func haConfig(t *testing.T, name, endpoints string, clusters map[string][]string) string {
+func haConfig(t testing.TB, name, endpoints string, clusters map[string][]string) string {
+	return haConfigPrefix(t, name, endpoints, haPrefix, clusters)
+}
+
+func haConfigPrefix(t testing.TB, name, endpoints, prefix string, clusters map[string][]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	var b strings.Builder
@@ -63,7 +72,7 @@ failover-falsepositive-ping-counter = 3
 db-servers-credential = "%s:%s"
 replication-credential = "%s:%s"
 db-servers-connect-timeout = 1
-`, filepath.Join(dir, "data"), testenv.FreePort(t), testenv.FreePort(t), cliAPIPassword, endpoints, haPrefix, name,
+`, filepath.Join(dir, "data"), testenv.FreePort(t), testenv.FreePort(t), cliAPIPassword, endpoints, prefix, name,
 		testenv.RootUser, testenv.RootPassword, testenv.ReplUser, testenv.ReplPassword)
 	for _, c := range []string{"c1", "c2"} {
 		if len(clusters[c]) > 0 {
@@ -79,7 +88,7 @@ db-servers-connect-timeout = 1
 
 // startManager runs "monitor" as a child process (killed with the test); in host when
 // not nil (a network namespace of testenv.NewNetwork).
-func startManager(t *testing.T, name, config string, host ...*testenv.Host) *managerProc {
+func startManager(t testing.TB, name, config string, host ...*testenv.Host) *managerProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCLIChildProcess$", "-test.count=1")
 	if len(host) > 0 && host[0] != nil {
@@ -101,7 +110,7 @@ func startManager(t *testing.T, name, config string, host ...*testenv.Host) *man
 	return m
 }
 
-func etcdClient(t *testing.T, endpoints string) *clientv3.Client {
+func etcdClient(t testing.TB, endpoints string) *clientv3.Client {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(endpoints, ","), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
@@ -113,9 +122,13 @@ func etcdClient(t *testing.T, endpoints string) *clientv3.Client {
 
 // leaderOf reads a cluster's leader from etcd ("" when none).
 func leaderOf(t *testing.T, cli *clientv3.Client, cluster string) string {
+	return leaderAt(cli, haPrefix, cluster)
+}
+
+func leaderAt(cli *clientv3.Client, prefix, cluster string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	resp, err := cli.Get(ctx, haPrefix+"/clusters/"+cluster+"/leader")
+	resp, err := cli.Get(ctx, prefix+"/clusters/"+cluster+"/leader")
 	if err != nil || len(resp.Kvs) == 0 {
 		return ""
 	}
@@ -143,7 +156,7 @@ func actionsOf(t *testing.T, cli *clientv3.Client, cluster string) []ha.ActionRe
 
 // writableMaster returns the index of the one writable server of a cluster whose other
 // live servers replicate from it, or -1.
-func writableMaster(t *testing.T, c *testenv.Cluster, dead int) int {
+func writableMaster(t testing.TB, c *testenv.Cluster, dead int) int {
 	t.Helper()
 	master := -1
 	for i, s := range c.Servers {
@@ -355,4 +368,57 @@ func TestLeaderCutOffFromEtcdStopsActing(t *testing.T) {
 	if strings.Contains(mgrs[cut].out.String(), "starting failover") {
 		t.Fatalf("the old leader acted once back:\n%s", tail(mgrs[cut].out.String(), 3000))
 	}
+}
+
+// BenchmarkHALeaderAndMasterKilled: two manager processes share a 3-node cluster through a
+// real 3-member etcd (lease TTL 2 s, 0.2 s ticker, ping counter 3); the leading manager and
+// the master are killed (-9) together. It measures from the kills to a replica accepting
+// writes with the other replicating from it (writable-p50/max-ms), 10 runs, each on a fresh
+// cluster and fresh managers. Figures in docs/benchmarks.md, next to BenchmarkFailover's
+// single manager.
+func BenchmarkHALeaderAndMasterKilled(b *testing.B) {
+	e := testenv.StartEtcd(b, 3)
+	var took []time.Duration
+	for run := 0; run < 10; run++ {
+		c := testenv.StartCluster(b, 3)
+		var hosts []string
+		for _, s := range c.Servers {
+			hosts = append(hosts, s.Addr())
+		}
+		prefix := fmt.Sprintf("/bench%d", run)
+		mgrs := map[string]*managerProc{}
+		for _, name := range []string{"mgrA", "mgrB"} {
+			cfg := haConfigPrefix(b, name, e.Endpoints(), prefix, map[string][]string{"c1": hosts})
+			mgrs[name] = startManager(b, name, cfg)
+		}
+		cli := etcdClient(b, e.Endpoints())
+		leader := ""
+		for deadline := time.Now().Add(30 * time.Second); leader == ""; leader = leaderAt(cli, prefix, "c1") {
+			if time.Now().After(deadline) {
+				b.Fatal("no leader")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		t0 := time.Now()
+		mgrs[leader].cmd.Process.Kill()
+		c.Master().Kill()
+		for writableMaster(b, c, 0) < 0 {
+			if time.Since(t0) > 40*time.Second {
+				b.Fatalf("run %d: no failover", run)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		took = append(took, time.Since(t0))
+		for _, m := range mgrs {
+			m.cmd.Process.Kill()
+			<-m.done
+		}
+		c.Close()
+	}
+	sorted := append([]time.Duration(nil), took...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	b.ReportMetric(float64(sorted[(len(sorted)-1)/2])/1e6, "writable-p50-ms")
+	b.ReportMetric(float64(sorted[len(sorted)-1])/1e6, "writable-max-ms")
+	b.Logf("leader and master killed together -> new master writable: %v", took)
 }
