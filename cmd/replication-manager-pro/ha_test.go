@@ -27,10 +27,11 @@ import (
 const haPrefix = "/rmp-ha-test"
 
 type managerProc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan struct{}
+	name   string
+	config string
+	cmd    *exec.Cmd
+	out    *lockedBuffer
+	done   chan struct{}
 }
 
 type lockedBuffer struct {
@@ -101,7 +102,7 @@ func startManager(t testing.TB, name, config string, host ...*testenv.Host) *man
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	m := &managerProc{name: name, cmd: cmd, out: out, done: make(chan struct{})}
+	m := &managerProc{name: name, config: config, cmd: cmd, out: out, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(m.done) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
@@ -209,6 +210,22 @@ func TestThreeManagersOneActsPerCluster(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second) // let the monitors settle (routers, heartbeats) before the faults
 	before := actionsOf(t, cli, "c1")
+
+	// Every manager shows the three and who leads what; a standby refuses an action and
+	// names the leader.
+	out, errs, code := runCmd(t, "client", "managers", "--insecure", "--port", apiPortOf(t, mgrs["mgr0"].config), "--user", "admin", "--password", cliAPIPassword)
+	if code != 0 || strings.Count(out, "mgr") < 3 || !strings.Contains(out, "(this one)") || !strings.Contains(out, "c1") || !strings.Contains(out, "c2") {
+		t.Fatalf("client managers: exit %d\n%s%s", code, out, errs)
+	}
+	leader1 := leaderOf(t, cli, "c1")
+	standby := "mgr0"
+	if leader1 == "mgr0" {
+		standby = "mgr1"
+	}
+	out, errs, code = runCmd(t, "client", "switchover", "--cluster", "c1", "--insecure", "--port", apiPortOf(t, mgrs[standby].config), "--user", "admin", "--password", cliAPIPassword)
+	if code == 0 || !strings.Contains(out+errs, "does not lead cluster c1") || !strings.Contains(out+errs, leader1) {
+		t.Fatalf("switchover asked of the standby %s: exit %d\n%s%s", standby, code, out, errs)
+	}
 
 	// The leader of c1 and c1's master die in the same second.
 	dead := leaderOf(t, cli, "c1")
@@ -421,4 +438,20 @@ func BenchmarkHALeaderAndMasterKilled(b *testing.B) {
 	b.ReportMetric(float64(sorted[(len(sorted)-1)/2])/1e6, "writable-p50-ms")
 	b.ReportMetric(float64(sorted[len(sorted)-1])/1e6, "writable-max-ms")
 	b.Logf("leader and master killed together -> new master writable: %v", took)
+}
+
+// apiPortOf reads api-port from a manager's configuration file.
+func apiPortOf(t *testing.T, config string) string {
+	t.Helper()
+	b, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == "api-port" {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no api-port in %s", config)
+	return ""
 }
