@@ -49,11 +49,15 @@ func (s *Server) handleReload(w http.ResponseWriter, r *http.Request, rc *reqCtx
 }
 
 // switchAliases maps the API's switch names that are not configuration keys to their key.
-// "database-hearbeat" (sic) is what the SlapOS scripts send.
 var switchAliases = map[string]string{
 	"database-heartbeat": "test-inject-traffic",
-	"database-hearbeat":  "test-inject-traffic",
 }
+
+// switchNoOp is the switch name SlapOS's repman-manager.sh sends (misspelt). At the version
+// SlapOS pins, replication-manager knew no such setting and answered 200 doing nothing; we
+// do the same, so that the heartbeat SlapOS's files turn on (test-inject-traffic = true) is
+// not turned off by that call.
+const switchNoOp = "database-hearbeat"
 
 // switchKey resolves a switch name to a boolean configuration key ("failover-mode" is
 // special: it toggles manual/automatic).
@@ -76,6 +80,11 @@ func switchKey(name string) (string, bool) {
 // handleSwitchSetting toggles a boolean setting and rebuilds the cluster's monitor with it:
 // 200; unknown or not boolean: 501 "Setting Not Found", as the original.
 func (s *Server) handleSwitchSetting(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if strings.EqualFold(strings.TrimSpace(param(r, "setting")), switchNoOp) {
+		s.log.WithField("cluster", rc.member.Name).Debug("switch database-hearbeat (sic): nothing to do, as replication-manager 2.x")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	key, ok := switchKey(param(r, "setting"))
 	if !ok {
 		http.Error(w, "Setting Not Found", http.StatusNotImplemented)

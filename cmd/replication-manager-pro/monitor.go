@@ -137,7 +137,15 @@ func monitorFactory(events *eventlog.Log, log *logrus.Logger, orchs *orchestrato
 			return nil, nil, err
 		}
 		m.SetRouters(routers)
-		return m, func() { closeRouters(); forget(); forgetLead() }, nil
+		hb, err := startHeartbeat(c, m, log)
+		if err != nil {
+			closeRouters()
+			forget()
+			m.Close()
+			forgetLead()
+			return nil, nil, err
+		}
+		return m, func() { hb.Stop(); closeRouters(); forget(); forgetLead() }, nil
 	}
 }
 
@@ -443,4 +451,27 @@ func warnAccepted(log *logrus.Logger, cfg *config.Config) {
 			"answer anonymous callers as replication-manager did (SlapOS's own scripts send no partition credential); "+
 			"set slapos-legacy-anonymous-routes = false to require partition credentials", strings.Join(implied, ", "))
 	}
+}
+
+// startHeartbeat writes the cluster's heartbeat when monitoring-write-heartbeat or
+// test-inject-traffic asks for it (nil otherwise), with monitoring-write-heartbeat-credential
+// or else db-servers-credential.
+func startHeartbeat(c *config.Cluster, m *cluster.Monitor, log *logrus.Logger) (*cluster.Heartbeat, error) {
+	s := &c.Settings
+	if !s.MonitoringWriteHeartbeat && !s.TestInjectTraffic {
+		return nil, nil
+	}
+	text, key := s.MonitoringWriteHeartbeatCredential, "monitoring-write-heartbeat-credential"
+	if text == "" {
+		text, key = s.DBServersCredential, "db-servers-credential"
+	}
+	cred, err := config.ParseCredential(text)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %s: %w", c.Name, key, err)
+	}
+	timeout := time.Duration(s.DBServersConnectTimeout) * time.Second
+	return cluster.StartHeartbeat(m, cluster.HeartbeatConfig{
+		Interval: s.MonitoringTickerDuration(), User: cred.User, Password: cred.Password,
+		Options: mariadb.Options{ConnectTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout},
+	}, log.WithField("cluster", c.Name)), nil
 }

@@ -203,6 +203,12 @@ echo "proxy need-stop $(command curl -k -s -o /dev/null -w '%{http_code}' $HTTP/
 			t.Fatalf("script output lacks %q:\n%s\ndaemon log:\n%s", want, out, r.log.String())
 		}
 	}
+	// The heartbeat SlapOS's files turn on (test-inject-traffic, written with
+	// monitoring-write-heartbeat-credential) reaches the replica; the misspelt switch left
+	// it on.
+	replica := r.dbs[1]
+	first := waitHeartbeat(t, r, replica, "")
+	waitHeartbeat(t, r, replica, first) // and it keeps changing
 	// Where replication-manager writes: the working directory is <monitoring-basedir>/data.
 	work := filepath.Join(r.root, "srv", "repman", "data")
 	if _, err := os.Stat(filepath.Join(work, "cluster1", "[::1]_"+fmt.Sprint(master.Port))); err != nil {
@@ -234,4 +240,22 @@ func proxyAdminPort(t *testing.T, r *slaposRelease) string {
 	}
 	t.Fatal("no proxysql-admin-port")
 	return ""
+}
+
+// waitHeartbeat waits until the replica shows a heartbeat other than not, and returns it.
+func waitHeartbeat(t *testing.T, r *slaposRelease, s *testenv.Server, not string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := s.QueryString(t, "SELECT IFNULL((SELECT table_name FROM information_schema.views WHERE table_schema='replication_manager_schema' AND table_name='pseudo_gtid_v'), '')")
+		if got != "" {
+			if tok := s.QueryString(t, "SELECT * FROM replication_manager_schema.pseudo_gtid_v"); tok != not {
+				return tok
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica %s: no new heartbeat (last %q)\ndaemon log:\n%s", s.Addr(), not, r.log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
