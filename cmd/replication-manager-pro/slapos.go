@@ -24,6 +24,7 @@ func newSlaposCmd() *cobra.Command {
 func newSlaposRenderCmd() *cobra.Command {
 	var (
 		params, out, parts string
+		shared             string
 		root               slapos.Partition
 		port, adminPort    int
 		checkFree          bool
@@ -67,6 +68,24 @@ func newSlaposRenderCmd() *cobra.Command {
 			}
 			for _, w := range warnings {
 				fmt.Fprintln(stderr, "warning:", w)
+			}
+			if shared != "" {
+				b, err := readSmallFile(shared)
+				if err != nil {
+					return fail("slapos render: --shared-instances: %v", err)
+				}
+				si, err := slapos.ReadSharedInstances(b)
+				if err != nil {
+					var re *slapos.RequestError
+					if errors.As(err, &re) {
+						for _, l := range re.Lines {
+							fmt.Fprintln(stderr, shared+": "+l)
+						}
+						return exitError{code: 1}
+					}
+					return fail("%s: %v", shared, err)
+				}
+				req.SharedInstances = si
 			}
 			o := slapos.RenderOptions{OutDir: out, Root: root, ProxySQLPort: port, ProxySQLAdminPort: adminPort,
 				CheckFreePorts: checkFree, Source: params}
@@ -112,6 +131,7 @@ func newSlaposRenderCmd() *cobra.Command {
 	f.StringVar(&params, "parameters", "", "instance parameters as JSON (the repman request: repman-cluster-dict, ...)")
 	f.StringVar(&out, "out", "", "output directory")
 	f.StringVar(&parts, "partitions", "", "allocated partitions as JSON (format in docs/slapos.md)")
+	f.StringVar(&shared, "shared-instances", "", "the shared instances' list (slave_instance_list) as JSON, instead of the parameters' key")
 	f.StringVar(&root.IPv4, "ipv4", "", "root partition IPv4: listeners, ProxySQL, databases without --partitions (default 127.0.0.1)")
 	f.StringVar(&root.IPv6, "ipv6", "", "root partition IPv6: ProxySQL's IPv6 bind, databases without --partitions (default ::1)")
 	f.StringVar(&root.Path, "root-partition", "", "root partition path, holding the ProxySQL (default: the output directory)")
