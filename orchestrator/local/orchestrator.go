@@ -69,6 +69,17 @@ func New(c *config.Cluster, d orchestrator.Deps) (*Orchestrator, error) {
 		o.dbs = append(o.dbs, db)
 	}
 	o.placement = p
+	if configurator.HasTag(c.Settings.ProvDBTags, "ssl") {
+		// Tag ssl: the servers serve TLS with the cluster's certificates, the ones the
+		// daemon puts in bundles, so that REQUIRE SSL accounts (tenants) can connect.
+		if _, err := configurator.ClusterTLSFor(&c.Settings, c.Name); err != nil {
+			return nil, fmt.Errorf("tag ssl: %w", err)
+		}
+		tlsArgs := configurator.ServerTLSArgs(configurator.ClusterTLSDir(&c.Settings, c.Name))
+		for i := range o.dbs {
+			o.dbs[i].Args = append(append([]string(nil), o.dbs[i].Args...), tlsArgs...)
+		}
+	}
 	if o.root, err = c.Settings.DBCredential(); err != nil {
 		return nil, fmt.Errorf("db-servers-credential: %w", err)
 	}
