@@ -408,15 +408,12 @@ func newMonitorCmd() *cobra.Command {
 // clusterTLS gives a cluster's certificates (created once, kept in its working directory)
 // for the bundles of databases with the ssl tag.
 func clusterTLS(c *config.Cluster) (*configurator.TLSFiles, error) {
-	hosts, err := c.Settings.Hosts()
-	if err != nil {
+	if _, err := c.Settings.Hosts(); err != nil {
 		return nil, err
 	}
-	names := make([]string, len(hosts))
-	for i, h := range hosts {
-		names[i] = h.Host
-	}
-	return configurator.ClusterTLS(filepath.Join(configurator.WorkingDir(&c.Settings), c.Name), c.Name, names)
+	// Made for the databases' and the proxies' addresses: tenants verify the server they
+	// reach through a proxy.
+	return configurator.ClusterTLSFor(&c.Settings, c.Name)
 }
 
 // logLevel maps repman's log-level (0 quiet .. 4+ debug; 3 is its default) to logrus.
