@@ -3,6 +3,9 @@ package configurator
 import (
 	"bytes"
 	"io/fs"
+	"path"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"replication-manager-pro/config"
@@ -13,7 +16,8 @@ import (
 type ProxyParams struct {
 	ProxySQL proxysql.ConfigParams
 	// TLS, when set, goes to etc/proxysql/ssl/ under the names proxysql.cnf refers to
-	// (ca.pem, client-cert.pem, client-key.pem) for backend TLS.
+	// (ca.pem, client-cert.pem, client-key.pem) for backend TLS, and into the datadir as
+	// proxysql-{ca,cert,key}.pem for frontend TLS (frontendTLS).
 	TLS     *TLSFiles
 	Version string
 	Time    time.Time
@@ -62,9 +66,36 @@ func GenerateProxy(p ProxyParams) ([]Entry, error) {
 				out = append(out, Entry{Path: "etc/proxysql/ssl/" + f.name, Kind: KindFile, Mode: f.mode, Data: f.data})
 			}
 		}
+		out = append(out, frontendTLS(p)...)
 	}
 	sortEntries(out)
 	return out, nil
+}
+
+// frontendTLS returns the files ProxySQL serves its clients with: it reads
+// <datadir>/proxysql-{ca,cert,key}.pem and generates self-signed ones when they are absent,
+// which no client can verify. With the cluster's CA and server certificate there, tenants
+// verify ProxySQL against the CA published to them. They go into the bundle when the datadir
+// lies under the bundle's root (the partition on SlapOS, whose datadir is the partition).
+func frontendTLS(p ProxyParams) []Entry {
+	const sslSuffix = "/etc/proxysql/ssl"
+	if !strings.HasSuffix(p.ProxySQL.SSLDir, sslSuffix) || len(p.TLS.ServerCert) == 0 || len(p.TLS.ServerKey) == 0 {
+		return nil
+	}
+	root := strings.TrimSuffix(p.ProxySQL.SSLDir, sslSuffix)
+	if root == "" {
+		root = "/"
+	}
+	rel, err := filepath.Rel(root, p.ProxySQL.Datadir)
+	if err != nil || strings.HasPrefix(rel, "..") || filepath.IsAbs(rel) {
+		return nil
+	}
+	at := func(name string) string { return path.Join(filepath.ToSlash(rel), name) }
+	return []Entry{
+		{Path: at("proxysql-ca.pem"), Kind: KindFile, Mode: 0o644, Data: p.TLS.CA},
+		{Path: at("proxysql-cert.pem"), Kind: KindFile, Mode: 0o644, Data: p.TLS.ServerCert},
+		{Path: at("proxysql-key.pem"), Kind: KindFile, Mode: 0o600, Data: p.TLS.ServerKey},
+	}
 }
 
 // ProxyBundle returns the config.tar.gz of a ProxySQL.
