@@ -57,6 +57,9 @@ type Options struct {
 	// Nodes serves the endpoints orchestrator agents poll without a token: need-* and the
 	// configuration bundle (the SlapOS orchestrator). nil: not served.
 	Nodes NodeHandlers
+	// Proxies lists the clusters' proxies and runs their actions (topology/proxies, proxy
+	// start/stop/provision/unprovision). nil: those routes answer 501.
+	Proxies ProxyControl
 	// HA is this manager's membership among several managers sharing clusters through
 	// etcd (GET /api/managers, leadership metrics). nil: a lone manager.
 	HA  HAStatus
@@ -175,7 +178,8 @@ func (s *Server) settings() *config.Settings { return s.defaults.Load() }
 func (s *Server) router(apiListener, protected bool) http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.recoverer, s.cors)
-	for _, rt := range s.routes() {
+	rts := s.routes()
+	for _, rt := range append(rts, s.compatRoutes(rts)...) { // compat.go: the original's other routes answer 501
 		if !apiListener && !rt.plain && !protected {
 			continue
 		}
