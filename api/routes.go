@@ -104,6 +104,7 @@ func (s *Server) routes() []route {
 		{pattern: serverPrefix + "start", protected: true, grant: GrantDBStart, action: true, handler: s.serverAction(actStart)},
 		{pattern: serverPrefix + "stop", protected: true, grant: GrantDBStop, action: true, handler: s.serverAction(actStop)},
 	}
+	rt = append(rt, s.compatImplemented()...) // compat.go: topology/proxies, proxy actions, settings
 	if n := s.opt.Nodes; n != nil {
 		// Agent endpoints: outside the user authentication; the handlers check the
 		// partition's credential themselves (orchestrator/slapos, docs/slapos.md).
