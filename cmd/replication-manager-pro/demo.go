@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"replication-manager-pro/config"
+	"replication-manager-pro/configurator"
 	"replication-manager-pro/haproxy"
 	"replication-manager-pro/internal/dbproc"
 	"replication-manager-pro/ipv6"
@@ -46,6 +47,9 @@ type demoEnv struct {
 	// 127.0.0.1 and [::1] (writes to the master, plain SELECTs to the replicas).
 	Proxy                           string
 	ProxySQLPort, ProxySQLAdminPort int
+	// CAPath is the cluster CA: the servers and ProxySQL serve TLS with certificates it
+	// signed (tag ssl), for 127.0.0.1, ::1 and localhost.
+	CAPath string
 
 	dbs    []*dbproc.Process
 	proxy  *exec.Cmd
@@ -158,6 +162,17 @@ func startDemoWith(ctx context.Context, dir string, log io.Writer, opt demoOptio
 		{User: "app", Host: "%", Password: e.AppPassword, Grants: "ALL PRIVILEGES ON demo.*"},
 	}
 
+	// TLS (tag ssl): the cluster's certificates where the daemon keeps them
+	// (<monitoring-datadir>/<cluster>/), for the servers and the proxy, so that REQUIRE SSL
+	// accounts (tenant databases) can connect and clients can verify the cluster CA.
+	certDir := filepath.Join(dir, "rmp", "demo")
+	tlsFiles, err := configurator.ClusterTLS(certDir, "demo", []string{"localhost", "127.0.0.1", "::1"})
+	if err != nil {
+		return nil, err
+	}
+	e.CAPath = filepath.Join(certDir, "ca-cert.pem")
+	dbArgs := append(append([]string(nil), dbproc.SmallFootprint...), configurator.ServerTLSArgs(certDir)...)
+
 	// Three servers, bootstrapped and started in parallel.
 	e.dbs = make([]*dbproc.Process, 3)
 	errs := make([]error, 3)
@@ -167,7 +182,7 @@ func startDemoWith(ctx context.Context, dir string, log io.Writer, opt demoOptio
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			db := dbproc.DB{Dir: filepath.Join(dir, fmt.Sprintf("db%d", i+1)), Port: ports[i], ServerID: i + 1, Args: dbproc.SmallFootprint}
+			db := dbproc.DB{Dir: filepath.Join(dir, fmt.Sprintf("db%d", i+1)), Port: ports[i], ServerID: i + 1, Args: dbArgs}
 			if errs[i] = dbproc.Bootstrap(ctx, db.DataDir(), dbproc.SmallFootprint, accounts); errs[i] != nil {
 				return
 			}
@@ -201,6 +216,7 @@ failover-mode = "automatic"
 failover-falsepositive-ping-counter = 3
 force-slave-heartbeat-time = 1
 force-slave-heartbeat-retry = 1
+prov-db-tags = "innodb,ssl"
 `, filepath.Join(dir, "rmp"), e.APIPort, e.HTTPPort, e.AdminPassword, strings.Join(e.Hosts, ","), e.Hosts[0],
 		rootPW, replPW)
 	proxysqlPW := secret()
@@ -214,7 +230,7 @@ proxysql-user = "rmp-admin"
 proxysql-password = %q
 proxysql-bootstrap = true
 proxysql-bootstrap-hostgroups = true
-prov-proxy-tags = "masterslave,readwritesplit"
+prov-proxy-tags = "masterslave,readwritesplit,ssl"
 `, e.ProxySQLPort, e.ProxySQLAdminPort, proxysqlPW)
 	} else {
 		cfgText += fmt.Sprintf(`haproxy = true
@@ -237,7 +253,7 @@ haproxy-api-port = %d
 	}
 
 	if e.Proxy == "proxysql" {
-		if err := e.startProxySQL(ctx, proxysqlBin, &cfg.Clusters[0].Settings); err != nil {
+		if err := e.startProxySQL(ctx, proxysqlBin, &cfg.Clusters[0].Settings, tlsFiles); err != nil {
 			return nil, err
 		}
 	} else if err := e.startHAProxy(ctx, &cfg.Clusters[0]); err != nil {
@@ -313,7 +329,7 @@ func (e *demoEnv) startHAProxy(ctx context.Context, c *config.Cluster) error {
 // on the proxysql.cnf generated from the demo's settings, bound on 127.0.0.1 and [::1].
 // The admin password is in the cnf (mode 0600), never on the command line. The daemon
 // bootstraps its hostgroups, servers and users.
-func (e *demoEnv) startProxySQL(ctx context.Context, bin string, s *config.Settings) error {
+func (e *demoEnv) startProxySQL(ctx context.Context, bin string, s *config.Settings, tlsFiles *configurator.TLSFiles) error {
 	p, err := proxysql.ConfigParamsFromSettings(s, 0)
 	if err != nil {
 		return err
@@ -327,6 +343,20 @@ func (e *demoEnv) startProxySQL(ctx context.Context, bin string, s *config.Setti
 	}
 	if err := os.MkdirAll(p.Datadir, 0o750); err != nil {
 		return err
+	}
+	// Tag ssl: backend TLS with the cluster CA and client certificate (ssl_p2s_*), frontend
+	// TLS with the cluster's server certificate (ProxySQL reads <datadir>/proxysql-*.pem).
+	if err := os.MkdirAll(p.SSLDir, 0o700); err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{
+		filepath.Join(p.SSLDir, "ca.pem"): tlsFiles.CA, filepath.Join(p.SSLDir, "client-cert.pem"): tlsFiles.ClientCert,
+		filepath.Join(p.SSLDir, "client-key.pem"): tlsFiles.ClientKey, filepath.Join(p.Datadir, "proxysql-ca.pem"): tlsFiles.CA,
+		filepath.Join(p.Datadir, "proxysql-cert.pem"): tlsFiles.ServerCert, filepath.Join(p.Datadir, "proxysql-key.pem"): tlsFiles.ServerKey,
+	} {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			return err
+		}
 	}
 	cnfPath := filepath.Join(dir, "proxysql.cnf")
 	if err := os.WriteFile(cnfPath, cnf, 0o600); err != nil {
@@ -537,11 +567,13 @@ The demo cluster "demo" runs: 3 MariaDB servers in GTID replication (%s),
   Client      %s client topology --host 127.0.0.1 --port %d --user admin --password %s --insecure --cluster demo
   Switchover  %s client switchover --host 127.0.0.1 --port %d --user admin --password %s --insecure --cluster demo
   SQL         %s
+  TLS         the servers and the proxy serve TLS; verify them with the cluster CA %s
+              (mariadb --ssl-ca=%s ...); tenant databases: %s client databases add REFERENCE ...
   Log         %s
 
 Ctrl-C stops everything and removes %s.
 `, strings.Join(e.Hosts, ", "), front, e.HTTPPort, e.AdminPassword,
-				exe, e.APIPort, e.AdminPassword, exe, e.APIPort, e.AdminPassword, sql, logPath, dir)
+				exe, e.APIPort, e.AdminPassword, exe, e.APIPort, e.AdminPassword, sql, e.CAPath, e.CAPath, exe, logPath, dir)
 			<-ctx.Done()
 			fmt.Fprintln(out, "\nstopping the demo ...")
 			e.Stop()

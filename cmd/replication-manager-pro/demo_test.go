@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -17,8 +20,9 @@ import (
 )
 
 // TestDemoWithProxySQL runs the demo as make demo does with ProxySQL present: the
-// application writes through ProxySQL over [::1] and 127.0.0.1, the writes land on the
-// master and plain reads are served by the replicas.
+// application writes through ProxySQL over [::1] and 127.0.0.1 with TLS, verifying ProxySQL
+// against the cluster CA (tag ssl), the writes land on the master and plain reads are
+// served by the replicas.
 func TestDemoWithProxySQL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the demo (mariadbd, proxysql) in -short mode")
@@ -42,9 +46,23 @@ func TestDemoWithProxySQL(t *testing.T) {
 	if e.Proxy != "proxysql" {
 		t.Fatalf("demo proxy %q, want proxysql when its binary is found", e.Proxy)
 	}
+	// Tag ssl: clients speak TLS to ProxySQL and verify it against the cluster CA.
+	ca, err := os.ReadFile(e.CAPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		t.Fatal("no CA in " + e.CAPath)
+	}
+	if err := mysql.RegisterTLSConfig("demo-test", &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}); err != nil {
+		t.Fatal(err)
+	}
+	defer mysql.DeregisterTLSConfig("demo-test")
 	for i, host := range []string{"::1", "127.0.0.1"} {
 		cfg := mysql.NewConfig()
 		cfg.User, cfg.Passwd, cfg.Net, cfg.DBName = "app", e.AppPassword, "tcp", "demo"
+		cfg.TLSConfig = "demo-test"
 		cfg.Addr = net.JoinHostPort(host, strconv.Itoa(e.ProxySQLPort))
 		cfg.Timeout, cfg.ReadTimeout = 2*time.Second, 5*time.Second
 		conn, err := mysql.NewConnector(cfg)
