@@ -168,3 +168,42 @@ func SwapDataDir(datadir, restored, suffix string) (old string, err error) {
 func StagingDir(datadir, suffix string) string {
 	return filepath.Join(filepath.Dir(filepath.Clean(datadir)), "."+filepath.Base(filepath.Clean(datadir))+".restore-"+suffix)
 }
+
+// StorePhysicalStream stores a physical backup that another party streams (a partition
+// running mariadb-backup under the jobs protocol): feed writes the stream to the writer it
+// gets; the stream is checked chunk by chunk, and a defective one is not stored.
+func StorePhysicalStream(st *Store, server, origin string, feed func(w io.Writer) error) (Meta, error) {
+	p, err := st.Begin(Physical, server, "mariabackup")
+	if err != nil {
+		return Meta{}, err
+	}
+	pr, pw := io.Pipe()
+	type result struct {
+		info StreamInfo
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		info, err := ReadStream(io.TeeReader(pr, p), nil)
+		pr.CloseWithError(err)
+		io.Copy(io.Discard, pr)
+		ch <- result{info, err}
+	}()
+	ferr := feed(pw)
+	pw.CloseWithError(ferr)
+	r := <-ch
+	if ferr != nil || r.err != nil {
+		p.Abort()
+		if ferr != nil {
+			// The stream reader saw the feed's error as a cut stream: the feed says why.
+			return Meta{}, fmt.Errorf("physical backup of %s: %w", server, ferr)
+		}
+		return Meta{}, fmt.Errorf("physical backup of %s: %w", server, r.err)
+	}
+	g, ok := binlogGTID(r.info.Small)
+	if !ok {
+		p.Abort()
+		return Meta{}, fmt.Errorf("physical backup of %s: the stream holds no binlog position", server)
+	}
+	return p.Commit(func(m *Meta) { m.GTID, m.Files, m.Origin = g, r.info.Files, origin })
+}

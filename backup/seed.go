@@ -41,6 +41,12 @@ type Node interface {
 	Start(ctx context.Context) error
 }
 
+// Sender streams a backup to a server's partition under a job of the original's protocol
+// and returns the job's result text.
+type Sender interface {
+	Send(ctx context.Context, server ipv6.HostPort, task string, r io.Reader) (string, error)
+}
+
 // Seeder replaces servers' data from the store or from a donor: the data side of a reseed
 // plan (package cluster decides the plan; this runs its restore step).
 type Seeder struct {
@@ -53,6 +59,9 @@ type Seeder struct {
 	// LocalDataDir returns a server's data directory when it is on this machine ("" if
 	// not): a physical stream can be taken from it.
 	LocalDataDir              func(ctx context.Context, addr ipv6.HostPort) string
+	// Remote sends a physical backup to a server's partition for a reseed (the jobs
+	// protocol, package jobs), for servers whose process the manager does not control.
+	Remote Sender
 	Mariabackup, Dump, Client string // program paths; "" finds them in PATH
 	TmpDir                    string
 	Timeout                   time.Duration // bound of one restore; 0 = 1 hour
@@ -63,7 +72,7 @@ func (s *Seeder) Backups() ([]Meta, error) { return s.Store.List() }
 
 // CanRestorePhysical reports whether a physical backup can be restored into target.
 func (s *Seeder) CanRestorePhysical(target ipv6.HostPort) bool {
-	return s.Node != nil && s.Node(target) != nil
+	return (s.Node != nil && s.Node(target) != nil) || s.Remote != nil
 }
 
 // CanStreamPhysical reports whether a physical stream can be taken from donor.
@@ -144,6 +153,14 @@ func (s *Seeder) stored(ctx context.Context, id string) (Meta, error) {
 // the server still runs, then stops it, swaps the directories and starts it.
 func (s *Seeder) restorePhysical(ctx context.Context, target ipv6.HostPort, r io.Reader) (string, error) {
 	node := s.nodeOf(target)
+	if node == nil && s.Remote != nil {
+		// The partition's result text is free-form (its tools' output): whether the data
+		// took is judged by the replication that follows.
+		if _, err := s.Remote.Send(ctx, target, "reseedmariabackup", r); err != nil {
+			return "", err
+		}
+		return "", nil // its position is the backup's
+	}
 	if node == nil {
 		return "", fmt.Errorf("physical restore into %s: the manager does not control its process", target)
 	}
@@ -251,7 +268,7 @@ func (s *Seeder) stream(ctx context.Context, target, donor ipv6.HostPort, kind K
 		p.Abort()
 		return "", errors.Join(err, rerr)
 	}
-	if kind == Physical && restored != g {
+	if kind == Physical && restored != "" && restored != g {
 		p.Abort()
 		return "", fmt.Errorf("restored position %s differs from the stream's %s", restored, g)
 	}

@@ -11,6 +11,10 @@ import (
 // systemSchemas are never dropped by a reseed nor checksummed: they belong to the server.
 var systemSchemas = map[string]bool{"mysql": true, "information_schema": true, "performance_schema": true, "sys": true}
 
+// ManagerSchema is the manager's own schema on each server (the jobs table): it is neither
+// dropped by a reseed nor compared between servers, since each server has its own.
+const ManagerSchema = "replication_manager_schema"
+
 // IsSystemSchema reports MariaDB's own schemas.
 func IsSystemSchema(name string) bool { return systemSchemas[strings.ToLower(name)] }
 
@@ -27,7 +31,7 @@ func (s *Server) UserDatabases(ctx context.Context) ([]string, error) {
 		if err := rows.Scan(&n); err != nil {
 			return nil, fmt.Errorf("databases of %s: %w", s.addr, err)
 		}
-		if !IsSystemSchema(n) {
+		if !IsSystemSchema(n) && n != ManagerSchema {
 			out = append(out, n)
 		}
 	}
@@ -100,7 +104,7 @@ func (s *Server) TableChecksums(ctx context.Context) (map[string]int64, error) {
 			rows.Close()
 			return nil, err
 		}
-		if !IsSystemSchema(sc) {
+		if !IsSystemSchema(sc) && sc != ManagerSchema {
 			names = append(names, schemaIdent(sc)+"."+schemaIdent(t))
 		}
 	}
