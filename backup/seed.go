@@ -58,10 +58,10 @@ type Seeder struct {
 	Node func(addr ipv6.HostPort) Node
 	// LocalDataDir returns a server's data directory when it is on this machine ("" if
 	// not): a physical stream can be taken from it.
-	LocalDataDir              func(ctx context.Context, addr ipv6.HostPort) string
+	LocalDataDir func(ctx context.Context, addr ipv6.HostPort) string
 	// Remote sends a physical backup to a server's partition for a reseed (the jobs
 	// protocol, package jobs), for servers whose process the manager does not control.
-	Remote Sender
+	Remote                    Sender
 	Mariabackup, Dump, Client string // program paths; "" finds them in PATH
 	TmpDir                    string
 	Timeout                   time.Duration // bound of one restore; 0 = 1 hour
