@@ -351,7 +351,7 @@ func (s *Server) withTenantsQuiet(r *http.Request, rc *reqCtx, write bool, fn fu
 	if !ok || master.State != topology.StateMaster {
 		return &httpError{http.StatusServiceUnavailable, "No master: tenant databases need a running master"}
 	}
-	mgr, closeAll, err := s.tenantManager(m, snap, master)
+	mgr, closeAll, err := s.tenantManager(m, snap, master, write)
 	if err != nil {
 		return err
 	}
@@ -362,9 +362,9 @@ func (s *Server) withTenantsQuiet(r *http.Request, rc *reqCtx, write bool, fn fu
 	return nil
 }
 
-// tenantManager opens the connections a tenant manager needs: the master, the other
-// reachable servers, the ProxySQL admin interfaces.
-func (s *Server) tenantManager(m *cluster.Member, snap *topology.Snapshot, master *topology.Server) (*tenant.Manager, func(), error) {
+// tenantManager opens the connections a tenant manager needs: the master, and for a change
+// the other reachable servers and the ProxySQL admin interfaces.
+func (s *Server) tenantManager(m *cluster.Member, snap *topology.Snapshot, master *topology.Server, write bool) (*tenant.Manager, func(), error) {
 	st := &m.Config.Settings
 	var closers []func()
 	closeAll := func() {
@@ -383,6 +383,9 @@ func (s *Server) tenantManager(m *cluster.Member, snap *topology.Snapshot, maste
 	closers = append(closers, func() { ms.Close() })
 	mg := &tenant.Manager{Cluster: m.Name, Master: ms, Sealer: sealer, Endpoints: tenant.EndpointsFromSettings(m.Name, st),
 		Log: s.log.WithField("cluster", m.Name)}
+	if !write { // a read needs the master only
+		return mg, closeAll, nil
+	}
 	for i := range snap.Servers {
 		srv := &snap.Servers[i]
 		if i == snap.Master || !srv.Reachable {
