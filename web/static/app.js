@@ -110,6 +110,27 @@ async function refresh() {
   } catch (err) {
     $("action-status").textContent = err.message;
   }
+  // Tenant databases (grant db-tenants; a cluster without a master answers 503).
+  try { renderDatabases(await api(base() + "/databases") || []); } catch (err) { renderDatabases([], err.message); }
+}
+
+// A published URL with its password hidden: the page never shows tenants' passwords.
+function hidePassword(u) {
+  if (!u) return "-";
+  try { const x = new URL(u); if (x.password) x.password = "xxxxx"; return x.href; } catch { return "(unparsable)"; }
+}
+
+function renderDatabases(list, error) {
+  const tbody = $("databases").querySelector("tbody");
+  tbody.replaceChildren();
+  if (error) { tbody.append(el("tr", {}, el("td", { colspan: "8" }, "not available: " + error))); return; }
+  if (!list.length) { tbody.append(el("tr", {}, el("td", { colspan: "8" }, "none"))); return; }
+  for (const d of list) {
+    const p = d.published || {};
+    tbody.append(el("tr", {}, el("td", {}, d.reference), el("td", {}, d.database), el("td", {}, d.user),
+      el("td", {}, d.collation || d.charset || ""), el("td", {}, d.require_ssl ? "required" : "optional"),
+      el("td", {}, d.state + (d.error ? " (" + d.error + ")" : "")), el("td", {}, hidePassword(p.url)), el("td", {}, hidePassword(p.url_v4))));
+  }
 }
 
 function renderCluster(c) {
