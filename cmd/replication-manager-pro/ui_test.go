@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,6 +120,40 @@ func TestUIEndToEnd(t *testing.T) {
 	status, _ := chromedp.Run(bctx, chromedp.Text(`#action-status`))
 	if !strings.Contains(status, "done") {
 		t.Fatalf("action status %q", status)
+	}
+
+	// A tenant database requested through the API shows in the cluster's page, its URLs
+	// without the password.
+	apiBase := fmt.Sprintf("http://127.0.0.1:%d", env.HTTPPort)
+	token, err := demoLogin(apiBase, env.AdminPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", apiBase+"/api/clusters/demo/databases", strings.NewReader(`{"reference": "wordpress", "db_password": "ui-secret-pw"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("POST databases: %d", res.StatusCode)
+	}
+	row := `Array.from(document.querySelectorAll('#databases tbody tr')).map(r => r.textContent).join('|')`
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := chromedp.Run(bctx, chromedp.Evaluate[string](row))
+		if err == nil && strings.Contains(got, "wordpressdb_wordpresswordpress") && strings.Contains(got, "mysql://wordpress:xxxxx@") {
+			if strings.Contains(got, "ui-secret-pw") {
+				t.Fatalf("the page shows the tenant's password: %s", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tenant databases table: %q (%v)", got, err)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 
