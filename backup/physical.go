@@ -91,13 +91,13 @@ func streamPhysical(ctx context.Context, bin string, o PhysicalOptions, w io.Wri
 	}
 	io.Copy(io.Discard, out)
 	werr := cmd.Wait()
+	if rerr != nil && ctx.Err() == nil {
+		return info, rerr // the stream's own fault or its writer's (a full disk): mariadb-backup was killed for it
+	}
 	if werr != nil {
 		return info, runErr(ctx, bin, werr, stderr.String())
 	}
-	if rerr != nil {
-		return info, rerr
-	}
-	return info, nil
+	return info, rerr
 }
 
 // PrepareOptions say how to turn a physical backup into a data directory.

@@ -65,11 +65,20 @@ func ReadStream(r io.Reader, sink ChunkSink) (StreamInfo, error) {
 	var pos int64 // stream offset, for messages
 	head := make([]byte, 14)
 	var payload []byte
+	var lastErr error // the read error behind a cut: a write that failed (a full disk) is not a corrupt stream
 	corrupt := func(format string, a ...any) error {
+		if lastErr != nil && lastErr != io.EOF && lastErr != io.ErrUnexpectedEOF {
+			return fmt.Errorf("stream at byte %d: %w", pos, lastErr)
+		}
 		return fmt.Errorf("%w: at byte %d: %s", ErrCorruptStream, pos, fmt.Sprintf(format, a...))
 	}
+	readFull := func(b []byte) (int, error) {
+		n, err := io.ReadFull(br, b)
+		lastErr = err
+		return n, err
+	}
 	for {
-		n, err := io.ReadFull(br, head)
+		n, err := readFull(head)
 		if err == io.EOF {
 			break
 		}
@@ -85,7 +94,7 @@ func ReadStream(r io.Reader, sink ChunkSink) (StreamInfo, error) {
 			return info, corrupt("path length %d", plen)
 		}
 		pathb := make([]byte, plen)
-		if _, err := io.ReadFull(br, pathb); err != nil {
+		if _, err := readFull(pathb); err != nil {
 			return info, corrupt("path cut")
 		}
 		path := string(pathb)
@@ -111,7 +120,7 @@ func ReadStream(r io.Reader, sink ChunkSink) (StreamInfo, error) {
 			}
 		}
 		var fix [20]byte
-		if _, err := io.ReadFull(br, fix[:]); err != nil {
+		if _, err := readFull(fix[:]); err != nil {
 			return info, corrupt("payload header of %s cut", path)
 		}
 		size := binary.LittleEndian.Uint64(fix[0:8])
@@ -124,7 +133,7 @@ func ReadStream(r io.Reader, sink ChunkSink) (StreamInfo, error) {
 			payload = make([]byte, size)
 		}
 		payload = payload[:size]
-		if n, err := io.ReadFull(br, payload); err != nil {
+		if n, err := readFull(payload); err != nil {
 			return info, corrupt("payload of %s cut after %d of %d bytes", path, n, size)
 		}
 		pos += 20 + int64(size)
