@@ -373,10 +373,11 @@ func newMonitorCmd() *cobra.Command {
 			nodes := &slapos.Handlers{
 				Clusters: slapos.ClusterSourceFunc(svc.SlapOSCluster),
 				Bundles:  slapos.ConfiguratorBundles(clusterTLS),
+				ProxyUp:  svc.proxyUp,
 				Log:      log,
 			}
 			apiOpt := api.Options{Fleet: fleet, Events: events, Defaults: cfg.Default, LoadConfig: cf.reloader(cmd), Log: log,
-				Nodes: nodes, Provisioned: svc.provisioned(log), Services: svc}
+				Nodes: nodes, Provisioned: svc.provisioned(log), Services: svc, Proxies: svc}
 			if coord != nil {
 				apiOpt.HA = coord
 			}

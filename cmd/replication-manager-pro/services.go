@@ -28,6 +28,7 @@ type orchestrators struct {
 	mu        sync.RWMutex
 	byMonitor map[*cluster.Monitor]builtOrchestrator
 	latest    map[string]orchestrator.Orchestrator // newest instance by lower-case cluster name
+	watches   map[*cluster.Monitor]*proxyWatch     // proxies.go
 }
 
 // builtOrchestrator is a cluster's orchestrator, or why it has none: a prov-orchestrator
@@ -38,7 +39,8 @@ type builtOrchestrator struct {
 }
 
 func newOrchestrators(log *logrus.Logger) *orchestrators {
-	return &orchestrators{log: log, byMonitor: map[*cluster.Monitor]builtOrchestrator{}, latest: map[string]orchestrator.Orchestrator{}}
+	return &orchestrators{log: log, byMonitor: map[*cluster.Monitor]builtOrchestrator{}, latest: map[string]orchestrator.Orchestrator{},
+		watches: map[*cluster.Monitor]*proxyWatch{}}
 }
 
 // build makes the orchestrator of the cluster monitored by m; release forgets it. An invalid
@@ -56,20 +58,43 @@ func (r *orchestrators) build(c *config.Cluster, m *cluster.Monitor) (release fu
 	case err != nil:
 		return nil, err
 	}
+	// The cluster's proxies are watched, and a failed one restarted through o.
+	var w *proxyWatch
+	place, perr := orchestrator.Targets(c)
+	if o != nil {
+		place, perr = o.Placement(), nil
+	}
+	if perr == nil && len(place.Proxies) > 0 {
+		w = startProxyWatch(c, place, o, r.log.WithField("cluster", c.Name))
+	}
 	r.mu.Lock()
 	r.byMonitor[m] = builtOrchestrator{o: o, err: err}
 	if o != nil {
 		r.latest[key] = o
 	}
+	if w != nil {
+		r.watches[m] = w
+	}
 	r.mu.Unlock()
 	return func() {
+		if w != nil {
+			w.stop()
+		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		delete(r.byMonitor, m)
+		delete(r.watches, m)
 		if o != nil && r.latest[key] == o {
 			delete(r.latest, key)
 		}
 	}, nil
+}
+
+// watchOf returns the proxy watch of the cluster monitored by m (nil: no proxies).
+func (r *orchestrators) watchOf(m *cluster.Monitor) *proxyWatch {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.watches[m]
 }
 
 // of returns a running cluster's orchestrator.
@@ -144,7 +169,8 @@ func (s services) provisioned(log *logrus.Logger) func(m *cluster.Member) bool {
 		if err != nil {
 			return true
 		}
-		ok, err := o.IsProvisioned(m.Monitor.Snapshot(), nil)
+		w := s.orchs.watchOf(m.Monitor)
+		ok, err := o.IsProvisioned(m.Monitor.Snapshot(), func(t orchestrator.Target) bool { return w.up(t) })
 		if err != nil {
 			log.WithField("cluster", m.Name).WithError(err).Warn("isProvision")
 			return false

@@ -203,6 +203,26 @@ echo "proxy need-stop $(command curl -k -s -o /dev/null -w '%{http_code}' $HTTP/
 			t.Fatalf("script output lacks %q:\n%s\ndaemon log:\n%s", want, out, r.log.String())
 		}
 	}
+	// The ProxySQL does not run here: after failover-falsepositive-ping-counter failed
+	// checks it is Failed and its start is asked through the slapos orchestrator, which the
+	// root partition's cron script learns from need-start.
+	out = r.script(t, `
+TOKEN=$(get_token | jq -r '.token')
+for i in $(seq 150); do
+  code=$(command curl -s -o /dev/null -w '%{http_code}' $HTTP/api/clusters/cluster1/servers/127.0.0.1/$PROXY_ADMIN/need-start)
+  [ "$code" = 200 ] && break; sleep 0.2
+done
+echo "proxy restart $code"
+echo "proxies $(curl -H "Authorization: Bearer $TOKEN" $API/api/clusters/cluster1/topology/proxies | jq -r '.[0].type + " " + .[0].state + " " + .[0].id')"
+ID=$(curl -H "Authorization: Bearer $TOKEN" $API/api/clusters/cluster1/topology/proxies | jq -r '.[0].id')
+echo "proxy start action $(curl -H "Authorization: Bearer $TOKEN" -o /dev/null -w '%{http_code}' -X POST $API/api/clusters/cluster1/proxies/$ID/actions/start)"
+echo "proxy need-start after action $(command curl -s -o /dev/null -w '%{http_code}' $HTTP/api/clusters/cluster1/servers/127.0.0.1/$PROXY_ADMIN/need-start)"
+`, "PROXY_ADMIN="+proxyAdminPort(t, r))
+	for _, want := range []string{"proxy restart 200", "proxies proxysql Failed px", "proxy start action 200", "proxy need-start after action 200"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("script output lacks %q:\n%s\ndaemon log:\n%s", want, out, r.log.String())
+		}
+	}
 	// The heartbeat SlapOS's files turn on (test-inject-traffic, written with
 	// monitoring-write-heartbeat-credential) reaches the replica; the misspelt switch left
 	// it on.
