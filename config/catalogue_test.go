@@ -48,13 +48,13 @@ func TestSlapOSReleaseFilesLoad(t *testing.T) {
 	for _, x := range c.NoEffect() {
 		ne[x.Key] = x
 	}
-	for _, k := range []string{"backup", "backup-restic", "backup-mysqldump-path", "sysbench-v1", "autorejoin-logical-backup"} {
+	for _, k := range []string{"backup", "backup-restic-aws", "backup-mysqldump-options", "sysbench-v1", "autorejoin-logical-backup"} {
 		if _, ok := ne[k]; !ok {
 			t.Errorf("%s is set without effect but not listed: %v", k, c.NoEffect())
 		}
 	}
-	if x := ne["backup-restic"]; x.File != path || x.Section != "Default" {
-		t.Errorf("backup-restic origin %+v, want %s [Default]", x, path)
+	if x := ne["backup-restic-aws"]; x.File != path || x.Section != "Default" {
+		t.Errorf("backup-restic-aws origin %+v, want %s [Default]", x, path)
 	}
 	if _, listed := ne["failover-mode"]; listed {
 		t.Error("failover-mode is implemented, listed as without effect")
@@ -62,7 +62,7 @@ func TestSlapOSReleaseFilesLoad(t *testing.T) {
 	var out bytes.Buffer
 	cfg.WriteTOML(&out, true)
 	text := out.String()
-	for _, want := range []string{"# accepted, no effect yet: ", "backup-restic (" + path + " [Default])"} {
+	for _, want := range []string{"# accepted, no effect yet: ", "backup-restic-aws (" + path + " [Default])"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("config check output lacks %q:\n%s", want, text)
 		}
@@ -268,7 +268,7 @@ func TestDefaultDifferencesExplained(t *testing.T) {
 
 func TestKeyStatus(t *testing.T) {
 	for name, want := range map[string]KeyStatus{
-		"failover-mode": StatusImplemented, "interactive": StatusImplemented, "backup-restic": StatusNoEffect,
+		"failover-mode": StatusImplemented, "interactive": StatusImplemented, "backup-restic-aws": StatusNoEffect, "backup-restic": StatusImplemented,
 		"graphite-metrics": StatusNoEffect, "Vault-Token": StatusNoEffect, "nonsense-key": StatusUnknown,
 	} {
 		if got := StatusOf(name); got != want {

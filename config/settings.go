@@ -254,6 +254,12 @@ type Settings struct {
 	BackupResticBinaryPath string `key:"backup-restic-binary-path" default:"/usr/bin/restic" help:"restic binary"`
 	BackupResticAWS        bool   `key:"backup-restic-aws" default:"false" help:"Use an S3 (AWS) restic repository"`
 	BackupResticPassword   string `key:"backup-restic-password" default:"" secret:"true" help:"restic repository password"`
+	BackupResticRepository string `key:"backup-restic-repository" default:"s3:https://s3.signal18.io/backups" help:"restic repository (a path, or a restic URL such as s3:...)"`
+	BackupKeepHourly       int    `key:"backup-keep-hourly" default:"1" min:"0" max:"100000" help:"Hourly backups kept (local store and restic)"`
+	BackupKeepDaily        int    `key:"backup-keep-daily" default:"1" min:"0" max:"100000" help:"Daily backups kept (local store and restic)"`
+	BackupKeepWeekly       int    `key:"backup-keep-weekly" default:"4" min:"0" max:"100000" help:"Weekly backups kept (local store and restic)"`
+	BackupKeepMonthly      int    `key:"backup-keep-monthly" default:"12" min:"0" max:"100000" help:"Monthly backups kept (local store and restic)"`
+	BackupKeepYearly       int    `key:"backup-keep-yearly" default:"2" min:"0" max:"100000" help:"Yearly backups kept (local store and restic)"`
 	BackupBinlogs          bool   `key:"backup-binlogs" default:"false" help:"Back up binary logs"`
 	CompressBackups        bool   `key:"compress-backups" default:"false" help:"Compress backups"`
 
