@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -196,6 +197,32 @@ func TestRealDatabasesRoutes(t *testing.T) {
 	if r := do("PATCH", base, ""); r.code != http.StatusMethodNotAllowed {
 		t.Fatalf("PATCH: %d", r.code)
 	}
+	// 100 tenants converge in one PUT; the same PUT again changes nothing, not even the
+	// binary log; the empty list removes them all (timings: BenchmarkPutDatabases100).
+	var hundred []string
+	for i := 0; i < 100; i++ {
+		hundred = append(hundred, fmt.Sprintf(`{"reference": "SOFTINST-%d"}`, 1000+i))
+	}
+	body100 := `{"databases": [` + strings.Join(hundred, ",") + `]}`
+	var res100 struct{ Result tenant.Result }
+	r = do("PUT", base, body100)
+	if err := json.Unmarshal([]byte(r.body), &res100); err != nil || len(res100.Result.Created) != 100 || len(res100.Result.Removed) != 2 {
+		t.Fatalf("PUT 100: %d %.300s", r.code, r.body)
+	}
+	before = gtid()
+	r = do("PUT", base, body100)
+	if err := json.Unmarshal([]byte(r.body), &res100); err != nil || res100.Result.Changed() || len(res100.Result.Unchanged) != 100 || gtid() != before {
+		t.Fatalf("repeated PUT 100 changed something: %d %.300s", r.code, r.body)
+	}
+	c.WaitSync(t)
+	if got := c.Servers[1].QueryString(t, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'db\\_softinst\\_1%'"); got != "100" {
+		t.Fatalf("the replica has %s of the 100 databases", got)
+	}
+	r = do("PUT", base, `{"databases": [{"reference": "SOFTINST-7", "require_ssl": false}, {"reference": "SOFTINST-9"}]}`)
+	if err := json.Unmarshal([]byte(r.body), &res100); err != nil || len(res100.Result.Removed) != 100 || len(res100.Result.Created) != 2 {
+		t.Fatalf("PUT back to 2: %d %.300s", r.code, r.body)
+	}
+
 	// Database passwords never leak into answers (the tenants' own are published on purpose).
 	r = do("GET", base, "")
 	assertNoRealSecret(t, "GET databases", r)
