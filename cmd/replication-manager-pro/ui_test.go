@@ -81,6 +81,9 @@ func TestUIEndToEnd(t *testing.T) {
 		t.Fatalf("topology diagram lacks the master: %q %v", topo, err)
 	}
 
+	// The managers panel: the demo's manager works alone.
+	waitUI(t, bctx, `document.querySelector('#managers tbody').textContent`, "this manager works alone and leads every cluster")
+
 	// A replication tree is drawn one row per depth, each server under its source: the
 	// layout of master -> relay -> {leaf1, leaf2}, master -> replica, in the page itself.
 	layout, err := chromedp.Run(bctx, chromedp.Evaluate[string](`(() => {

@@ -112,6 +112,29 @@ async function refresh() {
   }
   // Tenant databases (grant db-tenants; a cluster without a master answers 503).
   try { renderDatabases(await api(base() + "/databases") || []); } catch (err) { renderDatabases([], err.message); }
+  try { renderManagers(await api("/api/managers")); } catch (err) { renderManagers(null, err.message); }
+}
+
+// The managers sharing the clusters through etcd, and which leads what (docs/ha.md).
+function renderManagers(m, error) {
+  const tbody = $("managers").querySelector("tbody");
+  tbody.replaceChildren();
+  if (!m) {
+    tbody.append(el("tr", {}, el("td", { colspan: 4 }, "managers unknown: " + (error || ""))));
+    return;
+  }
+  if (!m.ha) {
+    tbody.append(el("tr", {}, el("td", { colspan: 4 }, "this manager works alone and leads every cluster")));
+    return;
+  }
+  for (const x of m.managers || []) {
+    const left = x.leaseRemainingNs ? Math.round(x.leaseRemainingNs / 1e9) + " s" : "-";
+    tbody.append(el("tr", { "data-manager": x.name },
+      el("td", {}, x.name + (x.self ? " (this one)" : "")), el("td", {}, x.addr),
+      el("td", {}, (x.leads || []).join(", ") || "-"), el("td", {}, left)));
+  }
+  const leader = (m.leaders || {})[state.cluster];
+  if (leader === "") tbody.append(el("tr", {}, el("td", { colspan: 4, class: "state st-Failed" }, "no manager leads " + state.cluster + " now: etcd unreachable or without quorum")));
 }
 
 // A published URL with its password hidden: the page never shows tenants' passwords.
