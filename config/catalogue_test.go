@@ -364,3 +364,60 @@ slapos-legacy-anonymous-routes = false
 		t.Errorf("basedir system: %q", c.Settings.MonitoringDatadir)
 	}
 }
+
+// Settings saved through the API come back at the next load, below the configuration files;
+// only the cluster's [saved-<cluster>] table of its file is read.
+func TestSavedSettings(t *testing.T) {
+	dir := writeTree(t, map[string]string{"config.toml": `
+[Default]
+monitoring-datadir = "` + "DATADIR" + `"
+[c1]
+db-servers-hosts = "127.0.0.1:3306"
+failover-mode = "manual"
+[c2]
+db-servers-hosts = "127.0.0.1:3307"
+monitoring-save-config = false
+`})
+	path := filepath.Join(dir, "config.toml")
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, bytes.ReplaceAll(b, []byte("DATADIR"), []byte(filepath.Join(dir, "data"))), 0o600)
+	cfg := mustLoad(t, path, Options{})
+	c1, _ := cfg.Cluster("c1")
+	for key, val := range map[string]string{"failover-limit": "9", "failover-mode": "automatic", "graphite-metrics": "true", "autorejoin": "false"} {
+		if err := SaveSetting(&c1.Settings, "c1", key, val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saved := filepath.Join(dir, "data", "c1", "c1.toml")
+	if st, err := os.Stat(saved); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("saved file: %v", err)
+	}
+	c2, _ := cfg.Cluster("c2")
+	SaveSetting(&c2.Settings, "c2", "failover-limit", "7") // written, but c2 does not read it back
+	cfg = mustLoad(t, path, Options{})
+	c1, _ = cfg.Cluster("c1")
+	if c1.Settings.FailoverLimit != 9 || c1.Settings.Autorejoin || c1.Accepted["graphite-metrics"].Value != "true" {
+		t.Errorf("saved values not read: limit %d autorejoin %v accepted %v", c1.Settings.FailoverLimit, c1.Settings.Autorejoin, c1.Accepted)
+	}
+	if c1.Settings.FailoverMode != "manual" {
+		t.Error("a key of the configuration file lost to its saved value")
+	}
+	if f, sec, _ := c1.Origin("failover-limit"); f != saved || sec != "saved-c1" {
+		t.Errorf("origin %s [%s]", f, sec)
+	}
+	if c2, _ := cfg.Cluster("c2"); c2.Settings.FailoverLimit != Defaults().FailoverLimit {
+		t.Error("c2 read saved settings with monitoring-save-config off")
+	}
+	os.WriteFile(saved, []byte("[saved-c1]\nfailover-limit = \"x\"\n[c3]\nfailover-limit = 1\n"), 0o600)
+	lines := problemsOf(t, path, Options{})
+	if !hasLineContaining(lines, saved+": [c3] unexpected table in saved settings") {
+		t.Errorf("problems: %v", lines)
+	}
+	os.WriteFile(saved, []byte("[saved-c1]\nfailover-limit = \"x\"\n"), 0o600)
+	if lines := problemsOf(t, path, Options{}); !hasLineContaining(lines, saved+": [saved-c1] failover-limit: want an integer") {
+		t.Errorf("problems: %v", lines)
+	}
+	if err := SaveSetting(&c1.Settings, "c1", "failover-limt", "1"); err == nil || !strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("unknown key saved: %v", err)
+	}
+}

@@ -190,6 +190,17 @@ func LoadBytes(path string, data []byte, opts Options) (*Config, error) {
 	if len(problems) > 0 {
 		return nil, dedupe(problems)
 	}
+	// Settings saved through the API (monitoring-save-config): read once the working
+	// directory of each cluster is known, then everything is merged again.
+	if sf, ss, ps := savedSections(cfg, secs); len(sf) > 0 || len(ps) > 0 {
+		if len(ps) > 0 {
+			return nil, dedupe(ps)
+		}
+		files = append(files, sf...)
+		if cfg, ps = assemble(files, append(secs, ss...), opts); len(ps) > 0 {
+			return nil, dedupe(ps)
+		}
+	}
 	if ps := decryptSecrets(cfg, ReadKeyFile); len(ps) > 0 {
 		return nil, dedupe(ps)
 	}
