@@ -235,6 +235,8 @@ func (s *Server) compatImplemented() []route {
 	rt := []route{
 		{pattern: clusterPrefix + "/topology/proxies", protected: true, handler: s.handleProxies},
 		{pattern: clusterPrefix + "/settings", protected: true, grant: GrantClusterSettings, handler: s.handleSettings},
+		{pattern: clusterPrefix + "/settings/actions/set/{setting}/{value}", protected: true, grant: GrantClusterSettings,
+			action: true, handler: s.handleSetSetting},
 	}
 	for action, grant := range map[string]string{"start": GrantProxyStart, "stop": GrantProxyStop,
 		"provision": GrantProvProxyProv, "unprovision": GrantProvProxyUnprov} {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"replication-manager-pro/config"
 )
 
 // fakeProxies is a ProxyControl with one ProxySQL, px1, recording the actions it runs.
@@ -109,5 +112,45 @@ func TestProxyRoutes(t *testing.T) {
 	}
 	if r := e.do("GET", "/api/clusters/c1/settings", tok, nil); r.code != 200 || !strings.Contains(r.body, `"db-servers-credential":"*:*"`) {
 		t.Errorf("settings: %d %s", r.code, r.body)
+	}
+}
+
+// Settings set or switched through the API are checked like the files, saved under
+// monitoring-save-config, and read back by a reload (and a restart) below the files.
+func TestSettingsSetSavedAndReloaded(t *testing.T) {
+	e := newDeadEnv(t, "", nil)
+	tok := e.login("admin", apiPassword)
+	if r := e.do("GET", "/api/clusters/c1/settings/actions/set/failover-limit/9", tok, nil); r.code != 200 {
+		t.Fatalf("set: %d %q", r.code, r.body)
+	}
+	if r := e.do("GET", "/api/clusters/c1/settings/actions/switch/autorejoin", tok, nil); r.code != 200 {
+		t.Fatalf("switch: %d %q", r.code, r.body)
+	}
+	m, _ := e.fleet.Get("c1")
+	if m.Config.Settings.FailoverLimit != 9 || m.Config.Settings.Autorejoin {
+		t.Fatalf("not applied: %d %v", m.Config.Settings.FailoverLimit, m.Config.Settings.Autorejoin)
+	}
+	saved, err := os.ReadFile(config.SavedPath(&m.Config.Settings, "c1"))
+	if err != nil || !strings.Contains(string(saved), "failover-limit = 9\n") || !strings.Contains(string(saved), "autorejoin = false\n") {
+		t.Fatalf("saved file: %v\n%s", err, saved)
+	}
+	for path, want := range map[string]int{
+		"/api/clusters/c1/settings/actions/set/failover-limit/-3":            http.StatusBadRequest,
+		"/api/clusters/c1/settings/actions/set/db-servers-credential/root:x": http.StatusBadRequest,
+		"/api/clusters/c1/settings/actions/set/graphite-metrics/true":        http.StatusNotImplemented,
+		"/api/clusters/c1/settings/actions/set/no-such-key/1":                http.StatusNotImplemented,
+		"/api/clusters/c1/settings/actions/set/failover-limit/1%0a2":         http.StatusBadRequest,
+	} {
+		if r := e.do("GET", path, tok, nil); r.code != want || strings.Contains(r.body, "root:x") {
+			t.Errorf("%s: %d %q, want %d", path, r.code, r.body, want)
+		}
+	}
+	// A reload re-reads the files and the saved settings.
+	if r := e.do("GET", "/api/clusters/c1/settings/actions/reload", tok, nil); r.code != 200 {
+		t.Fatalf("reload: %d %q", r.code, r.body)
+	}
+	m, _ = e.fleet.Get("c1")
+	if m.Config.Settings.FailoverLimit != 9 || m.Config.Settings.Autorejoin {
+		t.Fatalf("reload lost the saved settings: %d %v", m.Config.Settings.FailoverLimit, m.Config.Settings.Autorejoin)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"replication-manager-pro/config"
@@ -437,6 +438,8 @@ func validPathValue(name, v string) *inputError {
 	case "s":
 		ok, want = pathServer.MatchString(v), "a server id (db<digits>) or host:port"
 		name = "server"
+	case "value": // settings/actions/set: checked by the key's own rules afterwards
+		ok, want = len(v) <= 1024 && utf8.ValidString(v) && !strings.ContainsFunc(v, unicode.IsControl), "at most 1024 printable characters"
 	default: // topology, setting
 		ok, want = pathKeyword.MatchString(v), "letters, digits, '_', '.', '-'"
 	}

@@ -115,6 +115,68 @@ func (s *Server) handleSwitchSetting(w http.ResponseWriter, r *http.Request, rc 
 		return
 	}
 	s.log.WithField("cluster", rc.member.Name).WithField("setting", key).WithField("user", rc.user).Info("setting switched through the API")
+	s.persist(rc.member.Name, key)
+	w.WriteHeader(http.StatusOK)
+}
+
+// persist saves a setting changed through the API when the cluster's
+// monitoring-save-config is on (config.SaveSetting). A failure is logged: the change is
+// made, it will not survive a restart.
+func (s *Server) persist(cluster, key string) {
+	m, ok := s.opt.Fleet.Get(cluster)
+	if !ok || !m.Config.Settings.MonitoringSaveConfig {
+		return
+	}
+	st := m.Config.Settings
+	text, _ := st.Text(key)
+	if err := config.SaveSetting(&st, m.Name, key, text); err != nil {
+		s.log.WithField("cluster", m.Name).WithField("setting", key).WithError(err).Error("setting not saved (monitoring-save-config)")
+	}
+}
+
+// handleSetSetting answers settings/actions/set/{setting}/{value}: the value is checked by
+// the key's rules (as in the files), the monitor rebuilt with it and, under
+// monitoring-save-config, the setting saved. A secret is never taken from a URL (URLs end
+// up in logs): 400. A replication-manager key without effect here: 501.
+func (s *Server) handleSetSetting(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	name, value := param(r, "setting"), param(r, "value")
+	key, ok := config.Canonical(name)
+	switch {
+	case !ok && config.StatusOf(name) == config.StatusNoEffect:
+		writeJSON(w, http.StatusNotImplemented, NotImplementedBody{Route: clusterPrefix + "/settings/actions/set/{setting}/{value}",
+			Error: "not implemented: " + name + " is a replication-manager key accepted without effect here; it cannot be set through the API"})
+		return
+	case !ok:
+		http.Error(w, "Setting Not Found", http.StatusNotImplemented)
+		return
+	case config.IsSecret(key):
+		http.Error(w, "Setting not changed: "+key+" is a secret and is never taken from a URL; write it in the configuration files", http.StatusBadRequest)
+		return
+	case key == "include":
+		http.Error(w, "Setting not changed: include is only read from [Default] of the main file", http.StatusBadRequest)
+		return
+	}
+	unlock, ok := s.lockCluster(r.Context(), rc.member.Name)
+	if !ok {
+		http.Error(w, "Another action runs on this cluster", http.StatusConflict)
+		return
+	}
+	defer unlock()
+	var bad error
+	err := s.opt.Fleet.ReloadWith(rc.member.Name, func(st *config.Settings) error {
+		bad = st.Set(key, value)
+		return bad
+	})
+	switch {
+	case bad != nil:
+		http.Error(w, "Setting not changed: "+bad.Error(), http.StatusBadRequest)
+		return
+	case err != nil:
+		http.Error(w, "Setting not changed: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s.log.WithField("cluster", rc.member.Name).WithField("setting", key).WithField("user", rc.user).Info("setting set through the API")
+	s.persist(rc.member.Name, key)
 	w.WriteHeader(http.StatusOK)
 }
 
