@@ -308,6 +308,16 @@ func preferred(ms []ManagerInfo, cluster string) string {
 	return best
 }
 
+// Preferred names the manager, among names, that a cluster belongs to (rendezvous hashing,
+// as the managers decide it), for tests and tools.
+func Preferred(names []string, cluster string) string {
+	ms := make([]ManagerInfo, len(names))
+	for i, n := range names {
+		ms[i].Name = n
+	}
+	return preferred(ms, cluster)
+}
+
 // Managers returns the managers registered in etcd, with the clusters each leads and how
 // long its lease has left.
 func (c *Coordinator) Managers(ctx context.Context) ([]ManagerStatus, error) {

@@ -91,11 +91,26 @@ db-servers-connect-timeout = 1
 // not nil (a network namespace of testenv.NewNetwork).
 func startManager(t testing.TB, name, config string, host ...*testenv.Host) *managerProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCLIChildProcess$", "-test.count=1")
-	if len(host) > 0 && host[0] != nil {
-		cmd = host[0].Command(context.Background(), os.Args[0], "-test.run=^TestCLIChildProcess$", "-test.count=1")
+	var h *testenv.Host
+	if len(host) > 0 {
+		h = host[0]
 	}
-	cmd.Env = append(os.Environ(), cliChildEnv+"="+strings.Join([]string{"monitor", "--config", config}, "\x1f"))
+	return startManagerWith(t, name, config, h, nil)
+}
+
+// startManagerEnv is startManager with extra environment variables (KEY=value).
+func startManagerEnv(t testing.TB, name, config string, env ...string) *managerProc {
+	t.Helper()
+	return startManagerWith(t, name, config, nil, env)
+}
+
+func startManagerWith(t testing.TB, name, config string, host *testenv.Host, env []string) *managerProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCLIChildProcess$", "-test.count=1")
+	if host != nil {
+		cmd = host.Command(context.Background(), os.Args[0], "-test.run=^TestCLIChildProcess$", "-test.count=1")
+	}
+	cmd.Env = append(append(os.Environ(), env...), cliChildEnv+"="+strings.Join([]string{"monitor", "--config", config}, "\x1f"))
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -454,4 +469,60 @@ func apiPortOf(t *testing.T, config string) string {
 	}
 	t.Fatalf("no api-port in %s", config)
 	return ""
+}
+
+// The leader dies in the middle of a failover, right after the promotion (the crash hook,
+// exit 86): the other manager takes the cluster over, finds the plan in etcd's journal and
+// finishes it (the remaining replica follows the new master); the steps recorded in etcd
+// are the dead leader's up to the promotion, then the new leader's.
+func TestLeaderKilledMidFailoverNextLeaderFinishesIt(t *testing.T) {
+	e := testenv.StartEtcd(t, 3)
+	c := testenv.StartCluster(t, 3)
+	var hosts []string
+	for _, s := range c.Servers {
+		hosts = append(hosts, s.Addr())
+	}
+	// The manager c1 belongs to (rendezvous) leads it: that one carries the crash hook.
+	first := "mgrA"
+	if ha.Preferred([]string{"mgrA", "mgrB"}, "c1") == "mgrB" {
+		first = "mgrB"
+	}
+	second := map[string]string{"mgrA": "mgrB", "mgrB": "mgrA"}[first]
+	crashing := startManagerEnv(t, first, haConfig(t, first, e.Endpoints(), map[string][]string{"c1": hosts}), "RMP_TEST_CRASH_AFTER_STEP=3")
+	other := startManager(t, second, haConfig(t, second, e.Endpoints(), map[string][]string{"c1": hosts}))
+	cli := etcdClient(t, e.Endpoints())
+	for deadline := time.Now().Add(30 * time.Second); leaderOf(t, cli, "c1") != first; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not lead c1 (%q)", first, leaderOf(t, cli, "c1"))
+		}
+	}
+	time.Sleep(time.Second)
+	c.Master().Kill()
+	select {
+	case <-crashing.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the leader did not reach its crash point\n%s", tail(crashing.out.String(), 3000))
+	}
+	crashed := time.Now()
+	var nm int
+	for nm = writableMaster(t, c, 0); nm < 0; nm = writableMaster(t, c, 0) {
+		if time.Since(crashed) > 30*time.Second {
+			t.Fatalf("the failover was not finished by %s\n%s", second, tail(other.out.String(), 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%s finished the failover %v after %s died", second, time.Since(crashed).Round(time.Millisecond), first)
+	if !strings.Contains(other.out.String(), "resuming failover") {
+		t.Fatalf("%s did not say it resumed the failover:\n%s", second, tail(other.out.String(), 3000))
+	}
+	recs := actionsOf(t, cli, "c1")
+	seen := []string{}
+	for _, r := range recs {
+		if len(seen) == 0 || seen[len(seen)-1] != r.Manager {
+			seen = append(seen, r.Manager)
+		}
+	}
+	if strings.Join(seen, ",") != first+","+second {
+		t.Fatalf("actions by %v, want %s then %s: %+v", seen, first, second, recs)
+	}
 }
