@@ -145,9 +145,17 @@ func TestRealDatabasesRoutes(t *testing.T) {
 	if after := gtid(); after != before {
 		t.Fatalf("refused requests wrote to the binary log: %s -> %s", before, after)
 	}
-	// A name held by an account the manager did not create: 409, nothing changed.
+	// The cluster's own account: 400. A database the manager did not create: 409.
 	if r := do("POST", base, `{"reference": "repl"}`); r.code != http.StatusBadRequest || !strings.Contains(r.body, "own accounts") {
 		t.Fatalf("repl: %d %s", r.code, r.body)
+	}
+	c.Master().Exec(t, "CREATE DATABASE db_conflict")
+	before = gtid()
+	if r := do("POST", base, `{"reference": "conflict"}`); r.code != http.StatusConflict || !strings.Contains(r.body, "db_conflict") {
+		t.Fatalf("conflict: %d %s", r.code, r.body)
+	}
+	if gtid() != before {
+		t.Fatal("a refused conflict wrote to the binary log")
 	}
 
 	// PUT converges: SOFTINST-7 kept, two created; then one removed.
