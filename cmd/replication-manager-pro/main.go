@@ -55,6 +55,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newFailoverCmd())
 	root.AddCommand(newSwitchoverCmd())
 	root.AddCommand(newActCmd())
+	root.AddCommand(newRestoreCmd())
 	root.AddCommand(newClientCmd())
 	root.AddCommand(newSlaposCmd())
 	return root

@@ -137,7 +137,7 @@ func monitorFactory(events *eventlog.Log, log *logrus.Logger, orchs *orchestrato
 			return nil, nil, err
 		}
 		m.SetRouters(routers)
-		hb, err := startHeartbeat(c, m, log)
+		stopBackups, err := startBackups(c, m, orchs.forMonitor(m), log) // backup.go
 		if err != nil {
 			closeRouters()
 			forget()
@@ -145,7 +145,16 @@ func monitorFactory(events *eventlog.Log, log *logrus.Logger, orchs *orchestrato
 			forgetLead()
 			return nil, nil, err
 		}
-		return m, func() { hb.Stop(); closeRouters(); forget(); forgetLead() }, nil
+		hb, err := startHeartbeat(c, m, log)
+		if err != nil {
+			stopBackups()
+			closeRouters()
+			forget()
+			m.Close()
+			forgetLead()
+			return nil, nil, err
+		}
+		return m, func() { hb.Stop(); stopBackups(); closeRouters(); forget(); forgetLead() }, nil
 	}
 }
 
