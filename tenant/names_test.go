@@ -210,3 +210,26 @@ func TestPublishEncodesThePassword(t *testing.T) {
 		t.Fatalf("no proxy, yet URLs: %+v", p)
 	}
 }
+
+// FuzzReference: whatever the input, a reference is either refused or gives names in the
+// tenant alphabet within MariaDB's limits, and a request's error never echoes its password.
+func FuzzReference(f *testing.F) {
+	for _, s := range []string{"SOFTINST-1", "wordpress", "a-b", "x'; DROP DATABASE mysql; --", "../../x", strings.Repeat("x", 300), "ünï", "mysql", "a`b", "A_b-C"} {
+		f.Add(s, "pw")
+	}
+	f.Fuzz(func(t *testing.T, ref, pw string) {
+		if err := ValidateReference(ref); err != nil {
+			return
+		}
+		n := NamesFor(ref)
+		if mariadb.ValidTenantName("database", n.Database, mariadb.MaxDatabaseName) != nil || mariadb.ValidTenantName("user", n.User, MaxUser) != nil {
+			t.Fatalf("%q: names %+v", ref, n)
+		}
+		if NamesFor(ref) != n {
+			t.Fatal("not deterministic")
+		}
+		if _, err := (Request{Reference: ref, Password: pw}).Validate(); err != nil && len(pw) > 3 && strings.Contains(err.Error(), pw) {
+			t.Fatalf("error echoes the password: %v", err)
+		}
+	})
+}
