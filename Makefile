@@ -35,6 +35,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 20s ./config
 	$(GO) test -run '^$$' -fuzz FuzzActionInput -fuzztime 20s ./api
 	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 20s -fuzzminimizetime 5s ./orchestrator/slapos
+	$(GO) test -run '^$$' -fuzz FuzzReference -fuzztime 20s ./tenant
 
 demo:
 	@./scripts/demo.sh
