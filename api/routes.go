@@ -105,6 +105,7 @@ func (s *Server) routes() []route {
 		{pattern: serverPrefix + "stop", protected: true, grant: GrantDBStop, action: true, handler: s.serverAction(actStop)},
 	}
 	rt = append(rt, s.compatImplemented()...) // compat.go: topology/proxies, proxy actions, settings
+	rt = append(rt, s.backupRoutes()...)      // backups.go: backups, jobs, backup and reseed actions
 	if n := s.opt.Nodes; n != nil {
 		// Agent endpoints: outside the user authentication; the handlers check the
 		// partition's credential themselves (orchestrator/slapos, docs/slapos.md).

@@ -52,6 +52,8 @@ type Options struct {
 	// Provisioned tells whether a cluster's services are provisioned, for orchestrators
 	// other than onpremise and local (which are always provisioned). nil: true.
 	Provisioned func(m *cluster.Member) bool
+	// Backups lists backups and jobs and queues server jobs (backups.go). nil: 501.
+	Backups BackupControl
 	// Services starts and stops databases (server actions start/stop). nil: 501.
 	Services ServiceControl
 	// Nodes serves the endpoints orchestrator agents poll without a token: need-* and the
