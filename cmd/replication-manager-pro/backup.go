@@ -18,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"replication-manager-pro/api"
 	"replication-manager-pro/backup"
 	"replication-manager-pro/cluster"
 	"replication-manager-pro/config"
@@ -569,4 +570,63 @@ func (r *orchestrators) forMonitor(m *cluster.Monitor) orchestrator.Orchestrator
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.byMonitor[m].o
+}
+
+// backupAPI serves the API's backup routes from the clusters' backup services.
+type backupAPI struct{ fleet *cluster.Fleet }
+
+func (a backupAPI) service(name string) (*backupService, error) {
+	m, ok := a.fleet.Get(name)
+	if !ok {
+		return nil, fmt.Errorf("cluster %s not found", name)
+	}
+	b := backupsOf(m.Monitor)
+	if b == nil {
+		return nil, fmt.Errorf("cluster %s: backups unavailable (see the log)", name)
+	}
+	return b, nil
+}
+
+func (a backupAPI) Backups(name string) (any, error) {
+	b, err := a.service(name)
+	if err != nil {
+		return nil, err
+	}
+	l, err := b.store.List()
+	if l == nil {
+		l = []backup.Meta{}
+	}
+	return l, err
+}
+
+func (a backupAPI) Jobs(name, server string) (any, error) {
+	b, err := a.service(name)
+	if err != nil {
+		return nil, err
+	}
+	l := b.queue.List(server)
+	if l == nil {
+		l = []jobs.Job{}
+	}
+	return l, nil
+}
+
+func (a backupAPI) ServerJob(name string, server ipv6.HostPort, action string, force bool) (any, error) {
+	b, err := a.service(name)
+	if err != nil {
+		return nil, err
+	}
+	switch action {
+	case "backup-physical":
+		return b.Backup(backup.Physical, server, "api")
+	case "backup-logical":
+		return b.Backup(backup.Logical, server, "api")
+	case "reseed-physicalbackup":
+		return b.Reseed(backup.Physical, server, force, "api")
+	case "reseed-logicalbackup":
+		return b.Reseed(backup.Logical, server, force, "api")
+	case "optimize":
+		return b.Optimize(server, "api")
+	}
+	return nil, fmt.Errorf("%s: %w", action, api.ErrUnknownJob)
 }

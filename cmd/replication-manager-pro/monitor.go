@@ -386,7 +386,7 @@ func newMonitorCmd() *cobra.Command {
 				Log:      log,
 			}
 			apiOpt := api.Options{Fleet: fleet, Events: events, Defaults: cfg.Default, LoadConfig: cf.reloader(cmd), Log: log,
-				Nodes: nodes, Provisioned: svc.provisioned(log), Services: svc, Proxies: svc}
+				Nodes: nodes, Provisioned: svc.provisioned(log), Services: svc, Proxies: svc, Backups: backupAPI{fleet}}
 			if coord != nil {
 				apiOpt.HA = coord
 			}
@@ -402,6 +402,7 @@ func newMonitorCmd() *cobra.Command {
 				return err
 			}
 			apiSrv.SetReady(true)
+			go tenantSyncLoop(ctx, apiSrv) // tenant users back into a ProxySQL that lost them
 			<-ctx.Done()
 			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 			apiSrv.Shutdown(sctx)

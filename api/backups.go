@@ -1,0 +1,107 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"replication-manager-pro/ipv6"
+)
+
+// Grants of the backup routes (replication-manager's names).
+const (
+	GrantDBBackup = "db-backup"
+	GrantDBReseed = "db-reseed"
+)
+
+// BackupControl is what the backup routes need: cmd wires each cluster's backup service.
+type BackupControl interface {
+	// Backups lists a cluster's stored backups, newest first.
+	Backups(cluster string) (any, error)
+	// Jobs lists a cluster's jobs (of one server when server is not empty), newest first.
+	Jobs(cluster, server string) (any, error)
+	// ServerJob queues a job on a server: backup-physical, backup-logical,
+	// reseed-physicalbackup, reseed-logicalbackup, optimize. It returns the queued job.
+	ServerJob(cluster string, server ipv6.HostPort, action string, force bool) (any, error)
+}
+
+// ErrUnknownJob is returned by ServerJob for an action it does not know.
+var ErrUnknownJob = errors.New("unknown job")
+
+// backupActions are the server actions that queue a job, with their grant.
+var backupActions = map[string]string{
+	"backup-physical": GrantDBBackup, "backup-logical": GrantDBBackup,
+	"reseed-physicalbackup": GrantDBReseed, "reseed-logicalbackup": GrantDBReseed, "optimize": GrantDBBackup,
+}
+
+// backupRoutes are the routes of backups and jobs (docs/backup.md).
+func (s *Server) backupRoutes() []route {
+	rt := []route{
+		{pattern: clusterPrefix + "/backups", protected: true, handler: s.handleBackups},
+		{pattern: clusterPrefix + "/jobs", protected: true, handler: s.handleJobs},
+		{pattern: clusterPrefix + "/servers/{s}/jobs", protected: true, handler: s.handleJobs},
+	}
+	for a, g := range backupActions {
+		a := a
+		rt = append(rt, route{pattern: serverPrefix + a, protected: true, grant: g, action: true, params: []argSpec{pForce},
+			handler: func(w http.ResponseWriter, r *http.Request, rc *reqCtx) { s.handleServerJob(w, r, rc, a) }})
+	}
+	return rt
+}
+
+func (s *Server) handleBackups(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if s.opt.Backups == nil {
+		http.Error(w, "backups are not available", http.StatusNotImplemented)
+		return
+	}
+	l, err := s.opt.Backups.Backups(rc.member.Name)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
+}
+
+func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if s.opt.Backups == nil {
+		http.Error(w, "jobs are not available", http.StatusNotImplemented)
+		return
+	}
+	server := ""
+	if id := param(r, "s"); id != "" {
+		addr, ok := s.serverByID(rc.member, id)
+		if !ok {
+			http.Error(w, "Server Not Found", http.StatusNotFound)
+			return
+		}
+		server = addr.String()
+	}
+	l, err := s.opt.Backups.Jobs(rc.member.Name, server)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
+}
+
+func (s *Server) handleServerJob(w http.ResponseWriter, r *http.Request, rc *reqCtx, action string) {
+	if s.opt.Backups == nil {
+		http.Error(w, "jobs are not available", http.StatusNotImplemented)
+		return
+	}
+	addr, ok := s.serverByID(rc.member, param(r, "s"))
+	if !ok {
+		http.Error(w, "Server Not Found", http.StatusNotFound)
+		return
+	}
+	force := rc.in.bool(pForce.name)
+	j, err := s.opt.Backups.ServerJob(rc.member.Name, addr, action, force)
+	if err != nil {
+		status := http.StatusConflict
+		if errors.Is(err, ErrUnknownJob) {
+			status = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, j)
+}
