@@ -219,6 +219,7 @@ func Render(req *Request, o RenderOptions) (_ *RenderResult, err error) {
 				Config: map[string]any{
 					"tcp-port": DatabasePortBase + DatabasePortStep*i, "use-ipv6": c.UseIPv6,
 					"innodb-file-per-table": c.InnoDBFilePerTable, "cluster": c.Name, "name": "Mariadb-" + strconv.Itoa(i),
+					"require-ssl": req.RequireSSL, "heartbeat-user": HeartbeatUser,
 				},
 			})
 		}
@@ -314,6 +315,10 @@ func Render(req *Request, o RenderOptions) (_ *RenderResult, err error) {
 	sort.Strings(res.Files)
 	res.Removed = stale
 
+	// The API's certificate, where SlapOS's caucase puts it, when none is there yet.
+	if err := ensureCertificate(alloc.Root); err != nil {
+		return nil, fmt.Errorf("API certificate (monitoring-ssl-cert): %w", err)
+	}
 	// Database partitions of the local layout are directories under OutDir: create them.
 	if o.Alloc == nil {
 		for _, ca := range alloc.Clusters {
@@ -718,8 +723,22 @@ func renderDefault(req *Request, a *Allocation, apiPassword, source string) []by
 	w.kv("autorejoin", req.Autorejoin)
 	w.kv("autoseed", req.Autoseed)
 	w.kv("prov-db-tags", req.TagList)
+	w.kv("http-server", true)
 	w.kv("http-session-lifetime", req.HTTPSessionLifetime)
 	w.kv("http-refresh-interval", req.HTTPRefreshInterval*1000) // SlapOS gives seconds, the key is in ms
+	w.kv("monitoring-wait-retry", 1200)
+	cert, key := TLSPaths(a.Root.Path)
+	w.kv("monitoring-ssl-cert", cert)
+	w.kv("monitoring-ssl-key", key)
+	w.WriteString("\n# backups and benchmarks, as SlapOS's profile writes them\n")
+	w.kv("backup", true)
+	w.kv("backup-restic", true)
+	w.kv("backup-restic-aws", false)
+	w.kv("backup-restic-password", apiPassword)
+	w.kv("backup-mysqldump-options", "--hex-blob --single-transaction --verbose --all-databases --add-drop-database")
+	w.kv("sysbench-threads", 4)
+	w.kv("sysbench-time", 100)
+	w.kv("sysbench-v1", true)
 	w.WriteString("\n# alerts\n")
 	w.kv("mail-from", req.MailFrom)
 	w.kv("mail-smtp-addr", net.JoinHostPort(req.MailSMTPAddr, fmt.Sprint(req.MailSMTPPort)))
@@ -748,14 +767,37 @@ func renderCluster(c ClusterRequest, root Partition, ca ClusterAllocation, sec c
 	}
 	fmt.Fprintf(&w, "[%s]\n", table)
 	w.kv("title", c.Name)
+	prefered := rc.Hosts[0] // the first database, unless the request names one of them
+	if c.DBPreferedMaster != "" {
+		pm, err := ipv6.ParseHostPort(c.DBPreferedMaster, DatabasePortBase)
+		found := false
+		for _, h := range rc.Hosts {
+			hp, _ := ipv6.ParseHostPort(h, DatabasePortBase)
+			if err == nil && ipv6.SameAddr(hp, pm) {
+				prefered, found = h, true
+			}
+		}
+		if !found {
+			return nil, rc, fmt.Errorf("%s: db-prefered-master: %q is not one of the cluster's databases (%s)",
+				c.Name, c.DBPreferedMaster, strings.Join(rc.Hosts, ", "))
+		}
+	}
+	w.kv("monitoring-save-config", true)
 	w.kv("db-servers-hosts", rc.Hosts)
-	w.kv("db-servers-prefered-master", rc.Hosts[0])
+	w.kv("db-servers-prefered-master", prefered)
 	w.kv("db-servers-credential", "repman:"+sec.DB)
 	w.kv("replication-credential", "repman:"+sec.DB)
+	// The heartbeat account SlapOS's database partitions create (user heartbeat, with the
+	// password of the administration account).
+	w.kv("monitoring-write-heartbeat-credential", HeartbeatUser+":"+sec.DB)
 	w.kv("db-servers-connect-timeout", 1)
 	w.kv("slapos-db-partitions", rc.Partitions)
 	w.kv("slapos-proxysql-partitions", root.Path)
-	w.kv("prov-db-tags", c.Tags)
+	tags := c.Tags
+	if c.TagList != nil { // SlapOS's own name of the parameter wins
+		tags = c.TagList
+	}
+	w.kv("prov-db-tags", tags)
 	w.kv("prov-db-cpu-cores", c.DBCPUCores)
 	w.kv("prov-db-memory", c.DBMemory)
 	w.kv("prov-db-disk-iops", c.DBDiskIOPS)
@@ -790,14 +832,32 @@ func renderCluster(c ClusterRequest, root Partition, ca ClusterAllocation, sec c
 	w.kv("switchover-wait-write-query", c.SwitchoverWaitWriteQuery)
 	w.kv("autorejoin", c.Autorejoin)
 	w.kv("autoseed", c.Autoseed)
+	if c.Autoseed {
+		w.kv("autorejoin-logical-backup", true)
+	}
+	w.kv("replication-use-ssl", true)
+	w.kv("test-inject-traffic", true) // the heartbeat, written with the heartbeat account
 	w.WriteString("\n# scheduled jobs (SlapOS cron fields with a leading seconds field)\n")
 	w.kv("monitoring-scheduler", true)
 	w.kv("scheduler-db-servers-logical-backup", true)
 	w.kv("scheduler-db-servers-logical-backup-cron", "0 "+c.LogicalBackupCron)
 	w.kv("scheduler-db-servers-physical-backup", true)
 	w.kv("scheduler-db-servers-physical-backup-cron", "0 "+c.PhysicalBackupCron)
+	w.kv("scheduler-db-servers-logs", true)
+	w.kv("scheduler-db-servers-logs-cron", "0 0 23 * * *")
+	w.kv("scheduler-db-servers-logs-table-keep", 4)
+	w.kv("scheduler-db-servers-logs-table-rotate", true)
+	w.kv("scheduler-db-servers-logs-table-rotate-cron", "0 0 23 * * *")
+	w.kv("scheduler-db-servers-optimize", true)
+	w.kv("scheduler-db-servers-optimize-cron", "0 0 3 1 * 5")
 	w.kv("backup-physical-type", "mariabackup")
 	w.kv("backup-logical-type", "mysqldump")
+	// Each database partition's job receiver: its port + 9 (SlapOS's dbjobs socat port).
+	var receivers []string
+	for i := range ca.Databases {
+		receivers = append(receivers, strconv.Itoa(DatabasePortBase+DatabasePortStep*i+ReceiverPortOffset))
+	}
+	w.kv("scheduler-db-servers-receiver-ports", strings.Join(receivers, ","))
 	return w.Bytes(), rc, nil
 }
 

@@ -58,8 +58,13 @@ type ClusterRequest struct {
 	// ComputerGUIDs maps a database index to its -sla-<i>-computer_guid.
 	ComputerGUIDs map[int]string `json:"-"`
 
-	DatabaseAmount      int      `json:"database-amount"`
-	Tags                []string `json:"tags"`
+	DatabaseAmount int      `json:"database-amount"`
+	Tags           []string `json:"tags"`
+	// TagList is SlapOS's own name of the database tags of a cluster; it wins over Tags.
+	TagList []string `json:"tag-list"`
+	// DBPreferedMaster names the preferred master among the cluster's databases (their
+	// address, host:port); "" is the first database.
+	DBPreferedMaster    string   `json:"db-prefered-master"`
 	ProxyTags           []string `json:"proxy-tags"`
 	ProxySQLUser        string   `json:"proxysql-user"`
 	LogicalBackupCron   string   `json:"logical-backup-cron"`

@@ -36,7 +36,8 @@ func TestParseRequestCluster1(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 	// defaults from the schema
-	if c.DBMemory != 256 || c.LogicalBackupCron != "0 21 * * *" || !req.Autorejoin || req.MailSMTPAddr != "localhost" {
+	// SlapOS's profile: 0 22 / 0 0 for the clusters of a given repman-cluster-dict.
+	if c.DBMemory != 256 || c.LogicalBackupCron != "0 22 * * *" || c.PhysicalBackupCron != "0 0 * * *" || !req.Autorejoin || req.MailSMTPAddr != "localhost" {
 		t.Fatalf("defaults not applied: %+v %+v", c, req)
 	}
 }
@@ -48,6 +49,10 @@ func TestParseRequestDefaults(t *testing.T) {
 	}
 	if len(req.Clusters) != 1 || req.Clusters[0].Name != "cluster1" || req.Clusters[0].DatabaseAmount != 2 {
 		t.Fatalf("%+v", req.Clusters)
+	}
+	// Without repman-cluster-dict, SlapOS's default cluster1 backs up at 21:00 and 1:00.
+	if c := req.Clusters[0]; c.LogicalBackupCron != "0 21 * * *" || c.PhysicalBackupCron != "0 1 * * *" || c.ProxySQLUser != "external" {
+		t.Fatalf("default cluster: %+v", c)
 	}
 }
 
