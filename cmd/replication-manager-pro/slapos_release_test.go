@@ -234,6 +234,24 @@ echo "proxy need-start after action $(command curl -s -o /dev/null -w '%{http_co
 	if _, err := os.Stat(filepath.Join(work, "cluster1", "[::1]_"+fmt.Sprint(master.Port))); err != nil {
 		t.Errorf("no node directory under %s: %v", work, err)
 	}
+	// A reload re-reads the files; a switch is saved where replication-manager saves it.
+	clusterFile := filepath.Join(r.clusterD, "config-cluster1.toml")
+	b, _ := os.ReadFile(clusterFile)
+	os.WriteFile(clusterFile, []byte(strings.Replace(string(b), "failover-limit = 5", "failover-limit = 3", 1)), 0o600)
+	out = r.script(t, `
+TOKEN=$(get_token | jq -r '.token')
+echo "reload $(curl -H "Authorization: Bearer $TOKEN" -o /dev/null -w '%{http_code}' $API/api/clusters/cluster1/settings/actions/reload)"
+echo "failover-limit $(curl -H "Authorization: Bearer $TOKEN" $API/api/clusters/cluster1/settings | jq -r '."failover-limit"')"
+echo "switch $(curl -H "Authorization: Bearer $TOKEN" -o /dev/null -w '%{http_code}' $API/api/clusters/cluster1/settings/actions/switch/database-heartbeat)"
+`)
+	for _, want := range []string{"reload 200", "failover-limit 3", "switch 200"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("script output lacks %q:\n%s\ndaemon log:\n%s", want, out, r.log.String())
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(work, "cluster1", "cluster1.toml")); err != nil || !strings.Contains(string(b), "test-inject-traffic = false") {
+		t.Errorf("saved settings: %v\n%s", err, b)
+	}
 	if b, err := os.ReadFile(filepath.Join(r.root, "var", "log", "repman.log")); err != nil || !strings.Contains(string(b), "monitoring started") {
 		t.Errorf("log-file: %v\n%s", err, b)
 	}
