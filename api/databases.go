@@ -33,7 +33,8 @@ import (
 //
 // Every one needs the grant db-tenants: the answers carry the tenants' passwords (in the
 // URLs). Changes hold the cluster's action lock (waiting at most tenantLockWait) and are
-// refused with 409 while a failover or switchover runs.
+// refused with 409 while a failover or switchover runs, or when another manager leads the
+// cluster (package ha).
 
 // GrantDBTenants allows reading and changing a cluster's tenant databases.
 const GrantDBTenants = "db-tenants"
@@ -334,6 +335,14 @@ func (s *Server) withTenantsQuiet(r *http.Request, rc *reqCtx, write bool, fn fu
 	ctx, cancel := actionContext(r, actionTimeout)
 	defer cancel()
 	m := rc.member
+	if write && !m.Monitor.Leading() {
+		// Several managers (package ha): the cluster's leader alone changes it.
+		e := &cluster.NotLeaderError{Cluster: m.Name}
+		if l := m.Monitor.Leadership(); l != nil {
+			e.Leader, e.LeaderAddr = l.Leader()
+		}
+		return &httpError{http.StatusConflict, e.Error()}
+	}
 	if write {
 		lctx, lcancel := context.WithTimeout(ctx, tenantLockWait)
 		unlock, ok := s.lockCluster(lctx, m.Name)
@@ -570,5 +579,43 @@ func noDuplicateKeys(body []byte) *inputError {
 		if len(stack) > 0 && stack[len(stack)-1].obj {
 			stack[len(stack)-1].key = true
 		}
+	}
+}
+
+// SyncTenantProxies brings the tenant users of every cluster's ProxySQL in line with its
+// tracking rows: a ProxySQL restarted on a fresh datadir, or one unreachable during a
+// change, gets them back (with use_ssl: the master's account copy writes them without).
+// The daemon calls it every minute. A cluster without ProxySQL, without a running master,
+// in a failover, or with another action holding its lock is skipped until the next call.
+func (s *Server) SyncTenantProxies(ctx context.Context) {
+	for _, m := range s.opt.Fleet.Members() {
+		if !m.Config.Settings.ProxySQL || m.Monitor.Busy() || !m.Monitor.Leading() {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, time.Second)
+		unlock, ok := s.lockCluster(lctx, m.Name)
+		cancel()
+		if !ok {
+			continue
+		}
+		func() {
+			defer unlock()
+			snap := m.Monitor.Snapshot()
+			master, ok := snap.MasterServer()
+			if !ok || master.State != topology.StateMaster {
+				return
+			}
+			mg, closeAll, err := s.tenantManager(m, snap, master, true)
+			if err != nil {
+				s.log.WithField("cluster", m.Name).Debugf("tenant users not synced: %v", err)
+				return
+			}
+			defer closeAll()
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if res, _ := mg.SyncProxies(sctx); len(res.ProxyErrors) > 0 {
+				s.log.WithField("cluster", m.Name).Debugf("tenant users not synced: %s", strings.Join(res.ProxyErrors, "; "))
+			}
+		}()
 	}
 }

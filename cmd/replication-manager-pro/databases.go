@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,9 +14,11 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"replication-manager-pro/api"
 	"replication-manager-pro/tenant"
 )
 
@@ -336,4 +339,21 @@ func writePrivate(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// tenantSyncInterval spaces the daemon's tenant user syncs into ProxySQL (tests shorten it).
+var tenantSyncInterval = time.Minute
+
+// tenantSyncLoop keeps the clusters' ProxySQL tenant users in step until ctx ends.
+func tenantSyncLoop(ctx context.Context, srv *api.Server) {
+	t := time.NewTicker(tenantSyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			srv.SyncTenantProxies(ctx)
+		}
+	}
 }

@@ -182,7 +182,10 @@ haproxy-api-port = %d
 	}
 	s.h = testenv.StartHAProxy(t, hcfg)
 
-	// The daemon.
+	// The daemon, its tenant user sync every 300 ms instead of every minute.
+	prev := tenantSyncInterval
+	tenantSyncInterval = 300 * time.Millisecond
+	t.Cleanup(func() { tenantSyncInterval = prev })
 	ctx, cancel := context.WithCancel(context.Background())
 	root := newRootCmd()
 	root.SetOut(s.errb)
@@ -475,11 +478,24 @@ func TestTenantDatabasesThroughProxiesAcrossFailover(t *testing.T) {
 	}
 	db.Close()
 
+	// A tenant user lost by ProxySQL (a restart on a fresh datadir, a manual delete) comes
+	// back with use_ssl from the daemon's periodic sync.
+	admin := s.p.AdminDB(t, true)
+	for _, q := range []string{"DELETE FROM mysql_users WHERE username = 'softinst1'", "LOAD MYSQL USERS TO RUNTIME"} {
+		if _, err := admin.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, 10*time.Second, "softinst1 back in ProxySQL's runtime with use_ssl", func() bool {
+		var n int
+		admin.QueryRow("SELECT COUNT(*) FROM runtime_mysql_users WHERE username = 'softinst1' AND use_ssl = 1 AND frontend = 1").Scan(&n)
+		return n == 1
+	}, s)
+
 	// Removal through the CLI: the user leaves ProxySQL's runtime, the URLs stop working.
 	if out, errs, code := s.client(t, "", "databases", "remove", "wordpress"); code != 0 || !strings.Contains(out, "removed: wordpress") {
 		t.Fatalf("remove: exit %d %q %q", code, out, errs)
 	}
-	admin := s.p.AdminDB(t, true)
 	var n int
 	if err := admin.QueryRow("SELECT COUNT(*) FROM runtime_mysql_users WHERE username = 'wordpress'").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("wordpress still in ProxySQL's runtime (%d rows, %v)", n, err)
