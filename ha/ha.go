@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -65,6 +66,10 @@ type Coordinator struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	// kaCtx ends the keepalive goroutines (kaWG) when the Coordinator stops.
+	kaCtx    context.Context
+	kaCancel context.CancelFunc
+	kaWG     sync.WaitGroup
 }
 
 // Start connects to etcd, registers this manager under a lease and starts the loop that
@@ -90,10 +95,12 @@ func Start(ctx context.Context, cfg Config) (*Coordinator, error) {
 		return nil, fmt.Errorf("etcd-endpoints: %w", err)
 	}
 	c := &Coordinator{cfg: cfg, cli: cli, log: cfg.Log.WithField("manager", cfg.Name), leads: map[string]*Lead{}, started: time.Now(), done: make(chan struct{})}
+	c.kaCtx, c.kaCancel = context.WithCancel(context.Background())
 	sctx, cancel := context.WithTimeout(ctx, cfg.TTL)
 	err = c.register(sctx)
 	cancel()
 	if err != nil {
+		c.kaCancel()
 		cli.Close()
 		return nil, fmt.Errorf("etcd-endpoints %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
@@ -117,28 +124,48 @@ func (c *Coordinator) register(ctx context.Context) error {
 	if _, err := c.cli.Put(ctx, c.key("managers", c.cfg.Name), string(info), clientv3.WithLease(g.ID)); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
-	ka, err := c.cli.KeepAlive(context.Background(), g.ID)
-	if err != nil {
-		return fmt.Errorf("keepalive: %w", err)
-	}
 	c.mu.Lock()
 	c.lease, c.lastAlive = g.ID, time.Now()
 	c.mu.Unlock()
-	go func() { // owned by the lease: ends when the keepalive stream closes
-		for range ka {
-			c.mu.Lock()
-			if c.lease == g.ID {
-				c.lastAlive = time.Now()
-			}
-			c.mu.Unlock()
+	c.kaWG.Add(1)
+	go c.keepAlive(g.ID)
+	return nil
+}
+
+// keepAlive renews the lease every TTL/6, each renewal bounded by TTL/3. lastAlive is when
+// the last successful renewal was sent: etcd renewed the lease after that, so it is alive
+// for the others at least until then + TTL. Renewing six times per TTL leaves room for slow
+// answers on a loaded machine before alive (TTL/2) says no. Owned by the Coordinator: ends
+// when the lease is gone or the Coordinator stops.
+func (c *Coordinator) keepAlive(id clientv3.LeaseID) {
+	defer c.kaWG.Done()
+	t := time.NewTicker(c.cfg.TTL / 6)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.kaCtx.Done():
+			return
+		case <-t.C:
 		}
+		sent := time.Now()
+		ctx, cancel := context.WithTimeout(c.kaCtx, c.cfg.TTL/3)
+		resp, err := c.cli.KeepAliveOnce(ctx, id)
+		cancel()
 		c.mu.Lock()
-		if c.lease == g.ID {
-			c.lease = 0 // expired or stream lost: every leadership bound to it is gone
+		if c.lease != id {
+			c.mu.Unlock()
+			return
+		}
+		switch {
+		case err == nil && resp.TTL > 0:
+			c.lastAlive = sent
+		case errors.Is(err, rpctypes.ErrLeaseNotFound) || (err == nil && resp.TTL <= 0):
+			c.lease = 0 // expired: every leadership bound to it is gone
+			c.mu.Unlock()
+			return
 		}
 		c.mu.Unlock()
-	}()
-	return nil
+	}
 }
 
 // alive reports whether this manager's lease is surely alive for the others: the last
@@ -201,6 +228,8 @@ func (c *Coordinator) Close() {
 	for _, l := range leads {
 		l.release(ctx)
 	}
+	c.kaCancel()
+	c.kaWG.Wait()
 	if lease != 0 {
 		c.cli.Revoke(ctx, lease)
 	}
@@ -374,6 +403,8 @@ func (c *Coordinator) crash() {
 	c.mu.Lock()
 	c.lease = 0
 	c.mu.Unlock()
+	c.kaCancel()
+	c.kaWG.Wait()
 	c.cli.Close()
 }
 
