@@ -403,7 +403,6 @@ func newMonitorCmd() *cobra.Command {
 			}
 			apiSrv.SetReady(true)
 			go tenantSyncLoop(ctx, apiSrv) // tenant users back into a ProxySQL that lost them
-			go tenantSyncLoop(ctx, apiSrv) // tenant users back into a ProxySQL that lost them
 			<-ctx.Done()
 			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 			apiSrv.Shutdown(sctx)
