@@ -206,3 +206,25 @@ func TestTreeDryRunAfterMasterDiedBeforeTheManagerStarted(t *testing.T) {
 	assertTree(t, c, 1, map[int]int{2: 1})
 
 }
+
+func TestTreeSwitchoverToTheRelayKeepsItsReplicas(t *testing.T) {
+	// s0 -> s1 -> {s2, s3}: switch over to the relay s1; its replicas stay under it and
+	// the old master goes under it too.
+	c := testenv.StartCluster(t, 4, testenv.Tree(-1, 0, 1, 1))
+	createWriterTable(t, c)
+	m, _ := failoverMonitor(t, c, nil)
+	runMonitor(t, m)
+	waitFor(t, m, 5*time.Second, "healthy tree", func(s *topology.Snapshot) bool { return states(s) == "Master,Relay,Slave,Slave" })
+	w := startWriter(t, m, c, 5*time.Millisecond)
+	w.waitAcked(t, 50)
+	target := mustAddr(c.Servers[1].Addr())
+	if _, res, err := m.Switchover(context.Background(), &target, false); err != nil {
+		t.Fatalf("switchover: %v (%+v)", err, res)
+	}
+	w.waitAcked(t, len(w.Acked())+20)
+	w.Stop()
+	assertTree(t, c, 1, map[int]int{0: 1, 2: 1, 3: 1})
+	if lost := missing(t, c.Servers[1], w.Acked()); len(lost) > 0 {
+		t.Fatalf("switchover lost %d acknowledged writes", len(lost))
+	}
+}
