@@ -128,6 +128,7 @@ type Settings struct {
 	ProxySQLServersIPv6                  string `key:"proxysql-servers-ipv6" default:"" help:"Comma-separated extra IPv6 binds, k-th for the k-th ProxySQL, with brackets"`
 	ProxySQLPort                         int    `key:"proxysql-port" default:"3306" min:"1" max:"65535" help:"ProxySQL client (read-write) port"`
 	ProxySQLAdminPort                    int    `key:"proxysql-admin-port" default:"6032" min:"1" max:"65535" help:"ProxySQL admin interface port"`
+	ProxySQLAdminBindIPv6                bool   `key:"proxysql-admin-bind-ipv6" default:"false" help:"Put the ProxySQL admin interface on the proxysql-servers-ipv6 address too; off, it listens there only when that is ::1 (on SlapOS the address is public)"`
 	ProxySQLUser                         string `key:"proxysql-user" default:"admin" help:"ProxySQL admin user"`
 	ProxySQLPassword                     string `key:"proxysql-password" default:"admin" help:"ProxySQL admin password"`
 	ProxySQLWriterHostgroup              int    `key:"proxysql-writer-hostgroup" default:"0" min:"0" max:"2147483647" help:"ProxySQL writer hostgroup"`
