@@ -220,6 +220,10 @@ func TestNoEffectYetIsTrue(t *testing.T) {
 		if !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
 			return nil
 		}
+		// Files that write configuration files name keys without reading them.
+		if rel, _ := filepath.Rel(root, p); writesConfig[filepath.ToSlash(rel)] {
+			return nil
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
@@ -276,6 +280,10 @@ func TestKeyStatus(t *testing.T) {
 		}
 	}
 }
+
+// writesConfig are the files that write configuration files (they name keys, they do not
+// read them).
+var writesConfig = map[string]bool{"orchestrator/slapos/render.go": true}
 
 func reflectFieldName(k Key) string {
 	return reflect.TypeOf(Settings{}).Field(k.field).Name

@@ -16,7 +16,7 @@ import (
 type ProxyParams struct {
 	ProxySQL proxysql.ConfigParams
 	// TLS, when set, goes to etc/proxysql/ssl/ under the names proxysql.cnf refers to
-	// (ca.pem, client-cert.pem, client-key.pem) for backend TLS, and into the datadir as
+	// (proxysql.CAFile, client-cert.pem, client-key.pem) for backend TLS, and into the datadir as
 	// proxysql-{ca,cert,key}.pem for frontend TLS (frontendTLS).
 	TLS     *TLSFiles
 	Version string
@@ -61,7 +61,7 @@ func GenerateProxy(p ProxyParams) ([]Entry, error) {
 			name string
 			data []byte
 			mode fs.FileMode
-		}{{"ca.pem", p.TLS.CA, 0o644}, {"client-cert.pem", p.TLS.ClientCert, 0o644}, {"client-key.pem", p.TLS.ClientKey, 0o600}} {
+		}{{proxysql.CAFile, p.TLS.CA, 0o644}, {"client-cert.pem", p.TLS.ClientCert, 0o644}, {"client-key.pem", p.TLS.ClientKey, 0o600}} {
 			if len(f.data) > 0 {
 				out = append(out, Entry{Path: "etc/proxysql/ssl/" + f.name, Kind: KindFile, Mode: f.mode, Data: f.data})
 			}

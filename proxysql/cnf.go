@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"path"
 	"strings"
 
@@ -19,10 +20,14 @@ const (
 	TagSSL              = "ssl"              // TLS towards clients and backends
 )
 
+// CAFile is the name of the CA certificate in SSLDir: the name SlapOS's certificate layout
+// (its caucase updater of the ProxySQL directory) and replication-manager use.
+const CAFile = "ca-cert.pem"
+
 // ConfigParams is everything proxysql.cnf depends on. GenerateConfig is a pure function of it.
 type ConfigParams struct {
 	Datadir string // ProxySQL's datadir; the unix sockets live there
-	// SSLDir holds ca.pem, client-cert.pem and client-key.pem for backend TLS (tag ssl).
+	// SSLDir holds CAFile, client-cert.pem and client-key.pem for backend TLS (tag ssl).
 	SSLDir string
 
 	AdminUser     string // proxysql-user
@@ -35,6 +40,10 @@ type ConfigParams struct {
 	// brackets optional); empty for none.
 	BindIPv4 string
 	BindIPv6 string
+	// AdminBindIPv6 puts the admin interface on BindIPv6 too (proxysql-admin-bind-ipv6).
+	// Without it the admin interface listens on BindIPv6 only when that is the loopback
+	// address: on SlapOS BindIPv6 is the partition's public IPv6, reachable from anywhere.
+	AdminBindIPv6 bool
 
 	MonitorUser     string // db-servers-credential: the monitor logs in with it
 	MonitorPassword string
@@ -94,9 +103,9 @@ func GenerateConfig(p ConfigParams) ([]byte, error) {
 	if ssl && p.SSLDir == "" {
 		p.SSLDir = path.Join(p.Datadir, "ssl")
 	}
-	binds := func(port int, sock string) string {
+	binds := func(port int, sock string, v6 bool) string {
 		var l []string
-		if p.BindIPv6 != "" {
+		if p.BindIPv6 != "" && v6 {
 			l = append(l, ipv6.Bracket(ipv6.Unbracket(p.BindIPv6))+fmt.Sprintf(":%d", port))
 		}
 		l = append(l, fmt.Sprintf("%s:%d", ipv6.Bracket(ipv6.Unbracket(p.BindIPv4)), port))
@@ -112,18 +121,22 @@ func GenerateConfig(p ConfigParams) ([]byte, error) {
 	w.blank()
 	w.open(0, "admin_variables", "{")
 	w.set(1, "admin_credentials", str(p.AdminUser+":"+p.AdminPassword))
-	w.set(1, "mysql_ifaces", str(binds(p.AdminPort, "proxysql_admin.sock")))
+	adminV6 := p.AdminBindIPv6
+	if ip, err := netip.ParseAddr(ipv6.Unbracket(p.BindIPv6)); err == nil && ip.IsLoopback() {
+		adminV6 = true
+	}
+	w.set(1, "mysql_ifaces", str(binds(p.AdminPort, "proxysql_admin.sock", adminV6)))
 	w.close(0, "}")
 	w.blank()
 	w.open(0, "mysql_variables", "{")
 	w.set(1, "threads", num(p.Threads))
 	w.set(1, "max_connections", num(p.ClientConnections))
-	w.set(1, "interfaces", str(binds(p.Port, "proxysql.sock")))
+	w.set(1, "interfaces", str(binds(p.Port, "proxysql.sock", true)))
 	w.set(1, "default_query_timeout", num(36000000))
 	w.set(1, "have_compress", "true")
 	w.set(1, "have_ssl", boolean(ssl))
 	if ssl {
-		w.set(1, "ssl_p2s_ca", str(path.Join(p.SSLDir, "ca.pem")))
+		w.set(1, "ssl_p2s_ca", str(path.Join(p.SSLDir, CAFile)))
 		w.set(1, "ssl_p2s_cert", str(path.Join(p.SSLDir, "client-cert.pem")))
 		w.set(1, "ssl_p2s_key", str(path.Join(p.SSLDir, "client-key.pem")))
 	}

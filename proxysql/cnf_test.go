@@ -57,9 +57,16 @@ func TestGenerateConfigGolden(t *testing.T) {
 		{"slapos.cnf", slapos, func(t *testing.T, cfg map[string]any) {
 			want(t, cfg, "datadir", "/srv/slapgrid/slappart7")
 			want(t, cfg, "mysql_variables.interfaces", "[2001:db8::5]:7032;10.0.0.2:7032;/srv/slapgrid/slappart7/proxysql.sock")
-			want(t, cfg, "admin_variables.mysql_ifaces", "[2001:db8::5]:6032;10.0.0.2:6032;/srv/slapgrid/slappart7/proxysql_admin.sock")
+			// The admin interface stays off the partition's public IPv6 (proxysql-admin-bind-ipv6).
+			want(t, cfg, "admin_variables.mysql_ifaces", "10.0.0.2:6032;/srv/slapgrid/slappart7/proxysql_admin.sock")
 			want(t, cfg, "mysql_servers.0.address", "2001:db8::10")
 			want(t, cfg, "mysql_servers.1.port", int64(2199))
+		}},
+		{"slapos-admin-ipv6.cnf", func(s *config.Settings) {
+			slapos(s)
+			s.ProxySQLAdminBindIPv6 = true
+		}, func(t *testing.T, cfg map[string]any) {
+			want(t, cfg, "admin_variables.mysql_ifaces", "[2001:db8::5]:6032;10.0.0.2:6032;/srv/slapgrid/slappart7/proxysql_admin.sock")
 		}},
 		{"readwritesplit.cnf", func(s *config.Settings) {
 			s.ProvProxyTags = "masterslave,readwritesplit"
@@ -76,7 +83,7 @@ func TestGenerateConfigGolden(t *testing.T) {
 			s.ProvProxyTags = "masterslave,ssl"
 		}, func(t *testing.T, cfg map[string]any) {
 			want(t, cfg, "mysql_variables.have_ssl", true)
-			want(t, cfg, "mysql_variables.ssl_p2s_ca", "/srv/slapgrid/slappart7/etc/proxysql/ssl/ca.pem")
+			want(t, cfg, "mysql_variables.ssl_p2s_ca", "/srv/slapgrid/slappart7/etc/proxysql/ssl/ca-cert.pem") // SlapOS's name
 			want(t, cfg, "mysql_servers.0.use_ssl", int64(1))
 		}},
 	} {

@@ -118,6 +118,7 @@ func ConfigParamsFromSettings(s *config.Settings, k int) (ConfigParams, error) {
 	if v6 := splitList(s.ProxySQLServersIPv6); k < len(v6) {
 		p.BindIPv6 = v6[k]
 	}
+	p.AdminBindIPv6 = s.ProxySQLAdminBindIPv6
 	if s.ProvOrchestrator == "slapos" {
 		parts := splitList(s.SlapOSProxySQLPartitions)
 		if k >= len(parts) {

@@ -152,7 +152,7 @@ haproxy-api-port = %d
 		t.Fatal(err)
 	}
 	for name, data := range map[string][]byte{
-		filepath.Join(params.SSLDir, "ca.pem"): files.CA, filepath.Join(params.SSLDir, "client-cert.pem"): files.ClientCert,
+		filepath.Join(params.SSLDir, proxysql.CAFile): files.CA, filepath.Join(params.SSLDir, "client-cert.pem"): files.ClientCert,
 		filepath.Join(params.SSLDir, "client-key.pem"): files.ClientKey,
 		// ProxySQL serves its clients with these (it would generate self-signed ones).
 		filepath.Join(p.Datadir, "proxysql-ca.pem"): files.CA, filepath.Join(p.Datadir, "proxysql-cert.pem"): files.ServerCert,

@@ -350,7 +350,7 @@ func (e *demoEnv) startProxySQL(ctx context.Context, bin string, s *config.Setti
 		return err
 	}
 	for name, data := range map[string][]byte{
-		filepath.Join(p.SSLDir, "ca.pem"): tlsFiles.CA, filepath.Join(p.SSLDir, "client-cert.pem"): tlsFiles.ClientCert,
+		filepath.Join(p.SSLDir, proxysql.CAFile): tlsFiles.CA, filepath.Join(p.SSLDir, "client-cert.pem"): tlsFiles.ClientCert,
 		filepath.Join(p.SSLDir, "client-key.pem"): tlsFiles.ClientKey, filepath.Join(p.Datadir, "proxysql-ca.pem"): tlsFiles.CA,
 		filepath.Join(p.Datadir, "proxysql-cert.pem"): tlsFiles.ServerCert, filepath.Join(p.Datadir, "proxysql-key.pem"): tlsFiles.ServerKey,
 	} {
