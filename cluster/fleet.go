@@ -115,6 +115,7 @@ func (f *Fleet) Reload(c config.Cluster) error {
 		return err
 	}
 	if old != nil {
+		mem.Monitor.inheritTrend(old.Monitor) // the charts' history survives the reload
 		old.stop()
 	}
 	f.members[key] = mem

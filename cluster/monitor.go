@@ -78,7 +78,8 @@ type Monitor struct {
 	tick   uint64
 	paused atomic.Bool
 
-	snap atomic.Pointer[topology.Snapshot]
+	snap  atomic.Pointer[topology.Snapshot]
+	trend atomic.Pointer[TrendHistory] // the short history of the UI's charts (history.go)
 
 	maintenance sync.Map // ipv6.HostPort -> bool, set by operators
 
@@ -290,6 +291,7 @@ func (m *Monitor) tickLocked(ctx context.Context) *topology.Snapshot {
 	snap.Problems = Analyze(snap, aopt)
 	snap.IsFailable = Failable(snap.Problems)
 	m.snap.Store(snap)
+	m.recordTrend(snap)
 	m.recordChanges(prev, snap)
 	if !m.Leading() {
 		return snap // a standby monitors, never acts
