@@ -6,12 +6,24 @@ LDFLAGS := -X replication-manager-pro/internal/version.Version=$(VERSION)
 # Tests start real mariadbd processes; keep packages from fighting over 2 cores.
 TESTFLAGS ?= -count=1 -p 2 -timeout 15m
 
-.PHONY: all build deps test test-short bench demo lint fuzz clean
+.PHONY: all build deps test test-short bench demo lint fuzz clean install
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/replication-manager-pro
+
+# install lays out what SlapOS's repman recipe expects of a replication-manager build: the
+# binary under both names (bin/replication-manager is what its wrapper runs), and share/ and
+# dashboard/, which it rsyncs into the partition (--monitoring-sharedir, --http-root). The
+# web UI is also embedded in the binary: dashboard/ holds the same files.
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share $(DESTDIR)$(PREFIX)/dashboard
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/replication-manager-pro
+	ln -sf replication-manager-pro $(DESTDIR)$(PREFIX)/bin/replication-manager
+	install -m 0644 web/static/* $(DESTDIR)$(PREFIX)/dashboard/
+	install -m 0644 docs/configuration.md docs/compat.md $(DESTDIR)$(PREFIX)/share/
 
 # Debian packages the tests need (MariaDB, HAProxy, sysbench, Chromium...), installed when missing.
 deps:
