@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // Every route of replication-manager's router answers here: implemented, or 501 with a JSON
@@ -297,4 +299,31 @@ func (s *Server) handleProxyAction(w http.ResponseWriter, r *http.Request, rc *r
 // object's config field has that form).
 func (s *Server) handleSettings(w http.ResponseWriter, _ *http.Request, rc *reqCtx) {
 	writeJSON(w, http.StatusOK, settingsOf(rc.member))
+}
+
+// CompatRoutesMarkdown renders, for docs/compat.md, every route of replication-manager's
+// router and what answers it here (TestDocsCompatRoutes keeps the document in sync).
+func CompatRoutesMarkdown() string {
+	impl := ImplementedOriginalRoutes(true)
+	var yes, no []string
+	for _, o := range OriginalRoutes() {
+		auth := "no token"
+		if o.Protected {
+			auth = "token"
+		}
+		line := "| `" + o.Pattern + "` | " + auth + " |"
+		if impl[o.Pattern] {
+			yes = append(yes, line)
+		} else {
+			no = append(no, line)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("Parameters: `{c}` cluster, `{s}` server id (`db<crc64>`), `{host}/{port}` a node by address, `{p}` proxy id, others as named.\n\n")
+	b.WriteString("### Implemented (" + strconv.Itoa(len(yes)) + ")\n\n| route | auth in replication-manager |\n|---|---|\n")
+	b.WriteString(strings.Join(yes, "\n") + "\n\n")
+	b.WriteString("### Not implemented: 501 with a JSON body (" + strconv.Itoa(len(no)) + ")\n\n" +
+		"`{\"error\": \"not implemented: ...\", \"route\": \"<pattern>\"}`; the routes the original protected want a valid token first (401 without).\n\n| route | auth in replication-manager |\n|---|---|\n")
+	b.WriteString(strings.Join(no, "\n") + "\n")
+	return b.String()
 }
