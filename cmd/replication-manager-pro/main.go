@@ -58,6 +58,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newRestoreCmd())
 	root.AddCommand(newClientCmd())
 	root.AddCommand(newSlaposCmd())
+	root.AddCommand(newKeygenCmd(), newPasswordCmd()) // secrets.go: hash_ secrets
 	return root
 }
 
