@@ -5,7 +5,7 @@
 set -euo pipefail
 # libgnutls30 and libuuid1: the runtime libraries of ProxySQL (../shared/tools/proxysql,
 # not a Debian package; the tests and the demo use it from there).
-pkgs=(mariadb-server mariadb-client mariadb-backup haproxy restic sysbench socat iproute2 nftables curl chromium libgnutls30 libuuid1 etcd-server)
+pkgs=(mariadb-server mariadb-client mariadb-backup haproxy restic sysbench socat iproute2 nftables curl jq chromium libgnutls30 libuuid1 etcd-server)
 [ "${1:-}" = "--demo" ] && pkgs=(mariadb-server mariadb-client haproxy libgnutls30 libuuid1)
 missing=()
 for p in "${pkgs[@]}"; do
