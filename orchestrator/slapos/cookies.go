@@ -103,6 +103,7 @@ func (n Node) Set(c Cookie) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("set %s: %w", c, err)
 	}
+	cookieChanged.notify() // wake the watching agents (watch.go)
 	return nil
 }
 

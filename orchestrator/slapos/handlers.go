@@ -95,7 +95,7 @@ func (h *Handlers) ClusterActions() []string { return ClusterActions }
 // NodeActions and ClusterActions list the actions, for routers mounting them one by one.
 var (
 	NodeActions = []string{ActionNeedStart, ActionNeedStop, ActionNeedRestart, ActionNeedReprov,
-		ActionNeedProv, ActionNeedUnprov, ActionNeedConfigChange, ActionConfig}
+		ActionNeedProv, ActionNeedUnprov, ActionNeedConfigChange, ActionConfig, ActionWatch}
 	ClusterActions = []string{ActionNeedRollingRestart, ActionNeedRollingReprov}
 )
 
@@ -321,7 +321,7 @@ func (h *Handlers) running(c Cluster, t orchestrator.Target) bool {
 // Unknown cluster: 500 "500 -No cluster!"; unknown server: 500 "500 -No valid server!".
 func (h *Handlers) Node(w http.ResponseWriter, r *http.Request, cluster, host, port, action string) {
 	switch action {
-	case ActionNeedStart, ActionNeedStop, ActionConfig:
+	case ActionNeedStart, ActionNeedStop, ActionConfig, ActionWatch:
 	default:
 		if _, ok := needs[action]; !ok {
 			write(w, http.StatusNotFound, "404 -Unknown action!")
@@ -334,6 +334,14 @@ func (h *Handlers) Node(w http.ResponseWriter, r *http.Request, cluster, host, p
 	}
 	if action == ActionConfig {
 		h.config(w, r, c, t, who)
+		return
+	}
+	if action == ActionWatch { // watch.go: the native agent's route, never anonymous
+		if who != accessPartition {
+			h.refuse(w, r, c.Orchestrator.Cluster(), t.Addr.String(), bodyNeedCredential)
+			return
+		}
+		h.watch(w, r, c.Orchestrator.Cluster(), t)
 		return
 	}
 	n, err := c.Orchestrator.Node(t.Addr)
