@@ -116,7 +116,9 @@ func (m *Monitor) Act(ctx context.Context, req ActionRequest) (Plan, *Result, er
 	}
 	m.tickMu.Lock()
 	snap := req.snapshot
-	if snap == nil {
+	if snap == nil || snap.Tick != m.tick {
+		// The monitor's own request carries the tick it decided on; anything since (a
+		// resumed plan, another action's closing tick) makes it stale: decide on a fresh one.
 		snap = m.tickLocked(ctx)
 	}
 	p := m.decide(snap, req)

@@ -229,6 +229,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		leading := m.Leading()
 		if leading != m.wasLeading {
 			m.leadershipChanged(ctx, leading)
+			s = m.Snapshot() // a resumed plan changed the topology since that tick
 		}
 		if ctx.Err() == nil && s != nil && leading {
 			m.saveDiverged(ctx, s)
