@@ -243,8 +243,9 @@ TOKEN=$(get_token | jq -r '.token')
 echo "reload $(curl -H "Authorization: Bearer $TOKEN" -o /dev/null -w '%{http_code}' $API/api/clusters/cluster1/settings/actions/reload)"
 echo "failover-limit $(curl -H "Authorization: Bearer $TOKEN" $API/api/clusters/cluster1/settings | jq -r '."failover-limit"')"
 echo "switch $(curl -H "Authorization: Bearer $TOKEN" -o /dev/null -w '%{http_code}' $API/api/clusters/cluster1/settings/actions/switch/database-heartbeat)"
+echo "workingDir $(curl -H "Authorization: Bearer $TOKEN" $API/api/clusters/cluster1 | jq -r '.workingDir')"
 `)
-	for _, want := range []string{"reload 200", "failover-limit 3", "switch 200"} {
+	for _, want := range []string{"reload 200", "failover-limit 3", "switch 200", "workingDir " + filepath.Join(work, "cluster1")} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("script output lacks %q:\n%s\ndaemon log:\n%s", want, out, r.log.String())
 		}
