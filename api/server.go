@@ -121,6 +121,10 @@ type Server struct {
 	fleetMu  sync.Mutex // clusters added and deleted one at a time (monitoring-max-clusters)
 	cache    sync.Map   // *cluster.Member -> *memberCache
 
+	plans   *planTimelines // plan timelines (timeline.go)
+	streams streamHub      // live streams (stream.go)
+	routing routingCache   // routers' views (routing.go)
+
 	errLogOnce sync.Once
 	errLog     *io.PipeWriter
 
@@ -154,6 +158,8 @@ func New(o Options) (*Server, error) {
 	s.auth = a
 	s.guard = newLoginGuard(o.Now)
 	s.metrics = newMetrics(s)
+	s.plans = newPlanTimelines()
+	o.Fleet.Observe(s.plans.observe)
 	s.apiHandler = s.router(true, true)
 	s.httpHandler = s.router(false, !d.APIHTTPSBind)
 	return s, nil
@@ -333,6 +339,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	servers := s.servers
 	s.servers = nil
 	s.mu.Unlock()
+	s.streams.shutdown() // live streams never end by themselves
 	var errs []error
 	for _, srv := range servers {
 		if err := srv.Shutdown(ctx); err != nil {
