@@ -17,6 +17,7 @@ import (
 func newSlaposCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "slapos", Short: "SlapOS orchestrator: render an instance request into configuration files"}
 	cmd.AddCommand(newSlaposRenderCmd())
+	cmd.AddCommand(newSlaposAgentCmd()) // agent.go
 	return cmd
 }
 

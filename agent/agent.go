@@ -1,0 +1,351 @@
+// Package agent is the partition side of the SlapOS orchestrator: `replication-manager-pro
+// slapos agent`, run in a MariaDB partition, does what SlapOS' repman cron scripts do
+// (mysqld-need-start.sh, the config download of instance-mariadb.cfg) but reacts within a
+// second: it long-polls the manager's watch route (orchestrator/slapos, watch.go) with the
+// partition's credential, falls back to polling the original need-* routes against a
+// manager without it, installs the configuration bundle as SlapOS lays it out, creates the
+// data directory, and starts and supervises mariadbd itself.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"replication-manager-pro/internal/dbproc"
+	"replication-manager-pro/ipv6"
+	"replication-manager-pro/orchestrator/slapos"
+)
+
+// Config is one database partition's agent.
+type Config struct {
+	// Manager is the manager's base URL: http://[2001:db8::5]:10001 (the plain listener
+	// serves the partition routes) or https://... (with CAFile, or Insecure as curl -k).
+	Manager  string
+	CAFile   string
+	Insecure bool
+	Cluster  string
+	// Addr is this database as the manager names it (db-servers-hosts): [IPv6]:port.
+	Addr ipv6.HostPort
+	// Partition is the partition's directory (absolute).
+	Partition string
+	// Credential is the partition's credential (repman-credential of its request).
+	Credential string
+	// HeartbeatUser is the heartbeat account created with the data directory
+	// (heartbeat-user of the request); "" for none.
+	HeartbeatUser string
+	// RequireSSL makes the '%' accounts REQUIRE SSL (require-ssl of the request).
+	RequireSSL bool
+	// Autostart starts mariadbd when the agent starts, as the partition's supervisord
+	// does, unless the manager's last word was a stop. Default true (see New).
+	Autostart *bool
+	// Legacy polls the need-* routes every PollInterval instead of watching (the agent
+	// also falls back to it by itself against a manager without the watch route).
+	Legacy       bool
+	PollInterval time.Duration // default 2 s
+	WatchWait    time.Duration // default 25 s
+	// Mariadbd and SQLShare default to Debian's (internal/dbproc).
+	Mariadbd, SQLShare string
+	// ExtraArgs are more mariadbd options, after the bundle's my.cnf.
+	ExtraArgs []string
+	Log       logrus.FieldLogger
+}
+
+// Agent runs one partition.
+type Agent struct {
+	cfg    Config
+	l      Layout
+	c      *client
+	sup    *supervisor
+	log    logrus.FieldLogger
+	legacy bool
+
+	down      time.Time // when the manager became unreachable; zero while reachable
+	backoff   time.Duration
+	restartOn bool // legacy: need-restart answered yes last time (it is not consumed)
+}
+
+// New checks the configuration.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Partition == "" || !strings.HasPrefix(cfg.Partition, "/") {
+		return nil, fmt.Errorf("partition %q: want an absolute path", cfg.Partition)
+	}
+	if cfg.Cluster == "" || cfg.Addr.Host == "" || cfg.Addr.Port == 0 {
+		return nil, errors.New("cluster and this database's address are required")
+	}
+	if cfg.Credential == "" {
+		return nil, errors.New("the partition credential is required (repman-credential)")
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 2 * time.Second
+	}
+	if cfg.WatchWait <= 0 {
+		cfg.WatchWait = slapos.DefaultWatchWait
+	}
+	if cfg.Mariadbd == "" {
+		cfg.Mariadbd = dbproc.MariadbdPath
+	}
+	if cfg.SQLShare == "" {
+		cfg.SQLShare = dbproc.SQLShare
+	}
+	if cfg.Log == nil {
+		cfg.Log = logrus.StandardLogger()
+	}
+	if cfg.Autostart == nil {
+		t := true
+		cfg.Autostart = &t
+	}
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Log.WithFields(logrus.Fields{"cluster": cfg.Cluster, "server": cfg.Addr.String()})
+	l := Layout{Root: cfg.Partition}
+	return &Agent{cfg: cfg, l: l, c: c, log: log, legacy: cfg.Legacy,
+		sup: newSupervisor(l, cfg.Mariadbd, cfg.ExtraArgs, cfg.Addr, log)}, nil
+}
+
+// Layout is the partition's layout.
+func (a *Agent) Layout() Layout { return a.l }
+
+// Run runs the agent until ctx ends, then stops mariadbd. Only one agent runs per
+// partition (a lock file): a second one fails at once.
+func (a *Agent) Run(ctx context.Context) error {
+	unlock, err := lockPartition(a.l)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	sctx, scancel := context.WithCancel(context.Background())
+	loopDone := make(chan struct{})
+	go func() { defer close(loopDone); a.sup.loop(sctx) }()
+	defer func() { scancel(); <-loopDone }() // stops mariadbd, then returns
+
+	mode := "watch"
+	if a.legacy {
+		mode = "legacy polling every " + a.cfg.PollInterval.String()
+	}
+	a.log.WithField("partition", a.cfg.Partition).WithField("manager", a.cfg.Manager).Infof("partition agent started (%s)", mode)
+	installed := a.l.Bootstrapped() && exists(a.l.MyCnf())
+	started := false
+	if installed {
+		// Installed earlier: the service runs from what is here, manager reachable or not;
+		// the bundle is fetched again below.
+		started = a.autostart(ctx)
+	}
+	fetched := false
+	for ctx.Err() == nil {
+		if !fetched {
+			if err := a.install(ctx); err != nil {
+				a.managerDown(err)
+				if !sleep(ctx, a.backoff) {
+					break
+				}
+				continue
+			}
+			a.managerUp()
+			fetched = true
+		}
+		if !a.l.Bootstrapped() {
+			if err := a.bootstrap(ctx); err != nil {
+				a.log.WithError(err).Error("data directory not created; retrying")
+				if !sleep(ctx, 10*time.Second) {
+					break
+				}
+				continue
+			}
+		}
+		if !started {
+			started = a.autostart(ctx)
+			if !started {
+				started = true // the manager's last word was a stop: wait for its start
+			}
+		}
+		if a.legacy {
+			a.poll(ctx)
+			sleep(ctx, a.cfg.PollInterval)
+			continue
+		}
+		ans, err := a.c.watch(ctx, a.cfg.WatchWait)
+		switch {
+		case errors.Is(err, errNoWatch):
+			a.legacy = true
+			a.log.Warnf("the manager has no watch route (replication-manager?): polling the need-* routes every %s", a.cfg.PollInterval)
+			continue
+		case err != nil:
+			if ctx.Err() != nil {
+				continue
+			}
+			a.managerDown(err)
+			sleep(ctx, a.backoff)
+			continue
+		}
+		a.managerUp()
+		for _, act := range ans.Actions {
+			a.act(ctx, act, "watch")
+		}
+	}
+	a.log.Info("partition agent stopping")
+	return nil
+}
+
+func (a *Agent) autostart(ctx context.Context) bool {
+	if !*a.cfg.Autostart || !readWanted(a.l) {
+		if !readWanted(a.l) {
+			a.log.Info("mariadbd left stopped: the manager's last word was a stop")
+		}
+		return false
+	}
+	if _, err := a.sup.ask(ctx, "start", "autostart"); err != nil {
+		a.log.WithError(err).Warn("mariadbd autostart")
+	}
+	return true
+}
+
+// install downloads and installs the bundle.
+func (a *Agent) install(ctx context.Context) error {
+	b, err := a.c.bundle(ctx)
+	if err != nil {
+		return err
+	}
+	changed, err := a.l.Install(b)
+	if err != nil {
+		a.log.WithError(err).Error("configuration bundle not installed")
+		return nil // a local problem: not the manager's; the service keeps what it has
+	}
+	if changed {
+		a.log.WithField("my.cnf", a.l.MyCnf()).Info("configuration bundle installed")
+	}
+	return nil
+}
+
+func (a *Agent) bootstrap(ctx context.Context) error {
+	user, pw, err := clientLogin(a.l.DBJobCnf())
+	if err != nil {
+		return fmt.Errorf("accounts from %s: %w", a.l.DBJobCnf(), err)
+	}
+	t0 := time.Now()
+	acc := Accounts{User: user, Password: pw, HeartbeatUser: a.cfg.HeartbeatUser, RequireSSL: a.cfg.RequireSSL}
+	if err := a.l.Bootstrap(ctx, a.cfg.Mariadbd, a.cfg.SQLShare, acc); err != nil {
+		return err
+	}
+	a.log.WithField("took", time.Since(t0).Round(time.Millisecond).String()).Info("data directory created")
+	return nil
+}
+
+// act runs one action the manager asked for.
+func (a *Agent) act(ctx context.Context, action, via string) {
+	log := a.log.WithField("action", action).WithField("via", via)
+	var err error
+	switch action {
+	case slapos.WatchConfigChange:
+		var b []byte
+		if b, err = a.c.bundle(ctx); err == nil {
+			var changed bool
+			if changed, err = a.l.Install(b); err == nil {
+				if changed {
+					log.Info("new configuration installed: it takes effect at the next restart")
+				} else {
+					log.Info("configuration unchanged")
+				}
+				return
+			}
+		}
+	case slapos.WatchStop:
+		_, err = a.sup.ask(ctx, "stop", "the manager asked ("+via+")")
+	case slapos.WatchRestart:
+		_, err = a.sup.ask(ctx, "restart", "the manager asked ("+via+")")
+	case slapos.WatchStart:
+		_, err = a.sup.ask(ctx, "start", "the manager asked ("+via+")")
+	default:
+		log.Warn("unknown action: ignored")
+		return
+	}
+	if err != nil {
+		log.WithError(err).Error("action failed")
+		return
+	}
+	log.Info("done")
+}
+
+// poll asks the legacy need-* routes once, as SlapOS' scripts do every minute.
+func (a *Agent) poll(ctx context.Context) {
+	type q struct {
+		route, action string
+		edge          bool
+	}
+	for _, r := range []q{
+		{slapos.ActionNeedConfigChange, slapos.WatchConfigChange, false},
+		{slapos.ActionNeedStop, slapos.WatchStop, false},
+		{slapos.ActionNeedRestart, slapos.WatchRestart, true},
+		{slapos.ActionNeedStart, slapos.WatchStart, false},
+	} {
+		yes, err := a.c.need(ctx, r.route)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.managerDown(err)
+			}
+			return
+		}
+		a.managerUp()
+		if r.edge {
+			// need-restart is not consumed: act when it turns on, not on every poll.
+			was := a.restartOn
+			a.restartOn = yes
+			if !yes || was {
+				continue
+			}
+		} else if !yes {
+			continue
+		}
+		a.act(ctx, r.action, r.route)
+	}
+}
+
+// managerDown records a failed call: one log line when the manager becomes unreachable,
+// then silence, with a backoff of 1 s doubling up to 30 s. The service is not touched.
+func (a *Agent) managerDown(err error) {
+	if a.down.IsZero() {
+		a.down = time.Now()
+		a.backoff = time.Second
+		msg := "manager unreachable: retrying with backoff (up to 30s); mariadbd is left as it is"
+		if errors.Is(err, errUnauthorized) {
+			msg = "the manager refuses this partition's credential: retrying with backoff (up to 30s)"
+		}
+		a.log.WithError(err).Warn(msg)
+		return
+	}
+	a.backoff *= 2
+	if a.backoff > 30*time.Second {
+		a.backoff = 30 * time.Second
+	}
+}
+
+func (a *Agent) managerUp() {
+	if !a.down.IsZero() {
+		a.log.WithField("after", time.Since(a.down).Round(time.Second).String()).Info("manager reachable again")
+		a.down = time.Time{}
+		a.backoff = 0
+	}
+}
+
+// Status asks the supervisor for the service's status.
+func (a *Agent) Status(ctx context.Context) (Status, error) { return a.sup.ask(ctx, "status", "") }
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
