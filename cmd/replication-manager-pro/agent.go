@@ -55,10 +55,10 @@ func readPartitionParameters(path string) (partitionParameters, error) {
 func newSlaposAgentCmd() *cobra.Command {
 	var (
 		manager, caFile, cluster, host, partition, credFile, params string
-		ipv4, ipv6Addr, mariadbd, level                            string
-		port                                                       int
-		insecure, legacy, noAutostart                              bool
-		poll, wait                                                 time.Duration
+		ipv4, ipv6Addr, mariadbd, level                             string
+		port                                                        int
+		insecure, legacy, noAutostart                               bool
+		poll, wait                                                  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --partition DIR (--parameters FILE | --cluster C --host H --port P --credential-file F) --manager URL",
