@@ -69,6 +69,7 @@ func (s *Server) routes() []route {
 		// Protected, global.
 		{pattern: "/api/clusters", protected: true, handler: s.handleClusters},
 		{pattern: "/api/managers", protected: true, handler: s.handleManagers},
+		{pattern: "/api/slapos/published", protected: true, handler: s.handlePublished}, // published.go
 		{pattern: "/api/clusters/actions/add/{c}", protected: true, grant: GrantClusterCreate, action: true, handler: s.handleAddCluster},
 		{pattern: "/api/clusters/actions/delete/{c}", protected: true, grant: GrantClusterDelete, action: true, handler: s.handleDeleteCluster},
 
