@@ -59,11 +59,20 @@ var notEditable = map[string]bool{
 	"log-rotate-max-backup": true,
 }
 
+// notEditableSuffixes name programs and files the manager runs or reads (scripts,
+// binaries, key files): changing them from a browser would run what the browser says.
+var notEditableSuffixes = []string{"-script", "-path", "-basedir"}
+
 // Editable tells whether an operator may change key through settings/actions/set or
 // switch from the UI (see editableFamilies).
 func Editable(key string) bool {
 	if config.IsSecret(key) || notEditable[key] || config.StatusOf(key) != config.StatusImplemented {
 		return false
+	}
+	for _, s := range notEditableSuffixes {
+		if strings.HasSuffix(key, s) {
+			return false
+		}
 	}
 	for _, f := range editableFamilies {
 		if strings.HasPrefix(key, f) {

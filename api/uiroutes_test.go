@@ -94,6 +94,9 @@ func TestSettingsViewSources(t *testing.T) {
 		if k := keys["switchover-wait-kill"]; k.Source != "default" || k.Value != k.Default {
 			t.Errorf("%s: switchover-wait-kill %+v", when, k)
 		}
+		if keys["failover-pre-script"].Editable || keys["backup-mysqldump-path"].Editable {
+			t.Errorf("%s: scripts and binaries editable", when)
+		}
 		if keys["api-port"].Editable || keys["monitoring-datadir"].Editable || !keys["autorejoin"].Editable {
 			t.Errorf("%s: editable api-port %v monitoring-datadir %v autorejoin %v", when, keys["api-port"].Editable,
 				keys["monitoring-datadir"].Editable, keys["autorejoin"].Editable)
