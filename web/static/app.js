@@ -1,8 +1,10 @@
 // replication-manager-pro UI: plain JavaScript against the REST API, no build step.
+// The selected cluster's state comes from its live stream (live.js); the other tabs
+// (panels.js) fetch what they show when they open, and every few seconds while open.
 "use strict";
 
 const state = { token: sessionStorage.getItem("rmp-token"), user: sessionStorage.getItem("rmp-user"),
-  cluster: null, timer: null, refreshMs: 4000, servers: [] };
+  cluster: null, timer: null, refreshMs: 4000, servers: [], events: [], plans: [], tab: "overview" };
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, attrs = {}, ...kids) => {
@@ -35,6 +37,7 @@ function logout() {
   state.token = null;
   sessionStorage.removeItem("rmp-token");
   clearInterval(state.timer);
+  liveStop();
   show("login");
 }
 
@@ -60,58 +63,81 @@ $("login-form").addEventListener("submit", async (e) => {
   }
 });
 
+// The stream's events.
+liveOn("unauthorized", logout);
+liveOn("cluster", (c) => { if (c.name === state.cluster) renderCluster(c); });
+liveOn("servers", (l) => renderServers(l || []));
+liveOn("alerts", (a) => renderAlerts(a || {}));
+liveOn("events", (l) => {
+  state.events.push(...(l || []));
+  if (state.events.length > 200) state.events.splice(0, state.events.length - 200);
+  renderEvents(state.events);
+});
+liveOn("trend", trendReset);
+liveOn("trend-add", trendAdd);
+liveOn("plans", (l) => { state.plans = l || []; if (state.tab === "plans") renderPlans(); renderEvents(state.events); });
+liveOn("clusters", renderNav);
+
 async function start() {
   show("app");
   await loadClusters();
+  // The other tabs' data, refreshed while they show (the overview is live).
   clearInterval(state.timer);
-  state.timer = setInterval(refresh, state.refreshMs);
+  state.timer = setInterval(() => { if (["proxies", "databases", "managers"].includes(state.tab)) loadTab(); }, Math.max(state.refreshMs, 2000));
+}
+
+function renderNav(list) {
+  const nav = $("clusters");
+  nav.replaceChildren();
+  for (const c of list || []) {
+    const ok = c.ok !== undefined ? c.ok : c.isFailable && !c.isDown;
+    nav.append(el("a", { href: "#" + encodeURIComponent(c.name), "data-cluster": c.name, class: c.name === state.cluster ? "active" : "",
+      onclick: (e) => { e.preventDefault(); select(c.name); } },
+      el("span", { class: "dot" + (ok ? "" : " bad"), title: ok ? "failable" : "not failable or down" }), c.name));
+  }
 }
 
 async function loadClusters() {
   const list = await api("/api/clusters");
-  const nav = $("clusters");
-  nav.replaceChildren();
-  for (const c of list || []) {
-    const a = el("a", { href: "#" + encodeURIComponent(c.name), "data-cluster": c.name,
-      onclick: (e) => { e.preventDefault(); select(c.name); } },
-      el("span", { class: "dot" + (c.isFailable && !c.isDown ? "" : " bad") }), c.name);
-    nav.append(a);
-  }
-  const wanted = decodeURIComponent(location.hash.slice(1));
+  renderNav(list);
+  const [wanted, tab] = decodeURIComponent(location.hash.slice(1)).split("/");
   const names = (list || []).map((c) => c.name);
-  if (names.length) await select(names.includes(wanted) ? wanted : (names.includes(state.cluster) ? state.cluster : names[0]));
+  if (names.length) await select(names.includes(wanted) ? wanted : (names.includes(state.cluster) ? state.cluster : names[0]), tab);
 }
 
-async function select(name) {
-  state.cluster = name;
-  history.replaceState(null, "", "#" + encodeURIComponent(name));
-  for (const a of $("clusters").querySelectorAll("a")) a.classList.toggle("active", a.dataset.cluster === name);
-  const c = await api("/api/clusters/" + encodeURIComponent(name));
-  const ms = Number(c && c.config && c.config.httpRefreshInterval);
-  if (ms >= 500 && ms !== state.refreshMs) {
-    state.refreshMs = ms;
-    clearInterval(state.timer);
-    state.timer = setInterval(refresh, ms);
+async function select(name, tab) {
+  if (name !== state.cluster) {
+    state.servers = []; state.events = []; state.plans = []; state.settings = null; state.focusPlan = null;
+    renderEvents([]);
+    trendReset({ servers: [], samples: [] });
   }
-  await refresh();
+  state.cluster = name;
+  for (const a of $("clusters").querySelectorAll("a")) a.classList.toggle("active", a.dataset.cluster === name);
+  liveFollow(name, state.token);
+  showTab(tab || state.tab);
 }
 
 const base = () => "/api/clusters/" + encodeURIComponent(state.cluster);
 
+// refresh reads the overview once (after an action; the stream keeps it up to date).
 async function refresh() {
   if (!state.cluster || !state.token) return;
   try {
-    const [cluster, servers, alerts, logs] = await Promise.all([
-      api(base()), api(base() + "/topology/servers"), api(base() + "/topology/alerts"), api(base() + "/topology/logs")]);
+    const [cluster, servers, alerts] = await Promise.all([api(base()), api(base() + "/topology/servers"), api(base() + "/topology/alerts")]);
     renderCluster(cluster);
     renderServers(servers || []);
     renderAlerts(alerts || {});
-    renderEvents(logs || []);
   } catch (err) {
     $("action-status").textContent = err.message;
   }
+}
+
+async function loadDatabases() {
   // Tenant databases (grant db-tenants; a cluster without a master answers 503).
   try { renderDatabases(await api(base() + "/databases") || []); } catch (err) { renderDatabases([], err.message); }
+}
+
+async function loadManagers() {
   try { renderManagers(await api("/api/managers")); } catch (err) { renderManagers(null, err.message); }
 }
 
@@ -143,21 +169,60 @@ function hidePassword(u) {
   try { const x = new URL(u); if (x.password) x.password = "xxxxx"; return x.href; } catch { return "(unparsable)"; }
 }
 
+// withoutPassword is the URL to copy: the tenant knows its password.
+function withoutPassword(u) {
+  try { const x = new URL(u); x.password = ""; return x.href; } catch { return ""; }
+}
+
+async function copyText(text, what) {
+  try { await navigator.clipboard.writeText(text); $("action-status").textContent = what + " copied (without the password)"; }
+  catch { $("action-status").textContent = what + ": " + text; }
+}
+
 function renderDatabases(list, error) {
   const tbody = $("databases").querySelector("tbody");
   tbody.replaceChildren();
-  if (error) { tbody.append(el("tr", {}, el("td", { colspan: "8" }, "not available: " + error))); return; }
-  if (!list.length) { tbody.append(el("tr", {}, el("td", { colspan: "8" }, "none"))); return; }
+  if (error) { tbody.append(el("tr", {}, el("td", { colspan: "9" }, "not available: " + error))); return; }
+  if (!list.length) { tbody.append(el("tr", {}, el("td", { colspan: "9" }, "none"))); return; }
   for (const d of list) {
     const p = d.published || {};
-    tbody.append(el("tr", {}, el("td", {}, d.reference), el("td", {}, d.database), el("td", {}, d.user),
+    const copy = (u, label) => u ? el("button", { class: "small", onclick: () => copyText(withoutPassword(u), label + " of " + d.reference) }, "Copy") : "";
+    tbody.append(el("tr", { "data-reference": d.reference }, el("td", {}, d.reference), el("td", {}, d.database), el("td", {}, d.user),
       el("td", {}, d.collation || d.charset || ""), el("td", {}, d.require_ssl ? "required" : "optional"),
-      el("td", {}, d.state + (d.error ? " (" + d.error + ")" : "")), el("td", {}, hidePassword(p.url)), el("td", {}, hidePassword(p.url_v4))));
+      el("td", {}, d.state + (d.error ? " (" + d.error + ")" : "")),
+      el("td", { class: "url" }, hidePassword(p.url), " ", copy(p.url, "IPv6 URL")), el("td", { class: "url" }, hidePassword(p.url_v4), " ", copy(p.url_v4, "IPv4 URL")),
+      el("td", {}, el("button", { class: "danger small", onclick: () => dropDatabase(d) }, "Drop"))));
   }
 }
 
+async function dropDatabase(d) {
+  const ok = await confirmAction({ title: "Drop " + d.reference, ok: "Drop",
+    text: "Drop the database " + d.database + " with its data, its user " + d.user + " and its proxy users. This cannot be undone." });
+  if (!ok) { $("action-status").textContent = "drop " + d.reference + ": cancelled"; return; }
+  $("action-status").textContent = "dropping " + d.reference + "…";
+  try { await api(base() + "/databases/" + encodeURIComponent(d.reference), { method: "DELETE" }); $("action-status").textContent = "drop " + d.reference + ": done"; }
+  catch (err) { $("action-status").textContent = "drop " + d.reference + ": " + err.message; }
+  loadDatabases();
+}
+
+$("db-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const body = { reference: $("db-reference").value.trim(), db_password: $("db-password").value, require_ssl: $("db-ssl").checked };
+  if ($("db-charset").value.trim()) body.db_charset = $("db-charset").value.trim();
+  $("action-status").textContent = "creating " + body.reference + "…";
+  try {
+    await api(base() + "/databases", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    $("action-status").textContent = "database " + body.reference + ": created";
+    $("db-password").value = "";
+    $("db-reference").value = "";
+  } catch (err) { $("action-status").textContent = "database " + body.reference + ": " + err.message; }
+  loadDatabases();
+});
+
 function renderCluster(c) {
   $("cluster-name").textContent = c.name;
+  const ms = Number(c && c.config && c.config.httpRefreshInterval);
+  if (ms >= 500) state.refreshMs = ms;
   const flags = $("cluster-flags");
   flags.replaceChildren(
     el("span", { class: "flag" }, c.topology || "unknown"),
@@ -202,12 +267,12 @@ function renderServers(servers) {
       el("td", {}, gtidOf(s) || "-"),
       el("td", {}, lagOf(s) || "-"),
       el("td", {}, readOnlyOf(s) ? "ON" : "OFF"),
-      el("td", {}, el("button", { onclick: () => action(base() + "/servers/" + encodeURIComponent(s.id) + "/actions/maintenance",
+      el("td", {}, el("button", { class: "small", onclick: () => action(base() + "/servers/" + encodeURIComponent(s.id) + "/actions/maintenance",
         (maint ? "maintenance off for " : "maintenance on for ") + addrOf(s)) }, maint ? "End maintenance" : "Maintenance"))));
     if (s.state !== "Master") sel.append(el("option", { value: addrOf(s) }, addrOf(s)));
   }
   sel.value = [...sel.options].some((o) => o.value === prev) ? prev : "";
-  drawTopology(servers);
+  if (state.tab === "overview") drawTopology(servers);
 }
 
 // treeLayout places each server at a depth (its row) and a horizontal slot: leaves take
@@ -288,16 +353,20 @@ function renderEvents(logs) {
     const change = e.oldState || e.newState ? `${e.oldState || "(new)"} → ${e.newState || "(unknown)"} ` : "";
     const text = e.kind ? `${e.kind}: ${change}${e.message || ""}${e.error ? " (" + e.error + ")" : ""}` : (e.text || JSON.stringify(e));
     const dur = e.durationNs ? (e.durationNs / 1e6).toFixed(1) + " ms" : "";
-    tbody.append(el("tr", {}, el("td", {}, e.time ? new Date(e.time).toLocaleTimeString() : ""), el("td", {}, e.server || ""), el("td", {}, text), el("td", {}, dur)));
+    const plan = planOfEvent(e);
+    const cell = el("td", {}, text);
+    if (plan) cell.append(" ", el("a", { href: "#", class: "timeline-link", "data-plan": String(plan.id),
+      onclick: (ev) => { ev.preventDefault(); openPlan(plan.id); } }, "timeline"));
+    tbody.append(el("tr", {}, el("td", {}, e.time ? new Date(e.time).toLocaleTimeString() : ""), el("td", {}, e.server || ""), cell, el("td", {}, dur)));
   }
 }
 
-async function action(path, what, form) {
+async function action(path, what, params) {
   $("action-status").textContent = what + "…";
   for (const b of document.querySelectorAll("#cluster button")) b.disabled = true;
   try {
-    const body = form ? new URLSearchParams(form) : undefined;
-    await api(path, { method: "POST", body, headers: form ? { "Content-Type": "application/x-www-form-urlencoded" } : {} });
+    const body = params ? new URLSearchParams(params) : undefined;
+    await api(path, { method: "POST", body, headers: params ? { "Content-Type": "application/x-www-form-urlencoded" } : {} });
     $("action-status").textContent = what + ": done";
   } catch (err) {
     $("action-status").textContent = what + ": " + err.message;
@@ -309,13 +378,18 @@ async function action(path, what, form) {
 
 $("switchover-btn").addEventListener("click", () => {
   const target = $("switchover-target").value;
-  action(base() + "/actions/switchover", "switchover" + (target ? " to " + target : ""), target ? { prefmaster: target } : null);
+  const master = state.servers.find((s) => s.state === "Master");
+  planned(base() + "/actions/switchover", target ? { prefmaster: target } : null, "Switchover",
+    "Move the master role from " + (master ? addrOf(master) : "the master") + " to " + (target || "the best replica") +
+    ": writes pause for the switch, the old master becomes a replica.", "switchover" + (target ? " to " + target : ""));
 });
 
 $("failover-btn").addEventListener("click", () => {
   const master = state.servers.find((s) => s.state === "Master" || s.state === "Failed" || s.state === "Suspect");
-  if (!confirm("Fail over " + (master ? addrOf(master) : "the master") + "? The master is replaced without waiting for it: use switchover when it is alive.")) return;
-  action(base() + "/actions/failover", "failover");
+  planned(base() + "/actions/failover", null, "Failover",
+    "Replace " + (master ? addrOf(master) : "the master") + " without waiting for it: use switchover when it is alive.", "failover");
 });
+
+addEventListener("resize", () => { if (state.tab === "overview") { drawTrend(); drawTopology(state.servers); } });
 
 if (state.token) start(); else show("login");
