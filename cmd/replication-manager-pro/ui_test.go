@@ -261,7 +261,10 @@ func (u *uiDriver) js(js string) {
 	}
 }
 
-func (u *uiDriver) wait(js, want string) { u.t.Helper(); u.waitFor(js, fmt.Sprintf("%q", want), func(v string) bool { return v == want }) }
+func (u *uiDriver) wait(js, want string) {
+	u.t.Helper()
+	u.waitFor(js, fmt.Sprintf("%q", want), func(v string) bool { return v == want })
+}
 
 // waitFor polls js until ok accepts its value (60 s at most) and returns the value.
 func (u *uiDriver) waitFor(js, what string, ok func(string) bool) string {
