@@ -96,6 +96,12 @@ type Monitor struct {
 	// previous leader left, and reads the history again (owned by Run).
 	wasLeading bool
 
+	// watch runs a never-ending query on the master; wake asks the loop for a tick now
+	// (the watch failed: the master died).
+	watch    *masterWatch
+	wake     chan struct{}
+	wakeOnce sync.Once
+
 	// fence is a connection held to the master, used by a failover to queue read_only on
 	// a master that froze (mariadb.Fence). tickMu is held to use it.
 	fence      *mariadb.Fence
@@ -223,6 +229,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timer.C:
+		case <-m.wakeChan():
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
 		}
 		start := time.Now()
 		s := m.Tick(ctx)
@@ -300,6 +313,7 @@ func (m *Monitor) tickLocked(ctx context.Context) *topology.Snapshot {
 	m.forgetFenced(snap)
 	m.enforce(ctx, snap)
 	m.keepFence(ctx, snap)
+	m.keepWatch(snap)
 	m.reconcileRouters(ctx, snap)
 	return snap
 }
@@ -583,6 +597,7 @@ const fenceWait = 30 * time.Millisecond
 func (m *Monitor) Close() {
 	m.tickMu.Lock()
 	defer m.tickMu.Unlock()
+	m.stopWatchLocked()
 	if m.fence != nil {
 		m.fence.Close()
 		m.fence = nil

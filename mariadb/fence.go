@@ -113,3 +113,25 @@ func (s *Server) PrepareStopFromDeadSource(ctx context.Context) error {
 	}
 	return err
 }
+
+// Watch holds a connection to a server busy with short sleeps one after the other (DO
+// SLEEP, below the driver's read timeout), so that the death of the server's process is
+// known the moment the kernel resets the connection, without waiting for the next probe.
+// It returns when a sleep fails: the server died or killed the session; nil only when ctx
+// ended. A frozen server keeps the sleep waiting: its death is for the probes to find.
+func (s *Server) Watch(ctx context.Context) error {
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("watch on %s: %w", s.addr, err)
+	}
+	defer c.Close()
+	for {
+		_, err = c.ExecContext(ctx, "DO SLEEP(5)")
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("watch on %s: %w", s.addr, err)
+		}
+	}
+}

@@ -37,7 +37,7 @@ type Options struct {
 	// TLSConfig is a go-sql-driver TLS name: "" (plain), "true", "skip-verify",
 	// "preferred", or a name registered with mysql.RegisterTLSConfig.
 	TLSConfig    string
-	MaxOpenConns int // default 2: one probe and one action at a time
+	MaxOpenConns int // default 4: a probe, an action, and the fence and watch held on a master
 	// ConnMaxLifetime recycles pooled connections; default 0 (forever).
 	ConnMaxLifetime time.Duration
 }
@@ -53,7 +53,9 @@ func (o Options) withDefaults() Options {
 		o.WriteTimeout = 10 * time.Second
 	}
 	if o.MaxOpenConns <= 0 {
-		o.MaxOpenConns = 2
+		// The probe and the plans' statements, plus two connections the monitor holds on a
+		// master: the fence and the watch.
+		o.MaxOpenConns = 4
 	}
 	return o
 }
