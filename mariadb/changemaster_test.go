@@ -213,3 +213,16 @@ func TestValidateChannelAndQuote(t *testing.T) {
 		t.Errorf("channelClause = %s", c)
 	}
 }
+
+func TestWatchIsNotAClientWrite(t *testing.T) {
+	for info, want := range map[string]bool{
+		"DO SLEEP(5) " + watchMark: false,
+		"INSERT INTO t VALUES (1)": true,
+		"select 1":                 false,
+		"DO SLEEP(5)":              true, // a client's own statement: waited for like any other
+	} {
+		if got := (Thread{Command: "Query", User: "app", Info: info}).IsClientWrite(); got != want {
+			t.Errorf("%q: IsClientWrite %v, want %v", info, got, want)
+		}
+	}
+}

@@ -126,7 +126,7 @@ func (s *Server) Watch(ctx context.Context) error {
 	}
 	defer c.Close()
 	for {
-		_, err = c.ExecContext(ctx, "DO SLEEP(5)")
+		_, err = c.ExecContext(ctx, "DO SLEEP(5) "+watchMark)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -135,3 +135,7 @@ func (s *Server) Watch(ctx context.Context) error {
 		}
 	}
 }
+
+// watchMark tags the watch's statement, so that a switchover's freeze does not wait for it
+// as for a client's write (Thread.IsClientWrite).
+const watchMark = "/* replication-manager-pro watch */"

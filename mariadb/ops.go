@@ -77,6 +77,9 @@ func (t Thread) IsClientWrite() bool {
 	if t.Command != "Query" || t.User == "system user" {
 		return false
 	}
+	if strings.Contains(t.Info, watchMark) {
+		return false // the monitor's own watch of the master (Watch)
+	}
 	q := strings.ToUpper(strings.TrimSpace(t.Info))
 	return q != "" && !strings.HasPrefix(q, "SELECT") && !strings.HasPrefix(q, "SHOW") && !strings.Contains(q, "INFORMATION_SCHEMA.PROCESSLIST")
 }
