@@ -24,6 +24,9 @@ type ActionRequest struct {
 	// master confirmation apply.
 	Automatic bool
 	Origin    string // "api", "cli", "monitor", "resume": in events and logs
+	// SeedKind restricts a reseed to backups of one kind ("physical", "logical"; the
+	// original's reseed-physicalbackup and reseed-logicalbackup); "" takes the newest usable.
+	SeedKind string
 	// Wait is how long to wait for a running action to end before refusing with a
 	// *BusyError; 0 refuses at once (the monitor's own recoveries: the next tick decides
 	// again).

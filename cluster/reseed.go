@@ -263,7 +263,11 @@ func (m *Monitor) decideReseed(s *topology.Snapshot, req ActionRequest) Plan {
 	if err != nil {
 		m.log.WithError(err).Warn("backups not listed: a reseed can only stream")
 	}
-	o := ReseedOptions{Backups: backups, Kind: c.Kind, Physical: c.Seeder.CanRestorePhysical(*req.Target),
+	kind := c.Kind
+	if req.SeedKind != "" {
+		kind = backup.Kind(req.SeedKind)
+	}
+	o := ReseedOptions{Backups: backups, Kind: kind, Physical: c.Seeder.CanRestorePhysical(*req.Target),
 		PhysicalFrom: map[ipv6.HostPort]bool{}, Saved: map[ipv6.HostPort]bool{}, Automatic: req.Automatic, Force: req.Force}
 	for _, f := range m.History().FormerMasters {
 		if f.Saved != "" {

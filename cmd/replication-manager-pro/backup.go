@@ -318,7 +318,7 @@ func (b *backupService) Reseed(kind backup.Kind, server ipv6.HostPort, force boo
 		jk = jobs.ReseedLogical
 	}
 	return b.queue.Enqueue(server.String(), jk, origin, func(ctx context.Context, j jobs.Job) (jobs.Outcome, error) {
-		p, res, err := b.m.Act(ctx, cluster.ActionRequest{Kind: cluster.PlanReseed, Target: &server, Force: force, Origin: origin, Wait: cluster.OperatorWait})
+		p, res, err := b.m.Act(ctx, cluster.ActionRequest{Kind: cluster.PlanReseed, Target: &server, Force: force, Origin: origin, Wait: cluster.OperatorWait, SeedKind: string(kind)})
 		out := jobs.Outcome{}
 		if len(p.Steps) > 1 && p.Steps[1].Seed != nil {
 			out.Backup, out.Result = p.Steps[1].Seed.Backup, "reseeded from the "+p.Steps[1].Seed.String()
