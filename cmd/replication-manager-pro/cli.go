@@ -213,6 +213,7 @@ func newClientCmd() *cobra.Command {
 	f.register(cmd)
 	cmd.AddCommand(newClientStatusCmd(f), newClientTopologyCmd(f), newClientControlCmd(f, "failover"),
 		newClientControlCmd(f, "switchover"), newClientAPICmd(f), newClientDatabasesCmd(f), newClientManagersCmd(f))
+	cmd.AddCommand(newClientBackupCmds(f)...)
 	return cmd
 }
 

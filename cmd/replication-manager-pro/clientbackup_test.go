@@ -1,0 +1,79 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"replication-manager-pro/internal/testenv"
+)
+
+// The backup commands end to end: a logical backup of a replica queued with "client
+// backup", followed with "client jobs", listed by "client backups", then "client reseed"
+// of the other replica from it: it replicates again with the master's data.
+func TestClientBackupJobsReseed(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	c.Master().Exec(t, "CREATE DATABASE shop")
+	c.Master().Exec(t, "CREATE TABLE shop.t (id INT PRIMARY KEY) ENGINE=InnoDB")
+	c.Master().Exec(t, "INSERT INTO shop.t VALUES (1), (2), (3)")
+	c.WaitSync(t)
+	hosts := []string{c.Servers[0].Addr(), c.Servers[1].Addr(), c.Servers[2].Addr()}
+	port, _ := startDaemon(t, hosts)
+	conn := []string{"--insecure", "--port", strconv.Itoa(port), "--user", "admin", "--password", cliAPIPassword}
+	client := func(args ...string) (string, string, int) {
+		t.Helper()
+		return runCmd(t, append(append([]string{"client"}, args...), conn...)...)
+	}
+	waitJob := func(server, kind string) string {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			out, errs, code := client("jobs", "--server", server)
+			if code != 0 {
+				t.Fatalf("client jobs: exit %d %s", code, errs)
+			}
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Contains(line, kind) && strings.Contains(line, "done") {
+					return line
+				}
+				if strings.Contains(line, kind) && strings.Contains(line, "failed") {
+					t.Fatalf("job failed: %s", line)
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s job done on %s:\n%s", kind, server, out)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	out, errs, code := client("backup", "--server", hosts[1], "--kind", "logical")
+	if code != 0 || !strings.Contains(out, "queued") {
+		t.Fatalf("client backup: exit %d %q %q", code, out, errs)
+	}
+	t.Log(waitJob(hosts[1], "backup-logical"))
+	out, errs, code = client("backups")
+	if code != 0 || !strings.Contains(out, hosts[1]) || !strings.Contains(out, "logical") {
+		t.Fatalf("client backups: exit %d\n%s%s", code, out, errs)
+	}
+
+	// A stray table on the other replica is gone after its reseed.
+	c.Servers[2].Exec(t, "SET STATEMENT sql_log_bin=0 FOR CREATE TABLE shop.stray (x INT)")
+	out, errs, code = client("reseed", "--server", hosts[2], "--kind", "logical")
+	if code != 0 {
+		t.Fatalf("client reseed: exit %d %q %q", code, out, errs)
+	}
+	t.Log(waitJob(hosts[2], "reseed-logical"))
+	c.Master().Exec(t, "INSERT INTO shop.t VALUES (4)")
+	c.WaitSync(t)
+	if got := c.Servers[2].QueryString(t, "SELECT COUNT(*) FROM shop.t"); got != "4" {
+		t.Fatalf("reseeded replica holds %s rows, want 4", got)
+	}
+	if got := c.Servers[2].QueryString(t, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='shop' AND TABLE_NAME='stray'"); got != "0" {
+		t.Fatal("the stray table survived the reseed")
+	}
+	if _, _, code := client("backup", "--server", hosts[1], "--kind", "incremental"); code == 0 {
+		t.Fatal("an unknown kind was accepted")
+	}
+}
