@@ -82,11 +82,14 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.refusals.Describe(ch)
 	ch <- leadershipChanges
 	ch <- leading
+	ch <- heartbeatLag
 }
 
 var (
 	leadershipChanges = prometheus.NewDesc("replication_manager_leadership_changes_total",
 		"Cluster leaderships this manager took or lost since it started (several managers on etcd).", nil, nil)
+	heartbeatLag = prometheus.NewDesc("replication_manager_server_heartbeat_lag_seconds",
+		"Replica lag measured by the heartbeat the manager writes on the master (monitoring-write-heartbeat).", []string{"cluster", "server"}, nil)
 	leading = prometheus.NewDesc("replication_manager_cluster_leading",
 		"1 when this manager leads the cluster (always 1 for a lone manager).", []string{"cluster"}, nil)
 )
@@ -135,6 +138,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.failCount, prometheus.GaugeValue, float64(srv.FailCount), name, addr)
 			if r, ok := srv.PrimaryReplication(); ok && r.Lag != nil {
 				ch <- prometheus.MustNewConstMetric(m.lag, prometheus.GaugeValue, float64(*r.Lag), name, addr)
+			}
+			if hl, ok := mem.Monitor.HeartbeatLag(srv.Addr); ok && srv.IsReplica() {
+				ch <- prometheus.MustNewConstMetric(heartbeatLag, prometheus.GaugeValue, hl.Lag.Seconds(), name, addr)
 			}
 		}
 	}

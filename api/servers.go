@@ -53,6 +53,9 @@ type DBServer struct {
 	Reachable      bool    `json:"reachable"`
 	ProbeError     string  `json:"probeError,omitempty"`
 	ProbeLatencyMs float64 `json:"probeLatencyMs"`
+	// HeartbeatLagSeconds is the replica's lag measured by the heartbeat the manager writes
+	// on the master (monitoring-write-heartbeat); absent without it.
+	HeartbeatLagSeconds *float64 `json:"heartbeatLagSeconds,omitempty"`
 }
 
 // Replication is one replication channel, named after SHOW SLAVE STATUS columns.
@@ -116,6 +119,12 @@ func serverObject(m *cluster.Member, s *topology.Server) DBServer {
 	}
 	if r, ok := s.PrimaryReplication(); ok {
 		o.IOGTID = r.IOPos.String()
+		if m != nil {
+			if hl, ok := m.Monitor.HeartbeatLag(s.Addr); ok {
+				v := hl.Lag.Seconds()
+				o.HeartbeatLagSeconds = &v
+			}
+		}
 	}
 	return o
 }

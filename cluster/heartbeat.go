@@ -68,7 +68,20 @@ const keepWritten = 256
 // StartHeartbeat starts writing the heartbeat of the cluster m monitors, while this
 // manager leads the cluster and no action runs on it.
 func StartHeartbeat(m *Monitor, cfg HeartbeatConfig, log logrus.FieldLogger) *Heartbeat {
-	return startHeartbeat(cfg, m.Snapshot, func() bool { return m.Busy() || !m.Leading() }, log)
+	h := startHeartbeat(cfg, m.Snapshot, func() bool { return m.Busy() || !m.Leading() }, log)
+	m.hb.Store(h)
+	return h
+}
+
+// HeartbeatLag returns what the written heartbeat tells of a replica's lag (the original's
+// replication-manager heartbeat table); ok is false when no heartbeat is written or the
+// replica showed none yet. The API and the metrics show it beside Seconds_Behind_Master.
+func (m *Monitor) HeartbeatLag(addr ipv6.HostPort) (HeartbeatLag, bool) {
+	h := m.hb.Load()
+	if h == nil {
+		return HeartbeatLag{}, false
+	}
+	return h.Lag(addr)
 }
 
 func startHeartbeat(cfg HeartbeatConfig, snap func() *topology.Snapshot, busy func() bool, log logrus.FieldLogger) *Heartbeat {

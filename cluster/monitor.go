@@ -96,6 +96,10 @@ type Monitor struct {
 	// previous leader left, and reads the history again (owned by Run).
 	wasLeading bool
 
+	// hb writes and reads the original's heartbeat table (monitoring-write-heartbeat), nil
+	// when not asked for.
+	hb atomic.Pointer[Heartbeat]
+
 	// watch runs a never-ending query on the master; wake asks the loop for a tick now
 	// (the watch failed: the master died).
 	watch    *masterWatch

@@ -229,6 +229,13 @@ echo "proxy need-start after action $(command curl -s -o /dev/null -w '%{http_co
 	replica := r.dbs[1]
 	first := waitHeartbeat(t, r, replica, "")
 	waitHeartbeat(t, r, replica, first) // and it keeps changing
+	// The API shows the replicas' lag measured by that heartbeat.
+	lag := r.script(t, `TOKEN=$(get_token | jq -r '.token')
+echo "heartbeat lag $(curl -H "Authorization: Bearer $TOKEN" $API/api/clusters/cluster1/topology/servers | jq '[.[] | select(.heartbeatLagSeconds != null)] | length')"
+`)
+	if !regexp.MustCompile(`heartbeat lag [1-9]`).MatchString(lag) {
+		t.Errorf("no replica shows its heartbeat lag in the API: %q", lag)
+	}
 	// Where replication-manager writes: the working directory is <monitoring-basedir>/data.
 	work := filepath.Join(r.root, "srv", "repman", "data")
 	if _, err := os.Stat(filepath.Join(work, "cluster1", "[::1]_"+fmt.Sprint(master.Port))); err != nil {
