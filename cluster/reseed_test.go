@@ -296,3 +296,40 @@ func TestAutorejoinReseedsDivergedFormerMaster(t *testing.T) {
 		t.Fatalf("the stream was not kept as a backup: %+v", l)
 	}
 }
+
+// A third server added to a running cluster: a brand-new, empty mariadbd (a fresh datadir,
+// no replication) listed among the hosts when the monitor starts, as after a reload with
+// one more host. autoseed seeds it from a backup and it replicates, read-only, with the
+// master's data.
+func TestNewEmptyServerAddedIsSeeded(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	master, src, added := c.Servers[0], c.Servers[1], c.Servers[2]
+	wipe(t, added) // a new server: nothing on it, replicating from nobody
+	writeload.Prepare(t, master, 2, 2000)
+	if got := src.QueryString(t, "SELECT MASTER_GTID_WAIT(?, 20)", master.QueryString(t, "SELECT @@gtid_binlog_pos")); got != "0" {
+		t.Fatal("source replica did not catch up")
+	}
+	m, events := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.AutoRejoin = true })
+	seeder := seederFor(t, c)
+	m.SetSeeding(&SeedConfig{Seeder: seeder, AutoSeed: true, User: testenv.RootUser, Password: testenv.RootPassword})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := backup.TakePhysical(ctx, seeder.Store, backup.PhysicalOptions{Server: mustAddr(src.Addr()), DataDir: filepath.Join(src.Dir(), "data"), Creds: seeder.Creds}); err != nil {
+		t.Fatal(err)
+	}
+	runMonitor(t, m)
+	deadline := time.Now().Add(90 * time.Second)
+	for len(eventsWith(events, "reseed from")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new server was not seeded: %v %s", eventsWith(events, "reseed"), codes(m.Snapshot().Problems))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	master.Exec(t, "CREATE DATABASE after_seed")
+	waitSynced(t, master, added, 60*time.Second)
+	writeload.Equal(t, "seeded server", writeload.Checksums(t, master), writeload.Checksums(t, added))
+	waitFor(t, m, 10*time.Second, "three healthy servers", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
+	if ro := added.QueryString(t, "SELECT @@read_only"); ro != "1" {
+		t.Fatalf("seeded server read_only = %s", ro)
+	}
+}
