@@ -47,6 +47,7 @@ optimizer_use_condition_selectivity = 4
 `, "engine-independent statistics used by the optimizer"},
 	{"01_default_path.cnf", `[mysqld]
 datadir = {{.Datadir}}
+ignore_db_dirs = .system
 tmpdir = {{.SystemDir}}/tmp
 log_error = {{.SystemDir}}/logs/error.log
 slow_query_log_file = {{.SystemDir}}/logs/slow-query.log
@@ -58,7 +59,7 @@ log_bin_index = {{.SystemDir}}/repl/log-bin.index
 relay_log = {{.SystemDir}}/repl/relay-bin
 relay_log_index = {{.SystemDir}}/repl/relay-bin.index
 aria_log_dir_path = {{.SystemDir}}/aria
-`, "datadir, tmpdir, logs, redo/undo, binary and relay logs under .system"},
+`, "datadir, tmpdir, logs, redo/undo, binary and relay logs under .system (not a database: ignore_db_dirs)"},
 	{"01_default_replication.cnf", `[mysqld]
 server_id = {{.ServerID}}
 gtid_domain_id = {{.DomainID}}
