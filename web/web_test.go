@@ -14,6 +14,9 @@ func TestHandlerServesEmbeddedUI(t *testing.T) {
 		"/app.js":      "/api/login",
 		"/style.css":   "#topology",
 		"/clusters/c1": "<title>replication-manager-pro</title>", // unknown paths get the page
+		"/live.js":     "/stream",
+		"/charts.js":   "function lineChart",
+		"/panels.js":   "function confirmAction",
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

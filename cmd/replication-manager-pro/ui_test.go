@@ -151,6 +151,12 @@ func TestUIEndToEnd(t *testing.T) {
 	}
 	ui.js(`document.getElementById('confirm-cancel').click()`)
 	ui.wait(`document.getElementById('action-status').textContent`, "failover: cancelled")
+	// Maintenance of the master asks too (its writes would drain).
+	ui.js(fmt.Sprintf(`document.querySelector('#servers tbody tr[data-server="%s"] button').click()`, env.Hosts[0]))
+	ui.waitFor(`document.getElementById('confirm').open ? document.getElementById('confirm-text').textContent : ''`, "the master's maintenance confirmation",
+		func(v string) bool { return strings.Contains(v, "drain") })
+	ui.js(`document.getElementById('confirm-cancel').click()`)
+	ui.wait(`document.getElementById('action-status').textContent`, "maintenance on for "+env.Hosts[0]+": cancelled")
 
 	// Switchover to the third server, picked in the page: the dialog lists the plan's
 	// steps first.
@@ -160,7 +166,7 @@ func TestUIEndToEnd(t *testing.T) {
 	ui.js(`document.getElementById('switchover-btn').click()`)
 	ui.waitFor(`Array.from(document.querySelectorAll('#confirm-plan li')).map(l => l.textContent).join('|')`, "the switchover's plan",
 		func(v string) bool { return strings.Contains(v, "promote") && strings.Contains(v, env.Hosts[2]) })
-	ui.screenshot("ui-confirm.png")
+	ui.screenshotViewport("ui-confirm.png")
 	ui.js(`document.getElementById('confirm-ok').click()`)
 	ui.wait(states, fmt.Sprintf("%s=Slave,%s=Slave,%s=Master", env.Hosts[0], env.Hosts[1], env.Hosts[2]))
 	ui.waitFor(`document.getElementById('action-status').textContent`, "the switchover done", func(v string) bool { return strings.Contains(v, "done") })
@@ -295,6 +301,21 @@ func (u *uiDriver) screenshot(name string) {
 	if err != nil {
 		u.t.Fatal(err)
 	}
+	u.save(name, shot)
+}
+
+// screenshotViewport takes what the window shows (a modal dialog over the page).
+func (u *uiDriver) screenshotViewport(name string) {
+	u.t.Helper()
+	shot, err := chromedp.Run(u.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	u.save(name, shot)
+}
+
+func (u *uiDriver) save(name string, shot []byte) {
+	u.t.Helper()
 	path := filepath.Join(u.t.TempDir(), name)
 	if *updateScreenshot {
 		path = filepath.Join("..", "..", "docs", name)

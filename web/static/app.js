@@ -267,12 +267,22 @@ function renderServers(servers) {
       el("td", {}, gtidOf(s) || "-"),
       el("td", {}, lagOf(s) || "-"),
       el("td", {}, readOnlyOf(s) ? "ON" : "OFF"),
-      el("td", {}, el("button", { class: "small", onclick: () => action(base() + "/servers/" + encodeURIComponent(s.id) + "/actions/maintenance",
-        (maint ? "maintenance off for " : "maintenance on for ") + addrOf(s)) }, maint ? "End maintenance" : "Maintenance"))));
+      el("td", {}, el("button", { class: "small", onclick: () => maintenance(s, maint) }, maint ? "End maintenance" : "Maintenance"))));
     if (s.state !== "Master") sel.append(el("option", { value: addrOf(s) }, addrOf(s)));
   }
   sel.value = [...sel.options].some((o) => o.value === prev) ? prev : "";
   if (state.tab === "overview") drawTopology(servers);
+}
+
+// maintenance toggles a server's maintenance; the master's asks first: its writes drain.
+async function maintenance(s, inMaintenance) {
+  const what = (inMaintenance ? "maintenance off for " : "maintenance on for ") + addrOf(s);
+  if (!inMaintenance && s.state === "Master" && !(await confirmAction({ title: "Maintenance of the master", ok: "Maintenance",
+    text: "Put the master " + addrOf(s) + " in maintenance: the proxies drain it, so new connections cannot write until maintenance ends or a switchover moves the master." }))) {
+    $("action-status").textContent = what + ": cancelled";
+    return;
+  }
+  action(base() + "/servers/" + encodeURIComponent(s.id) + "/actions/maintenance", what);
 }
 
 // treeLayout places each server at a depth (its row) and a horizontal slot: leaves take
