@@ -105,8 +105,15 @@ func WritePublished(dir string, cfg *config.Config, apiAddr string) (Published, 
 	if err != nil {
 		return p, err
 	}
-	if err := writeSynced(filepath.Join(dir, PublishedFile), append(b, '\n'), 0o600); err != nil {
+	// Written beside, then renamed over the previous file: a reader sees one or the other.
+	tmp := filepath.Join(dir, "."+PublishedFile+".tmp")
+	os.Remove(tmp)
+	if err := writeSynced(tmp, append(b, '\n'), 0o600); err != nil {
 		return p, err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, PublishedFile)); err != nil {
+		os.Remove(tmp)
+		return p, fmt.Errorf("write %s: %w", PublishedFile, err)
 	}
 	return p, nil
 }

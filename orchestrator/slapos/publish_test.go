@@ -24,7 +24,10 @@ func TestPublishedParameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := WritePublished(out, cfg, "")
+	if _, err := WritePublished(out, cfg, ""); err != nil {
+		t.Fatal(err)
+	}
+	p, err := WritePublished(out, cfg, "") // again: replaces the file
 	if err != nil {
 		t.Fatal(err)
 	}

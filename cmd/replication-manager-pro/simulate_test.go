@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"replication-manager-pro/internal/realtest"
+	"replication-manager-pro/ipv6"
+	"replication-manager-pro/mariadb"
+	"replication-manager-pro/slaposim"
+)
+
+// simSelf runs this test binary as the program (TestCLIChildProcess), for the simulator's
+// manager and agents.
+func simSelf(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCLIChildProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), cliChildEnv+"="+strings.Join(args, "\x1f"))
+	return cmd
+}
+
+// seedRequest writes the seed's request (../../testdata) with changes: database-amount n,
+// one computer per database (COMP-1...), and the given keys.
+func seedRequest(t testing.TB, dir string, n int, set map[string]any) string {
+	t.Helper()
+	b, err := os.ReadFile(slaposRequest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req map[string]any
+	if err := json.Unmarshal(b, &req); err != nil {
+		t.Fatal(err)
+	}
+	c := req["repman-cluster-dict"].(map[string]any)["cluster1"].(map[string]any)
+	for k := range c {
+		if strings.HasPrefix(k, "-sla-") {
+			delete(c, k)
+		}
+	}
+	c["database-amount"] = n
+	for i := 0; i < n; i++ {
+		c[fmt.Sprintf("-sla-%d-computer_guid", i)] = fmt.Sprintf("COMP-%d", i+1)
+	}
+	for k, v := range set {
+		c[k] = v
+	}
+	b, _ = json.Marshal(req)
+	path := filepath.Join(dir, fmt.Sprintf("request-%d.json", n))
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func masterOf(ctx context.Context, sim *slaposim.Sim) (ipv6.HostPort, bool) {
+	srv, err := sim.Servers(ctx, "cluster1")
+	if err != nil {
+		return ipv6.HostPort{}, false
+	}
+	for _, s := range srv {
+		if s.State == "Master" {
+			p, _ := strconv.Atoi(s.Port)
+			return ipv6.HostPort{Host: ipv6.Unbracket(s.Host), Port: p}, true
+		}
+	}
+	return ipv6.HostPort{}, false
+}
+
+func readPid(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	p, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return p
+}
+
+// TestSlapOSSimulatedSeedStory runs the seed's story on simulated SlapOS computers (one
+// network namespace each): the seed's request with database-amount 3, its tag list (ssl
+// included), failover-mode automatic (the seed's manual would wait for an operator) and one
+// shared instance. The agents start the three MariaDB from their bundles, the manager
+// bootstraps replication, the shared instance's database is created, and its published
+// IPv6 URL works through the proxy (HAProxy) with TLS, the server verified against the
+// published CA. The master's computer loses its link (and its mariadbd crashes): the
+// manager fails over and the URL takes writes again; the old master's agent restarts its
+// mariadbd on the isolated computer; the link comes back and the old master rejoins as a
+// replica with the writes made meanwhile, without anyone typing a command. Then
+// database-amount goes to 4 and the request is rendered again: the fourth partition is
+// provisioned, seeded with the tenant's data and replicating.
+func TestSlapOSSimulatedSeedStory(t *testing.T) {
+	realtest.LookPath(t, "mariadbd", "mariadb-server")
+	realtest.LookPath(t, "haproxy", "haproxy")
+	realtest.LookPath(t, "mariadb", "mariadb-client")
+	realtest.Root(t, "network namespaces (the simulated computers)")
+	if testing.Short() {
+		t.Skip("end-to-end simulation skipped in -short mode")
+	}
+	dir := t.TempDir()
+	set := map[string]any{"failover-mode": "automatic"}
+	req3 := seedRequest(t, dir, 3, set)
+	shared := filepath.Join(dir, "shared.json")
+	os.WriteFile(shared, []byte(`[{"slave_reference": "SOFTINST-42", "slave_title": "wordpress", "db_charset": "utf8mb4_unicode_ci"}]`), 0o600)
+	ctx := context.Background()
+	progress := &lockedBuffer{}
+	t0 := time.Now()
+	sim, err := slaposim.Start(ctx, slaposim.Options{Parameters: req3, SharedInstances: shared, Dir: filepath.Join(dir, "sim"),
+		Network: "netns", Self: simSelf, MonitorArgs: []string{"--monitoring-ticker", "1"}, Log: progress})
+	if err != nil {
+		t.Fatalf("simulation: %v\n%s", err, progress.String())
+	}
+	t.Cleanup(sim.Close)
+	logs := func() string {
+		s := progress.String() + "\nmanager:\n" + tailOf(filepath.Join(sim.RootDir(), "var", "log", "repman.log"), 40)
+		for _, db := range sim.DBs {
+			s += "\nagent " + db.Addr.String() + ":\n" + tailOf(db.AgentLog(), 10)
+		}
+		return s
+	}
+	t.Logf("request -> 3 databases replicating and the shared instance's database created: %v", time.Since(t0).Round(time.Millisecond))
+
+	// The published IPv6 URL, through the proxy, with TLS.
+	pub, ok := sim.Published.Shared["SOFTINST-42"]
+	if !ok || !strings.Contains(pub.URL, "@[fd00:5eed:51::fe]:") || pub.SSLCA == "" {
+		t.Fatalf("published: %+v", sim.Published)
+	}
+	cipher, err := slaposim.TenantAnswers(ctx, pub.URL, pub.SSLCA)
+	if err != nil {
+		t.Fatalf("tenant URL %s: %v\n%s", maskURL(pub.URL), err, logs())
+	}
+	t.Logf("tenant URL over IPv6 through HAProxy: TLS %s", cipher)
+	if _, err := slaposim.TenantAnswers(ctx, pub.URL, ""); err == nil {
+		t.Fatal("the tenant's account accepted a connection without TLS (REQUIRE SSL)")
+	}
+	tdb, err := slaposim.OpenTenant(pub.URL, pub.SSLCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tdb.Close()
+	if _, err := tdb.ExecContext(ctx, "CREATE TABLE t (id INT PRIMARY KEY, note VARCHAR(20))"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tdb.ExecContext(ctx, "INSERT INTO t VALUES (1, 'before')"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The master's computer is cut off, and its mariadbd crashes.
+	oldMaster, ok := masterOf(ctx, sim)
+	if !ok {
+		t.Fatalf("no master\n%s", logs())
+	}
+	odb := sim.DatabaseAt(oldMaster)
+	if odb == nil {
+		t.Fatalf("no partition for %s", oldMaster)
+	}
+	oldPid := readPid(odb.PidFile())
+	if err := odb.Computer.LinkDown(); err != nil {
+		t.Fatal(err)
+	}
+	linkUp := false
+	defer func() {
+		if !linkUp {
+			odb.Computer.LinkUp()
+		}
+	}()
+	syscall.Kill(oldPid, syscall.SIGKILL)
+	tCut := time.Now()
+	var newMaster ipv6.HostPort
+	if err := waitForT(ctx, 3*time.Minute, func() bool {
+		m, ok := masterOf(ctx, sim)
+		newMaster = m
+		return ok && !ipv6.SameAddr(m, oldMaster)
+	}); err != nil {
+		t.Fatalf("no failover after the master's computer was cut off: %v\n%s", err, logs())
+	}
+	t.Logf("link down -> new master %s: %v", newMaster, time.Since(tCut).Round(time.Millisecond))
+	if err := waitForT(ctx, time.Minute, func() bool {
+		_, err := tdb.ExecContext(ctx, "INSERT INTO t VALUES (2, 'after failover')")
+		return err == nil
+	}); err != nil {
+		t.Fatalf("the tenant URL takes no write after the failover: %v\n%s", err, logs())
+	}
+	t.Logf("link down -> tenant write acknowledged again: %v", time.Since(tCut).Round(time.Millisecond))
+	// Its agent restarts mariadbd on the isolated computer.
+	if err := waitForT(ctx, time.Minute, func() bool {
+		p := readPid(odb.PidFile())
+		return p != 0 && p != oldPid
+	}); err != nil {
+		t.Fatalf("the old master's agent did not restart mariadbd: %v\n%s", err, logs())
+	}
+	if err := odb.Computer.LinkUp(); err != nil {
+		t.Fatal(err)
+	}
+	linkUp = true
+	tUp := time.Now()
+	if err := waitForT(ctx, 3*time.Minute, func() bool { return sim.Replicating(ctx, "cluster1", 3) }); err != nil {
+		srv, _ := sim.Servers(ctx, "cluster1")
+		t.Fatalf("the old master did not rejoin: %v %+v\n%s", err, srv, logs())
+	}
+	t.Logf("link up -> old master replicating: %v", time.Since(tUp).Round(time.Millisecond))
+	if m, _ := masterOf(ctx, sim); !ipv6.SameAddr(m, newMaster) {
+		t.Fatalf("master %s after the rejoin, want %s", m, newMaster)
+	}
+	dbPW := secretsDB(t, sim.RootDir())
+	waitRows(t, ctx, oldMaster, dbPW, pub.Database, 2, logs)
+
+	// database-amount 3 -> 4: a fourth partition, provisioned, seeded and replicating.
+	req4 := seedRequest(t, dir, 4, set)
+	t4 := time.Now()
+	if err := sim.Rerender(ctx, req4); err != nil {
+		t.Fatalf("database-amount 4: %v\n%s", err, logs())
+	}
+	t.Logf("database-amount 3 -> 4: fourth database replicating after %v", time.Since(t4).Round(time.Millisecond))
+	fourth := sim.Database("cluster1", 3)
+	if fourth == nil || fourth.Computer.GUID != "COMP-4" {
+		t.Fatalf("fourth partition: %+v", fourth)
+	}
+	waitRows(t, ctx, fourth.Addr, dbPW, pub.Database, 2, logs)
+	if _, err := tdb.ExecContext(ctx, "INSERT INTO t VALUES (3, 'four')"); err != nil {
+		t.Fatal(err)
+	}
+	waitRows(t, ctx, fourth.Addr, dbPW, pub.Database, 3, logs)
+}
+
+func secretsDB(t *testing.T, root string) string {
+	t.Helper()
+	var sec struct {
+		Clusters map[string]struct{ DB string } `json:"clusters"`
+	}
+	b, _ := os.ReadFile(filepath.Join(root, "secrets.json"))
+	if err := json.Unmarshal(b, &sec); err != nil {
+		t.Fatal(err)
+	}
+	return sec.Clusters["cluster1"].DB
+}
+
+// waitRows waits until the tenant's table on server addr holds n rows.
+func waitRows(t *testing.T, ctx context.Context, addr ipv6.HostPort, pw, database string, n int, logs func() string) {
+	t.Helper()
+	srv, err := mariadb.Open(addr, "repman", pw, mariadb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var got int
+	if err := waitForT(ctx, time.Minute, func() bool {
+		err := srv.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM `"+database+"`.t").Scan(&got)
+		return err == nil && got == n
+	}); err != nil {
+		t.Fatalf("%s: %d rows in the tenant's table, want %d\n%s", addr, got, n, logs())
+	}
+}
+
+func waitForT(ctx context.Context, limit time.Duration, ok func() bool) error {
+	deadline := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %s", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func tailOf(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(none)"
+	}
+	l := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+
