@@ -17,8 +17,9 @@ import (
 func newSlaposCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "slapos", Short: "SlapOS orchestrator: render an instance request into configuration files"}
 	cmd.AddCommand(newSlaposRenderCmd())
-	cmd.AddCommand(newSlaposAgentCmd())   // agent.go
-	cmd.AddCommand(newSlaposPublishCmd()) // publish.go
+	cmd.AddCommand(newSlaposAgentCmd())    // agent.go
+	cmd.AddCommand(newSlaposPublishCmd())  // publish.go
+	cmd.AddCommand(newSlaposSimulateCmd()) // simulate.go
 	return cmd
 }
 
