@@ -284,5 +284,3 @@ func tailOf(path string, n int) string {
 	}
 	return strings.Join(l, "\n")
 }
-
-
