@@ -67,10 +67,6 @@ var noEffectYet = map[string]bool{
 	"proxysql-bootstrap-query-rules": true, "proxysql-bootstrap-variables": true,
 	"replication-delayed-hosts": true, "replication-delayed-time": true, "replication-multi-master": true,
 	"replication-multi-master-wsrep": true, "replication-multi-tier-slave": true,
-
-	"scheduler-db-servers-logs-table-keep": true, "scheduler-db-servers-logs-table-rotate": true,
-	"scheduler-db-servers-logs-table-rotate-cron": true,
-
 	"scheduler-jobs-ssh": true, "scheduler-rolling-restart": true,
 	"slapos-maxscale-partitions": true, "slapos-shardproxy-partitions": true, "slapos-sphinx-partitions": true,
 	"switchover-at-sync": true, "switchover-copy-old-leader-gtid": true, "switchover-decrease-max-conn": true,

@@ -33,10 +33,13 @@ const (
 	Start          Kind = "start"
 	Stop           Kind = "stop"
 	Restart        Kind = "restart"
+	// LogTables rotates the server's log tables (mysql.general_log, mysql.slow_log):
+	// scheduler-db-servers-logs-table-rotate. The manager runs it itself over SQL.
+	LogTables Kind = "logs-table-rotate"
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{BackupPhysical, BackupLogical, ReseedPhysical, ReseedLogical, ErrorLog, SlowLog, Optimize, Start, Stop, Restart}
+var Kinds = []Kind{BackupPhysical, BackupLogical, ReseedPhysical, ReseedLogical, ErrorLog, SlowLog, Optimize, Start, Stop, Restart, LogTables}
 
 // Task is the name the original's jobs table and dbjobs script use for a kind.
 func (k Kind) Task() string {

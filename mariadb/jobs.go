@@ -167,3 +167,58 @@ func (s *Server) OptimizeTables(ctx context.Context) (int, error) {
 func (s *Server) FlushLogs(ctx context.Context) error {
 	return s.exec(ctx, "flush logs", "FLUSH NO_WRITE_TO_BINLOG ERROR LOGS, SLOW LOGS")
 }
+
+// logTables are the log tables RotateLogTables rotates (mysql.general_log, mysql.slow_log:
+// written when log_output includes TABLE).
+var logTables = []string{"general_log", "slow_log"}
+
+// RotateLogTables rotates the server's log tables as replication-manager does: each is
+// swapped for an empty copy in one RENAME (the server allows renaming a log table that
+// way even while it logs), the old one kept as <table>_<UTC time>, and only the keep most
+// recent copies are kept. Outside the binary log: each server rotates its own. It returns
+// the number of tables rotated.
+func (s *Server) RotateLogTables(ctx context.Context, keep int, now time.Time) (int, error) {
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("rotate log tables of %s: %w", s.addr, err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "SET SESSION sql_log_bin = 0"); err != nil {
+		return 0, fmt.Errorf("rotate log tables of %s: %w", s.addr, err)
+	}
+	suffix := now.UTC().Format("20060102150405")
+	n := 0
+	for _, t := range logTables {
+		// t comes from logTables, suffix from a time format: no input in these names.
+		old, fresh := t+"_"+suffix, t+"_new"
+		stmts := []string{
+			"DROP TABLE IF EXISTS mysql." + fresh,
+			"CREATE TABLE mysql." + fresh + " LIKE mysql." + t,
+			"RENAME TABLE mysql." + t + " TO mysql." + old + ", mysql." + fresh + " TO mysql." + t,
+		}
+		for _, q := range stmts {
+			if _, err := c.ExecContext(ctx, q); err != nil {
+				return n, fmt.Errorf("rotate mysql.%s on %s: %w", t, s.addr, err)
+			}
+		}
+		n++
+		rows, err := c.QueryContext(ctx, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='mysql' AND TABLE_NAME LIKE ? ORDER BY TABLE_NAME DESC", t+"\\_2%")
+		if err != nil {
+			return n, fmt.Errorf("rotated log tables of %s: %w", s.addr, err)
+		}
+		var copies []string
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err == nil {
+				copies = append(copies, name)
+			}
+		}
+		rows.Close()
+		for i := keep; i < len(copies); i++ {
+			if _, err := c.ExecContext(ctx, "DROP TABLE IF EXISTS mysql."+schemaIdent(copies[i])); err != nil {
+				return n, fmt.Errorf("drop mysql.%s on %s: %w", copies[i], s.addr, err)
+			}
+		}
+	}
+	return n, nil
+}

@@ -346,6 +346,20 @@ func (b *backupService) Optimize(server ipv6.HostPort, origin string) (jobs.Job,
 	})
 }
 
+// RotateLogTables queues the rotation of server's log tables, keeping
+// scheduler-db-servers-logs-table-keep rotated copies.
+func (b *backupService) RotateLogTables(server ipv6.HostPort, origin string) (jobs.Job, error) {
+	return b.queue.Enqueue(server.String(), jobs.LogTables, origin, func(ctx context.Context, j jobs.Job) (jobs.Outcome, error) {
+		srv, err := mariadb.Open(server, b.creds.User, b.creds.Password, mariadb.Options{ReadTimeout: time.Minute})
+		if err != nil {
+			return jobs.Outcome{}, err
+		}
+		defer srv.Close()
+		n, err := srv.RotateLogTables(ctx, b.s.SchedulerDBServersLogsTableKeep, time.Now())
+		return jobs.Outcome{Result: fmt.Sprintf("%d log tables rotated, %d copies kept", n, b.s.SchedulerDBServersLogsTableKeep)}, err
+	})
+}
+
 // Logs queues the collection of server's error log (the original's "error" task) into
 // <monitoring-datadir>/<cluster>/<host>_<port>/log/log_error.log, through the jobs
 // protocol; its slow query log likewise.
@@ -407,9 +421,15 @@ func (b *backupService) schedule() error {
 			each(func(a ipv6.HostPort) (jobs.Job, error) { return b.Optimize(a, "scheduler") })),
 	}
 	if s.SchedulerDBServersLogs && b.seeder.Remote != nil {
-		errs = append(errs, add(true, "scheduler-db-servers-logs-cron", s.SchedulerDBServersLogsCron,
-			each(func(a ipv6.HostPort) (jobs.Job, error) { return b.Logs(jobs.ErrorLog, a, "scheduler") })))
+		// The error log and the slow query log, each a job of its own (the original's
+		// "error" and "slowquery" tasks).
+		errs = append(errs, add(true, "scheduler-db-servers-logs-cron", s.SchedulerDBServersLogsCron, func() {
+			each(func(a ipv6.HostPort) (jobs.Job, error) { return b.Logs(jobs.ErrorLog, a, "scheduler") })()
+			each(func(a ipv6.HostPort) (jobs.Job, error) { return b.Logs(jobs.SlowLog, a, "scheduler") })()
+		}))
 	}
+	errs = append(errs, add(s.SchedulerDBServersLogsTableRotate, "scheduler-db-servers-logs-table-rotate-cron", s.SchedulerDBServersLogsTableRotateCron,
+		each(func(a ipv6.HostPort) (jobs.Job, error) { return b.RotateLogTables(a, "scheduler") })))
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
