@@ -145,29 +145,6 @@ func TestTreeDepth3RelayKilledReplicasGoToItsSource(t *testing.T) {
 	assertTree(t, c, 0, map[int]int{1: 0, 3: 1})
 }
 
-func TestTreeSwitchoverToALeafOnRealServers(t *testing.T) {
-	// s0 -> s1 -> {s2, s3}: switch over to the leaf s2. The old master and the relay go
-	// under it; s3 stays under the relay.
-	c := testenv.StartCluster(t, 4, testenv.Tree(-1, 0, 1, 1))
-	createWriterTable(t, c)
-	m, _ := failoverMonitor(t, c, nil)
-	runMonitor(t, m)
-	waitFor(t, m, 5*time.Second, "healthy tree", func(s *topology.Snapshot) bool { return states(s) == "Master,Relay,Slave,Slave" })
-	w := startWriter(t, m, c, 5*time.Millisecond)
-	w.waitAcked(t, 50)
-
-	target := mustAddr(c.Servers[2].Addr())
-	if _, res, err := m.Switchover(context.Background(), &target, false); err != nil {
-		t.Fatalf("switchover: %v (%+v)", err, res)
-	}
-	w.waitAcked(t, len(w.Acked())+20)
-	w.Stop()
-	assertTree(t, c, 2, map[int]int{0: 2, 1: 2, 3: 1})
-	if lost := missing(t, c.Servers[2], w.Acked()); len(lost) > 0 {
-		t.Fatalf("switchover lost %d acknowledged writes", len(lost))
-	}
-}
-
 func TestTreeDryRunAfterMasterDiedBeforeTheManagerStarted(t *testing.T) {
 	// The manager starts after the master of s0 -> s1 -> s2 died: it never saw it alive.
 	// Every server holds the dead master's transactions; none is errant.
@@ -207,24 +184,36 @@ func TestTreeDryRunAfterMasterDiedBeforeTheManagerStarted(t *testing.T) {
 
 }
 
-func TestTreeSwitchoverToTheRelayKeepsItsReplicas(t *testing.T) {
-	// s0 -> s1 -> {s2, s3}: switch over to the relay s1; its replicas stay under it and
-	// the old master goes under it too.
-	c := testenv.StartCluster(t, 4, testenv.Tree(-1, 0, 1, 1))
-	createWriterTable(t, c)
-	m, _ := failoverMonitor(t, c, nil)
-	runMonitor(t, m)
-	waitFor(t, m, 5*time.Second, "healthy tree", func(s *topology.Snapshot) bool { return states(s) == "Master,Relay,Slave,Slave" })
-	w := startWriter(t, m, c, 5*time.Millisecond)
-	w.waitAcked(t, 50)
-	target := mustAddr(c.Servers[1].Addr())
-	if _, res, err := m.Switchover(context.Background(), &target, false); err != nil {
-		t.Fatalf("switchover: %v (%+v)", err, res)
-	}
-	w.waitAcked(t, len(w.Acked())+20)
-	w.Stop()
-	assertTree(t, c, 1, map[int]int{0: 1, 2: 1, 3: 1})
-	if lost := missing(t, c.Servers[1], w.Acked()); len(lost) > 0 {
-		t.Fatalf("switchover lost %d acknowledged writes", len(lost))
+// Switchover in the tree s0 -> s1 -> {s2, s3} under a writer: to the relay s1 (its
+// replicas stay under it, the old master goes under it too), and to the leaf s2 (the old
+// master and the relay go under it, s3 stays under the relay). No acknowledged write lost.
+func TestTreeSwitchoverToTheRelayAndToALeaf(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		target  int
+		parents map[int]int
+	}{
+		{"relay", 1, map[int]int{0: 1, 2: 1, 3: 1}},
+		{"leaf", 2, map[int]int{0: 2, 1: 2, 3: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testenv.StartCluster(t, 4, testenv.Tree(-1, 0, 1, 1))
+			createWriterTable(t, c)
+			m, _ := failoverMonitor(t, c, nil)
+			runMonitor(t, m)
+			waitFor(t, m, 5*time.Second, "healthy tree", func(s *topology.Snapshot) bool { return states(s) == "Master,Relay,Slave,Slave" })
+			w := startWriter(t, m, c, 5*time.Millisecond)
+			w.waitAcked(t, 50)
+			target := mustAddr(c.Servers[tc.target].Addr())
+			if _, res, err := m.Switchover(context.Background(), &target, false); err != nil {
+				t.Fatalf("switchover: %v (%+v)", err, res)
+			}
+			w.waitAcked(t, len(w.Acked())+20)
+			w.Stop()
+			assertTree(t, c, tc.target, tc.parents)
+			if lost := missing(t, c.Servers[tc.target], w.Acked()); len(lost) > 0 {
+				t.Fatalf("switchover lost %d acknowledged writes", len(lost))
+			}
+		})
 	}
 }
