@@ -6,7 +6,7 @@ LDFLAGS := -X replication-manager-pro/internal/version.Version=$(VERSION)
 # Tests start real mariadbd processes; keep packages from fighting over 2 cores.
 TESTFLAGS ?= -count=1 -p 2 -timeout 15m
 
-.PHONY: all build deps test test-short bench demo lint fuzz clean install
+.PHONY: all build deps test test-short bench demo demo-slapos lint fuzz clean install
 
 all: build
 
@@ -51,6 +51,14 @@ fuzz:
 
 demo:
 	@./scripts/demo.sh
+
+# The seed's SlapOS request (testdata) and one shared instance on simulated SlapOS computers
+# (network namespaces when root, loopback otherwise): prints the UI, the published parameters
+# and the tenant's URL; Ctrl-C stops and removes everything (docs/slapos.md).
+demo-slapos: build
+	@./scripts/install-deps.sh --demo
+	$(BIN) slapos simulate --parameters testdata/slapos-request-cluster1.json \
+		--shared-instances testdata/slapos-shared-instances.json --dir $(or $(DIR),slapos-simulation)
 
 lint:
 	$(GO) vet ./...
