@@ -39,13 +39,9 @@ func benchFault(b *testing.B, start func(run int) *testenv.Cluster, fault func(c
 		m.cfg.HeartbeatPeriod, m.cfg.HeartbeatTimeout = 200*time.Millisecond, 600*time.Millisecond
 		m.cfg.Failover.Exec.HeartbeatPeriod = 200 * time.Millisecond
 		stop := startBenchMonitor(m)
-		deadline := time.Now().Add(20 * time.Second)
-		for s := m.Snapshot(); s == nil || states(s) != "Master,Slave,Slave" || hasProblem(s, topology.SlowHeartbeat) || !heartbeatsAt(s, 0.2); s = m.Snapshot() {
-			if time.Now().After(deadline) {
-				b.Fatalf("run %d: cluster not healthy with the heartbeat set: %v", run, s)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		benchWaitHealthy(b, m, run, 20*time.Second, func(s *topology.Snapshot) bool {
+			return states(s) == "Master,Slave,Slave" && !hasProblem(s, topology.SlowHeartbeat) && heartbeatsAt(s, 0.2)
+		})
 		w := startAppWriter(b, c, 5*time.Millisecond)
 		w.mark(time.Now())
 		w.waitCommits(b, 50, 10*time.Second)

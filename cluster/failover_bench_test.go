@@ -71,6 +71,25 @@ func benchFailoverMonitor(tb testing.TB, c *testenv.Cluster, mode string) (*Moni
 	return m, events
 }
 
+// benchWaitHealthy waits until the running monitor's snapshot satisfies ok.
+func benchWaitHealthy(tb testing.TB, m *Monitor, run int, within time.Duration, ok func(*topology.Snapshot) bool) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for s := m.Snapshot(); s == nil || !ok(s); s = m.Snapshot() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("run %d: cluster not healthy: states %s problems %s", run, statesOf(s), codesOf(s))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func codesOf(s *topology.Snapshot) string {
+	if s == nil {
+		return ""
+	}
+	return codes(s.Problems)
+}
+
 // startBenchMonitor runs m.Run; the returned function stops it and waits for it.
 func startBenchMonitor(m *Monitor) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -416,13 +435,7 @@ func BenchmarkFailover(b *testing.B) {
 		benchWriterTable(b, c)
 		m, events := benchFailoverMonitor(b, c, "automatic")
 		stopMonitor := startBenchMonitor(m)
-		deadline := time.Now().Add(10 * time.Second)
-		for s := m.Snapshot(); s == nil || states(s) != "Master,Slave,Slave"; s = m.Snapshot() {
-			if time.Now().After(deadline) {
-				b.Fatalf("run %d: cluster not healthy: %v", run, s)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		benchWaitHealthy(b, m, run, 10*time.Second, func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
 		w := startAppWriter(b, c, 5*time.Millisecond)
 		w.mark(time.Now())
 		w.waitCommits(b, 50, 10*time.Second)

@@ -14,6 +14,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"replication-manager-pro/internal/testenv"
+	"replication-manager-pro/topology"
 )
 
 // Benchmarks of replication trees on real MariaDB servers, 10 runs each on a fresh tree,
@@ -115,13 +116,7 @@ func BenchmarkTreeRelayKill(b *testing.B) {
 		m, events := benchFailoverMonitor(b, c, "automatic")
 		m.cfg.AutoRejoin = true
 		stop := startBenchMonitor(m)
-		deadline := time.Now().Add(10 * time.Second)
-		for s := m.Snapshot(); s == nil || states(s) != "Master,Relay,Slave,Slave,Slave"; s = m.Snapshot() {
-			if time.Now().After(deadline) {
-				b.Fatalf("run %d: tree not healthy: %v", run, s)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		benchWaitHealthy(b, m, run, 10*time.Second, func(s *topology.Snapshot) bool { return states(s) == "Master,Relay,Slave,Slave,Slave" })
 		watch := newReplWatch(b, []*testenv.Server{c.Servers[2], c.Servers[3]})
 		time.Sleep(time.Duration(rand.Int64N(int64(200 * time.Millisecond)))) // anywhere within a tick
 		t0 := time.Now()
@@ -176,13 +171,7 @@ func BenchmarkTreeFailover(b *testing.B) {
 		enableSemiSync(b, c)
 		m, events := benchFailoverMonitor(b, c, "automatic")
 		stop := startBenchMonitor(m)
-		deadline := time.Now().Add(10 * time.Second)
-		for s := m.Snapshot(); s == nil || states(s) != "Master,Relay,Slave,Slave,Slave"; s = m.Snapshot() {
-			if time.Now().After(deadline) {
-				b.Fatalf("run %d: tree not healthy: %v", run, s)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		benchWaitHealthy(b, m, run, 10*time.Second, func(s *topology.Snapshot) bool { return states(s) == "Master,Relay,Slave,Slave,Slave" })
 		w := startAppWriter(b, c, 5*time.Millisecond)
 		w.mark(time.Now())
 		w.waitCommits(b, 50, 10*time.Second)
