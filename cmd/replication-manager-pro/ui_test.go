@@ -172,8 +172,10 @@ func TestUIEndToEnd(t *testing.T) {
 	ui.waitFor(`document.getElementById('action-status').textContent`, "the switchover done", func(v string) bool { return strings.Contains(v, "done") })
 
 	// Its timeline, opened from the event list.
-	ui.waitFor(`String(document.querySelectorAll('#events a.timeline-link').length)`, "a timeline link in the events", func(v string) bool { return v != "0" })
-	ui.js(`document.querySelector('#events a.timeline-link').click()`)
+	// (the bootstrap's events have links too: take a switchover step's)
+	switchLink := `Array.from(document.querySelectorAll('#events tbody tr')).find(r => r.textContent.includes('switchover-step') && r.querySelector('a.timeline-link'))`
+	ui.waitFor(`String(!!`+switchLink+`)`, "a timeline link on the switchover's events", func(v string) bool { return v == "true" })
+	ui.js(switchLink + `.querySelector('a.timeline-link').click()`)
 	steps := `Array.from(document.querySelectorAll('#plans .timeline.focus .gantt-row')).map(r => r.dataset.step + '=' + r.querySelector('.gantt-dur').textContent).join(',')`
 	ui.waitFor(steps, "the switchover's steps", func(v string) bool {
 		return strings.Contains(v, "freeze-old-master=") && strings.Contains(v, "promote=") && strings.Contains(v, " ms")
