@@ -375,6 +375,9 @@ func (s *Sim) startProxies() error {
 		if err != nil {
 			return err
 		}
+		if len(hs.Socket()) > 97 {
+			return fmt.Errorf("%s: longer than HAProxy's 97 characters for a socket path: choose a shorter directory", hs.Socket())
+		}
 		if err := os.MkdirAll(hs.WorkDir, 0o750); err != nil {
 			return err
 		}

@@ -37,11 +37,16 @@ type slaposDaemon struct {
 }
 
 // renderAndServe renders params into a temporary directory and runs the daemon on it.
-func renderAndServe(t *testing.T, params string) *slaposDaemon {
+func renderAndServe(t testing.TB, params string) *slaposDaemon {
 	t.Helper()
 	d := &slaposDaemon{out: t.TempDir(), creds: map[string]string{}, log: &lockedBuffer{}}
-	if o, e, code := runCmd(t, "slapos", "render", "--parameters", params, "--out", d.out); code != 0 {
-		t.Fatalf("render: %d\n%s\n%s", code, o, e)
+	render := newRootCmd()
+	var rout lockedBuffer
+	render.SetOut(&rout)
+	render.SetErr(&rout)
+	render.SetArgs([]string{"slapos", "render", "--parameters", params, "--out", d.out})
+	if err := render.Execute(); err != nil {
+		t.Fatalf("render: %v\n%s", err, rout.String())
 	}
 	cfgText, _ := os.ReadFile(filepath.Join(d.out, "config.toml"))
 	m := regexp.MustCompile(`api-credentials = "admin:([^"]+)"`).FindSubmatch(cfgText)
@@ -104,7 +109,7 @@ func (d *slaposDaemon) api() *slaposim.API {
 
 func (d *slaposDaemon) plainURL() string { return fmt.Sprintf("http://127.0.0.1:%d", d.httpPort) }
 
-func freePortT(t *testing.T) int {
+func freePortT(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -114,7 +119,7 @@ func freePortT(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func agentWait(t *testing.T, limit time.Duration, what string, ok func() bool) {
+func agentWait(t testing.TB, limit time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !ok() {
@@ -132,7 +137,7 @@ type runningAgent struct {
 	stop func()
 }
 
-func startAgent(t *testing.T, cfg agent.Config) *runningAgent {
+func startAgent(t testing.TB, cfg agent.Config) *runningAgent {
 	t.Helper()
 	lb := &lockedBuffer{}
 	log := logrus.New()
@@ -166,7 +171,7 @@ func startAgent(t *testing.T, cfg agent.Config) *runningAgent {
 	return r
 }
 
-func pidOf(t *testing.T, l agent.Layout) int {
+func pidOf(t testing.TB, l agent.Layout) int {
 	t.Helper()
 	b, err := os.ReadFile(l.PidFile())
 	if err != nil {
