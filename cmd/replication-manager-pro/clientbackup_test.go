@@ -1,6 +1,12 @@
 package main
 
 import (
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,4 +82,42 @@ func TestClientBackupJobsReseed(t *testing.T) {
 	if _, _, code := client("backup", "--server", hosts[1], "--kind", "incremental"); code == 0 {
 		t.Fatal("an unknown kind was accepted")
 	}
+
+	// Stop and start are jobs too. On premise a stop is a SHUTDOWN: done; nothing can
+	// start a server there: the failed job says so.
+	code, body := apiPost(t, port, "/api/clusters/c1/servers/"+url.PathEscape(hosts[1])+"/actions/stop")
+	if code != http.StatusOK {
+		t.Fatalf("stop on premise: HTTP %d %s", code, body)
+	}
+	code, body = apiPost(t, port, "/api/clusters/c1/servers/"+url.PathEscape(hosts[1])+"/actions/start")
+	if code != http.StatusInternalServerError || !strings.Contains(body, "not supported") {
+		t.Fatalf("start on premise: HTTP %d %s", code, body)
+	}
+	out, errs, code = client("jobs", "--server", hosts[1])
+	if code != 0 || !regexp.MustCompile(`stop +done`).MatchString(out) || !regexp.MustCompile(`start +failed`).MatchString(out) {
+		t.Fatalf("stop and start are not jobs: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// apiPost logs in as admin and POSTs to a route of the daemon's API.
+func apiPost(t *testing.T, port int, path string) (int, string) {
+	t.Helper()
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	base := "https://127.0.0.1:" + strconv.Itoa(port)
+	res, err := hc.Post(base+"/api/login", "application/json", strings.NewReader(`{"username":"admin","password":"`+cliAPIPassword+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct{ Token string }
+	json.NewDecoder(res.Body).Decode(&tok)
+	res.Body.Close()
+	req, _ := http.NewRequest(http.MethodPost, base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	res, err = hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }

@@ -12,6 +12,7 @@ import (
 	"replication-manager-pro/cluster"
 	"replication-manager-pro/config"
 	"replication-manager-pro/ipv6"
+	"replication-manager-pro/jobs"
 	"replication-manager-pro/orchestrator"
 	"replication-manager-pro/orchestrator/slapos"
 )
@@ -131,11 +132,11 @@ func (s services) member(name string) (*cluster.Member, orchestrator.Orchestrato
 }
 
 func (s services) StartDatabase(ctx context.Context, name string, addr ipv6.HostPort) error {
-	_, o, err := s.member(name)
+	m, o, err := s.member(name)
 	if err != nil {
 		return err
 	}
-	return o.StartDatabase(ctx, addr)
+	return asJob(ctx, m, jobs.Start, addr, func(ctx context.Context) error { return o.StartDatabase(ctx, addr) })
 }
 
 func (s services) StopDatabase(ctx context.Context, name string, addr ipv6.HostPort) error {
@@ -143,7 +144,37 @@ func (s services) StopDatabase(ctx context.Context, name string, addr ipv6.HostP
 	if err != nil {
 		return err
 	}
-	return o.StopDatabase(ctx, addr, m.Monitor.Snapshot())
+	return asJob(ctx, m, jobs.Stop, addr, func(ctx context.Context) error { return o.StopDatabase(ctx, addr, m.Monitor.Snapshot()) })
+}
+
+// asJob runs a start or stop as a job of the cluster's queue, when it has one, so that it
+// shows with the backups and reseeds (API, CLI, UI), and waits for it; directly otherwise.
+func asJob(ctx context.Context, m *cluster.Member, kind jobs.Kind, addr ipv6.HostPort, run func(context.Context) error) error {
+	b := backupsOf(m.Monitor)
+	if b == nil || b.queue == nil {
+		return run(ctx)
+	}
+	var runErr error // the orchestrator's own error, for the API's mapping (not supported: 501)
+	j, err := b.queue.Enqueue(addr.String(), kind, "api", func(ctx context.Context, _ jobs.Job) (jobs.Outcome, error) {
+		if runErr = run(ctx); runErr != nil {
+			return jobs.Outcome{}, runErr
+		}
+		return jobs.Outcome{Result: string(kind) + " done"}, nil
+	})
+	if err != nil {
+		return err
+	}
+	done, err := b.queue.Wait(ctx, j.ID)
+	if err != nil {
+		return err
+	}
+	if done.State == jobs.Failed {
+		if runErr != nil {
+			return runErr
+		}
+		return errors.New(done.Error)
+	}
+	return nil
 }
 
 // SlapOSCluster is the slapos.ClusterSource of the agent endpoints: a running cluster whose
