@@ -134,7 +134,7 @@ func TestUIEndToEnd(t *testing.T) {
 
 	// A lag injected on the second server shows in its lag chart; the writes show in the
 	// master's commits chart.
-	injectLag(t, ctx, env, 4*time.Second)
+	injectLag(t, ctx, env, 5*time.Second)
 	lagMax := fmt.Sprintf(`(document.querySelector('#legend-lag .legend-item[data-series="%s"]') || {dataset: {}}).dataset.max || ""`, env.Hosts[1])
 	ui.waitFor(lagMax, "a lag of at least 3 s in the chart", func(v string) bool { f, err := strconv.ParseFloat(v, 64); return err == nil && f >= 3 })
 	ui.waitFor(`document.querySelector('#legend-commits .legend-item').dataset.max || ""`, "commits in the chart",
@@ -237,9 +237,10 @@ func TestUIEndToEnd(t *testing.T) {
 	ui.js(`document.getElementById('settings-filter').value = 'failover-'; renderSettings()`)
 	ui.screenshot("ui-settings.png")
 
+	before := ui.eval(`String(Date.now())`)
 	restartDemoDaemon(t, env)
-	ui.waitFor(`document.getElementById('live').textContent`, "the page saying it is stale", func(v string) bool { return strings.HasPrefix(v, "stale") })
-	ui.wait(`document.getElementById('live').textContent`, "live")
+	ui.wait(`String((live.lastStale || 0) > `+before+`)`, "true")  // the page said it was stale...
+	ui.wait(`document.getElementById('live').textContent`, "live") // ...and reconnected by itself
 	ui.js(`loadSettings()`)
 	ui.wait(limit, "7 saved")
 	ui.wait(states, fmt.Sprintf("%s=Slave,%s=Slave,%s=Master", env.Hosts[0], env.Hosts[1], env.Hosts[2]))

@@ -39,6 +39,7 @@ function liveStop() {
 }
 
 function liveStatus(text, cls) {
+  if (cls === "stale") live.lastStale = Date.now(); // when the page last said it was stale
   const n = document.getElementById("live");
   if (!n) return;
   n.textContent = text;
