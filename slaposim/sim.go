@@ -412,19 +412,22 @@ func (s *Sim) startManager() error {
 		return err
 	}
 	s.manager = p
-	s.logf("manager: https://%s (UI and API), partition routes on http://%s",
-		ipv6.HostPort{Host: s.Root.IPv4, Port: s.APIPort}, ipv6.HostPort{Host: s.Root.IPv4, Port: s.HTTPPort})
+	s.logf("manager: https://%s (UI, API and the partition routes)", ipv6.HostPort{Host: s.Root.IPv4, Port: s.APIPort})
 	return nil
 }
 
-// ManagerURL is where the partitions reach the manager's partition routes.
+// ManagerURL is where the partitions reach the manager's partition routes: its TLS
+// listener, verified against the root partition's certificate (the credentials never
+// cross the network in clear).
 func (s *Sim) ManagerURL() string {
-	return "http://" + ipv6.HostPort{Host: s.Root.IPv4, Port: s.HTTPPort}.String()
+	return "https://" + ipv6.HostPort{Host: s.Root.IPv4, Port: s.APIPort}.String()
 }
 
 func (s *Sim) startAgent(db *Database) error {
+	cert, _ := slapos.TLSPaths(s.RootDir())
 	args := append([]string{"slapos", "agent", "--parameters", filepath.Join(db.Partition, "parameters.json"),
-		"--ipv6", ipv6.Unbracket(db.Addr.Host), "--ipv4", db.IPv4, "--manager", s.ManagerURL(), "--partition", db.Partition}, s.opt.AgentArgs...)
+		"--ipv6", ipv6.Unbracket(db.Addr.Host), "--ipv4", db.IPv4, "--manager", s.ManagerURL(), "--ca-file", cert,
+		"--partition", db.Partition}, s.opt.AgentArgs...)
 	cmd := db.Computer.wrap(s.opt.Self(args...))
 	p, err := startProc("agent "+db.Addr.String(), cmd, filepath.Join(db.Partition, "var", "log", "agent.log"))
 	if err != nil {
