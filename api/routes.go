@@ -104,6 +104,8 @@ func (s *Server) routes() []route {
 		{pattern: serverPrefix + "set-unrated", protected: true, grant: GrantClusterSettings, action: true, handler: s.serverAction(actSetUnrated)},
 		{pattern: serverPrefix + "start", protected: true, grant: GrantDBStart, action: true, handler: s.serverAction(actStart)},
 		{pattern: serverPrefix + "stop", protected: true, grant: GrantDBStop, action: true, handler: s.serverAction(actStop)},
+		// An extension: stop then start, one job (grant db-stop, the more dangerous half).
+		{pattern: serverPrefix + "restart", protected: true, grant: GrantDBStop, action: true, handler: s.serverAction(actRestart)},
 	}
 	rt = append(rt, s.compatImplemented()...) // compat.go: topology/proxies, proxy actions, settings
 	rt = append(rt, s.backupRoutes()...)      // backups.go: backups, jobs, backup and reseed actions

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"slices"
@@ -160,7 +161,14 @@ const (
 	actSetUnrated
 	actStart
 	actStop
+	actRestart
 )
+
+// ServiceRestarter is a ServiceControl that also restarts a database (stop then start, one
+// job); without it the restart action answers 501.
+type ServiceRestarter interface {
+	RestartDatabase(ctx context.Context, cluster string, addr ipv6.HostPort) error
+}
 
 // serverAction handles /api/clusters/{c}/servers/{s}/actions/*. Unknown server: 404.
 func (s *Server) serverAction(kind serverActionKind) func(http.ResponseWriter, *http.Request, *reqCtx) {
@@ -189,16 +197,24 @@ func (s *Server) serverAction(kind serverActionKind) func(http.ResponseWriter, *
 			s.switchover(w, r, rc, &addr)
 		case actSetPrefered, actSetIgnored, actSetUnrated:
 			s.editHostLists(w, r, rc, addr, kind)
-		case actStart, actStop:
+		case actStart, actStop, actRestart:
 			if s.opt.Services == nil {
 				http.Error(w, "no orchestrator: start and stop need prov-orchestrator support", http.StatusNotImplemented)
 				return
 			}
 			var err error
-			if kind == actStart {
+			switch kind {
+			case actStart:
 				err = s.opt.Services.StartDatabase(ctx, rc.member.Name, addr)
-			} else {
+			case actStop:
 				err = s.opt.Services.StopDatabase(ctx, rc.member.Name, addr)
+			default:
+				rs, ok := s.opt.Services.(ServiceRestarter)
+				if !ok {
+					http.Error(w, "restart is not available with this orchestrator", http.StatusNotImplemented)
+					return
+				}
+				err = rs.RestartDatabase(ctx, rc.member.Name, addr)
 			}
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)

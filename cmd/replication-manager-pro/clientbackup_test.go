@@ -93,8 +93,14 @@ func TestClientBackupJobsReseed(t *testing.T) {
 	if code != http.StatusInternalServerError || !strings.Contains(body, "not supported") {
 		t.Fatalf("start on premise: HTTP %d %s", code, body)
 	}
+	// The server is stopped and nothing can start it here: a restart fails, as a job.
+	code, body = apiPost(t, port, "/api/clusters/c1/servers/"+url.PathEscape(hosts[1])+"/actions/restart")
+	if code != http.StatusInternalServerError {
+		t.Fatalf("restart on premise: HTTP %d %s", code, body)
+	}
 	out, errs, code = client("jobs", "--server", hosts[1])
-	if code != 0 || !regexp.MustCompile(`stop +done`).MatchString(out) || !regexp.MustCompile(`start +failed`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`stop +done`).MatchString(out) || !regexp.MustCompile(`start +failed`).MatchString(out) ||
+		!regexp.MustCompile(`restart +failed`).MatchString(out) {
 		t.Fatalf("stop and start are not jobs: exit %d\n%s%s", code, out, errs)
 	}
 }

@@ -147,6 +147,20 @@ func (s services) StopDatabase(ctx context.Context, name string, addr ipv6.HostP
 	return asJob(ctx, m, jobs.Stop, addr, func(ctx context.Context) error { return o.StopDatabase(ctx, addr, m.Monitor.Snapshot()) })
 }
 
+// RestartDatabase stops then starts a database, one job of kind restart.
+func (s services) RestartDatabase(ctx context.Context, name string, addr ipv6.HostPort) error {
+	m, o, err := s.member(name)
+	if err != nil {
+		return err
+	}
+	return asJob(ctx, m, jobs.Restart, addr, func(ctx context.Context) error {
+		if err := o.StopDatabase(ctx, addr, m.Monitor.Snapshot()); err != nil {
+			return err
+		}
+		return o.StartDatabase(ctx, addr)
+	})
+}
+
 // asJob runs a start or stop as a job of the cluster's queue, when it has one, so that it
 // shows with the backups and reseeds (API, CLI, UI), and waits for it; directly otherwise.
 func asJob(ctx context.Context, m *cluster.Member, kind jobs.Kind, addr ipv6.HostPort, run func(context.Context) error) error {
