@@ -244,6 +244,14 @@ func TestUIEndToEnd(t *testing.T) {
 	ui.js(`loadSettings()`)
 	ui.wait(limit, "7 saved")
 	ui.wait(states, fmt.Sprintf("%s=Slave,%s=Slave,%s=Master", env.Hosts[0], env.Hosts[1], env.Hosts[2]))
+
+	// On a phone the page fits the screen's width (wide tables scroll inside their box).
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile)); err != nil {
+		t.Fatal(err)
+	}
+	ui.js(`showTab('overview')`)
+	ui.wait(`String(document.documentElement.scrollWidth <= window.innerWidth + 1)`, "true")
+	ui.screenshotViewport("ui-phone.png")
 }
 
 // uiDriver runs JavaScript in the page and waits for what it shows.

@@ -315,7 +315,7 @@ function treeLayout(servers) {
 
 function drawTopology(servers) {
   const svg = $("topology");
-  const W = svg.clientWidth || 800, boxW = 190, boxH = 64;
+  const avail = svg.clientWidth || 800, boxW = 190, boxH = 64;
   svg.replaceChildren();
   const ns = "http://www.w3.org/2000/svg";
   const mk = (tag, attrs) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); return n; };
@@ -326,8 +326,11 @@ function drawTopology(servers) {
   svg.append(defs);
   // A tree, one row per depth: each server under its source, a relay's replicas under it.
   const { slots, width, depth } = treeLayout(servers);
+  // Drawn at least a box and a gap wide per slot, scaled down to the page (a phone).
+  const W = Math.max(avail, (width || 1) * (boxW + 16)), H = 16 + depth * 124 + boxH + 16;
   const rowH = 124, step = W / (width || 1);
-  svg.style.height = (16 + depth * rowH + boxH + 16) + "px";
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.style.height = Math.round(H * avail / W) + "px";
   const pos = new Map();
   for (const { s, d, x } of slots) pos.set(addrOf(s), { x: step * x + step / 2 - boxW / 2, y: 16 + d * rowH });
   for (const s of servers) {
