@@ -39,6 +39,7 @@ var updateScreenshot = flag.Bool("update-screenshot", false, "write the UI's scr
 //   - a tenant database requested from the page, its URLs without the password, then
 //     dropped after a confirmation;
 //   - a logical backup started from the page, its job followed until done;
+//   - the master killed: the monitor's automatic failover shows, and its timeline too;
 //   - a setting changed in the settings view, still there (source "saved") after the
 //     daemon restarts, while the page said it was stale and reconnected by itself.
 //
@@ -183,12 +184,11 @@ func TestUIEndToEnd(t *testing.T) {
 	if head := ui.eval(`document.querySelector('#plans .timeline.focus h4').textContent`); !strings.HasPrefix(head, "switchover") {
 		t.Fatalf("focused timeline %q", head)
 	}
-	ui.screenshot("ui-timeline.png")
 
 	// Proxies: the new master is the writer, and the proxy routes writes to it.
 	ui.js(`showTab('proxies')`)
-	master := fmt.Sprintf(`(() => { const r = document.querySelector('#proxies tr[data-server="%s"]'); return r ? r.textContent : ''; })()`, env.Hosts[2])
-	ui.waitFor(master, "the new master's routing", func(v string) bool {
+	writer := fmt.Sprintf(`(() => { const r = document.querySelector('#proxies tr[data-server="%s"]'); return r ? r.textContent : ''; })()`, env.Hosts[2])
+	ui.waitFor(writer, "the new master's routing", func(v string) bool {
 		return strings.Contains(v, "writer") && (strings.Contains(v, "ONLINE") || strings.Contains(v, "ready"))
 	})
 	ui.screenshot("ui-proxies.png")
@@ -224,6 +224,22 @@ func TestUIEndToEnd(t *testing.T) {
 	ui.waitFor(`String(document.querySelectorAll('#backups tbody tr[data-backup]').length)`, "the backup listed", func(v string) bool { return v != "0" })
 	ui.screenshot("ui-backups.png")
 
+	// A failover: the master (the third server since the switchover) is killed; the
+	// monitor fails over by itself, and the page draws that failover's steps too.
+	env.dbs[2].Kill()
+	ui.waitFor(states, "a new master, the old one failed", func(v string) bool {
+		return strings.Contains(v, env.Hosts[2]+"=Failed") && strings.Contains(v, "=Master")
+	})
+	failLink := `Array.from(document.querySelectorAll('#events tbody tr')).find(r => r.textContent.includes('failover-step') && r.querySelector('a.timeline-link'))`
+	ui.wait(`String(!!`+failLink+`)`, "true")
+	ui.js(failLink + `.querySelector('a.timeline-link').click()`)
+	ui.waitFor(steps, "the failover's steps", func(v string) bool { return strings.Contains(v, "promote=") && strings.Contains(v, " ms") })
+	if head := ui.eval(`document.querySelector('#plans .timeline.focus h4').textContent`); !strings.HasPrefix(head, "failover") || !strings.Contains(head, "monitor") {
+		t.Fatalf("focused timeline %q, want the monitor's failover", head)
+	}
+	ui.screenshot("ui-timeline.png")
+	master := ui.eval(`state.servers.find(s => s.state === 'Master').url`)
+
 	// Managers: the demo's manager works alone.
 	ui.js(`showTab('managers')`)
 	ui.wait(`document.querySelector('#managers tbody').textContent`, "this manager works alone and leads every cluster")
@@ -243,7 +259,7 @@ func TestUIEndToEnd(t *testing.T) {
 	ui.wait(`document.getElementById('live').textContent`, "live") // ...and reconnected by itself
 	ui.js(`loadSettings()`)
 	ui.wait(limit, "7 saved")
-	ui.wait(states, fmt.Sprintf("%s=Slave,%s=Slave,%s=Master", env.Hosts[0], env.Hosts[1], env.Hosts[2]))
+	ui.wait(`(state.servers.find(s => s.state === 'Master') || {}).url || ''`, master)
 
 	// On a phone the page fits the screen's width (wide tables scroll inside their box).
 	if err := chromedp.Do(bctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile)); err != nil {
