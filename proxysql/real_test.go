@@ -429,9 +429,11 @@ func TestRealReconcileAlongsideProxySQLMonitor(t *testing.T) {
 	}
 
 	// OFFLINE_HARD leftovers: a read runs on a replica while the Router takes it offline.
-	db := s.clientDB(false, func(c *mysql.Config) { c.ReadTimeout = 10 * time.Second })
+	// The read lasts long enough for the Reconcile and the check below on a loaded machine
+	// (with 3 s, CI saw the leftover gone before it looked).
+	db := s.clientDB(false, func(c *mysql.Config) { c.ReadTimeout = 20 * time.Second })
 	done := make(chan error, 1)
-	go func() { _, err := db.Exec("SELECT SLEEP(3)"); done <- err }()
+	go func() { _, err := db.Exec("SELECT SLEEP(8)"); done <- err }()
 	var busy int
 	waitFor(t, 3*time.Second, "a reader with a connection in use", func() bool {
 		for i, srv := range s.c.Servers {
