@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"replication-manager-pro/internal/dbproc"
@@ -261,12 +263,19 @@ func TestUIEndToEnd(t *testing.T) {
 	ui.wait(limit, "7 saved")
 	ui.wait(`(state.servers.find(s => s.state === 'Master') || {}).url || ''`, master)
 
-	// On a phone the page fits the screen's width (wide tables scroll inside their box).
-	if err := chromedp.Do(bctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile)); err != nil {
+	// On a phone the page fits the screen's width (wide tables scroll inside their box);
+	// with the system in dark mode, so is the page.
+	dark := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return err
+	})
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), dark); err != nil {
 		t.Fatal(err)
 	}
 	ui.js(`showTab('overview')`)
 	ui.wait(`String(document.documentElement.scrollWidth <= window.innerWidth + 1)`, "true")
+	ui.wait(`getComputedStyle(document.body).backgroundColor`, "rgb(18, 22, 29)")
 	ui.screenshotViewport("ui-phone.png")
 }
 

@@ -342,7 +342,7 @@ function drawTopology(servers) {
     const g = mk("g", { class: "node", transform: `translate(${p.x},${p.y})`, "data-server": addrOf(s) });
     g.append(mk("rect", { width: boxW, height: boxH, class: "st-" + s.state }));
     const t1 = mk("text", { x: 10, y: 18, class: "title" }); t1.textContent = addrOf(s);
-    const t2 = mk("text", { x: 10, y: 36, class: "st-" + s.state }); t2.textContent = s.state + (readOnlyOf(s) ? "  read_only" : "  writable");
+    const t2 = mk("text", { x: 10, y: 36, class: "st-" + s.state }); t2.textContent = s.state + (s.reachable === false ? "  unreachable" : (readOnlyOf(s) ? "  read_only" : "  writable"));
     const t3 = mk("text", { x: 10, y: 54 }); t3.textContent = "GTID " + (gtidOf(s) || "-") + (replOf(s) ? "  lag " + lagOf(s) : "");
     g.append(t1, t2, t3);
     svg.append(g);
