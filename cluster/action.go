@@ -140,7 +140,8 @@ func (m *Monitor) Act(ctx context.Context, req ActionRequest) (Plan, *Result, er
 		if p.Refused == "" {
 			return p, nil, nil
 		}
-		if !req.Automatic || p.Refused != m.lastRefusal { // the monitor says it once, not every tick
+		// A dry run only asks what would happen: its refusal is the answer, not an event.
+		if !req.DryRun && (!req.Automatic || p.Refused != m.lastRefusal) { // the monitor says it once, not every tick
 			if req.Automatic {
 				m.lastRefusal = p.Refused
 				m.log.WithFields(logrus.Fields{"code": p.Code, "kind": p.Kind}).Warn("automatic " + string(p.Kind) + " refused: " + p.Refused)

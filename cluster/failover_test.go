@@ -492,11 +492,21 @@ func TestFailoverLimitRefusesWithEvent(t *testing.T) {
 
 func TestManualFailoverRefusesLiveMasterAndDryRunPrintsPlan(t *testing.T) {
 	c := testenv.StartCluster(t, 3)
-	m, _ := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.Failover.Mode = "manual" })
+	m, events := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.Failover.Mode = "manual" })
 	m.Tick(context.Background())
+	// A dry run's refusal is its answer, not an event (the UI asks one each time its dialog opens).
+	if _, _, err := m.Act(context.Background(), ActionRequest{Kind: PlanFailover, DryRun: true, Origin: "api"}); !errors.Is(err, ErrRefused) {
+		t.Fatalf("dry run of a failover of a live master: %v", err)
+	}
+	if got := eventsWith(events, "refused"); len(got) != 0 {
+		t.Fatalf("a dry run was recorded as a refusal: %+v", got)
+	}
 	_, _, err := m.Failover(context.Background(), false, false)
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "use switchover") {
 		t.Fatalf("failover of a live master: %v", err)
+	}
+	if got := eventsWith(events, "refused"); len(got) != 1 {
+		t.Fatalf("the refused failover is not recorded once: %+v", got)
 	}
 	c.Master().Kill()
 	// Until the replicas notice the lost connection (milliseconds), they vouch for the master.
