@@ -51,21 +51,57 @@ type running struct {
 	kind   PlanKind
 	origin string
 	since  time.Time
+	// cancel ends a running reseed: a failover does not wait minutes for a copy.
+	cancel context.CancelFunc
 }
 
+// preemptWait bounds how long a failover waits for a reseed it cancelled to unwind.
+const preemptWait = 30 * time.Second
+
 // acquire takes the cluster's action lock, waiting up to req.Wait (and ctx) for a running
-// action to end, or says which action holds it.
+// action to end, or says which action holds it. A failover cancels a running reseed (it
+// copies data for minutes) and waits for it to stop: the replica being reseeded was out of
+// service anyway, and autoseed seeds it again later.
 func (m *Monitor) acquire(ctx context.Context, req ActionRequest) (func(), error) {
 	deadline := time.Now().Add(req.Wait)
+	preempted := false
 	for {
 		release, busy := m.tryAcquire(req)
 		if busy == nil {
 			return release, nil
 		}
+		if req.Kind == PlanFailover && busy.Running == PlanReseed && !preempted && m.cancelRunning() {
+			preempted = true
+			m.log.WithField("origin", req.Origin).Warn("failover needed: cancelling the running reseed")
+			m.observe(ActionEvent{Kind: ObsRefused, Plan: PlanReseed, Origin: req.Origin, Message: "reseed cancelled: a failover is needed", Error: "Preempted"})
+			if d := time.Now().Add(preemptWait); d.After(deadline) {
+				deadline = d
+			}
+		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return nil, busy
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// cancelRunning cancels the running action when it can be cancelled (a reseed).
+func (m *Monitor) cancelRunning() bool {
+	m.actMu.Lock()
+	defer m.actMu.Unlock()
+	if m.running == nil || m.running.cancel == nil {
+		return false
+	}
+	m.running.cancel()
+	return true
+}
+
+// setRunningCancel makes the running action cancellable by a failover.
+func (m *Monitor) setRunningCancel(cancel context.CancelFunc) {
+	m.actMu.Lock()
+	defer m.actMu.Unlock()
+	if m.running != nil {
+		m.running.cancel = cancel
 	}
 }
 
@@ -160,9 +196,12 @@ func (m *Monitor) Act(ctx context.Context, req ActionRequest) (Plan, *Result, er
 	var res Result
 	if p.Kind == PlanReseed {
 		// A reseed copies data for minutes: monitoring goes on meanwhile (enforcement stays
-		// paused); its steps use connections of their own.
+		// paused); its steps use connections of their own; a failover may cancel it.
 		m.tickMu.Unlock()
-		res = m.execute(ctx, p)
+		rctx, cancel := context.WithCancel(ctx)
+		m.setRunningCancel(cancel)
+		res = m.execute(rctx, p)
+		cancel()
 	} else {
 		res = m.execute(ctx, p)
 		m.tickMu.Unlock()

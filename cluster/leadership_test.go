@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -71,4 +72,36 @@ func TestLostLeadershipStopsThePlanAndKeepsItJournaled(t *testing.T) {
 	if err != nil || !ok || len(rec.Done) != 1 || rec.Plan.Kind != PlanFailover {
 		t.Fatalf("journal after the stop: %+v %v %v (the next leader must find the plan)", rec, ok, err)
 	}
+}
+
+func TestFailoverCancelsARunningReseed(t *testing.T) {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	m := NewMonitor(MonitorConfig{Cluster: "c1", Hosts: []ipv6.HostPort{addr("db1")}}, nil, nil, log)
+	release, busy := m.tryAcquire(ActionRequest{Kind: PlanReseed, Origin: "monitor"})
+	if busy != nil {
+		t.Fatal(busy)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.setRunningCancel(cancel)
+	go func() { <-ctx.Done(); time.Sleep(50 * time.Millisecond); release() }() // the reseed unwinds
+
+	// Another operator action still waits its turn, and is refused at once with Wait 0.
+	if _, err := m.acquire(context.Background(), ActionRequest{Kind: PlanSwitchover, Origin: "api"}); err == nil || ctx.Err() != nil {
+		t.Fatalf("a switchover took the lock from a reseed: %v (reseed cancelled: %v)", err, ctx.Err())
+	}
+	// The monitor's failover (Wait 0) cancels the reseed and gets the lock once it unwound.
+	start := time.Now()
+	rel, err := m.acquire(context.Background(), ActionRequest{Kind: PlanFailover, Automatic: true, Origin: "monitor"})
+	if err != nil {
+		t.Fatalf("failover did not get the lock: %v", err)
+	}
+	defer rel()
+	if ctx.Err() == nil {
+		t.Fatal("the reseed was not cancelled")
+	}
+	if k, _ := m.Running(); k != PlanFailover {
+		t.Fatalf("running %q", k)
+	}
+	t.Logf("failover got the lock %v after cancelling the reseed", time.Since(start).Round(time.Millisecond))
 }
