@@ -1,7 +1,7 @@
 // Package agent is the partition side of the SlapOS orchestrator: `replication-manager-pro
 // slapos agent`, run in a MariaDB partition, does what SlapOS' repman cron scripts do
-// (mysqld-need-start.sh, the config download of instance-mariadb.cfg) but reacts within a
-// second: it long-polls the manager's watch route (orchestrator/slapos, watch.go) with the
+// (mysqld-need-start.sh, the config download of instance-mariadb.cfg, dbjobs: jobs.go) but
+// reacts within a second: it long-polls the manager's watch route (orchestrator/slapos, watch.go) with the
 // partition's credential, falls back to polling the original need-* routes against a
 // manager without it, installs the configuration bundle as SlapOS lays it out, creates the
 // data directory, and starts and supervises mariadbd itself.
@@ -52,7 +52,9 @@ type Config struct {
 	Mariadbd, SQLShare string
 	// ExtraArgs are more mariadbd options, after the bundle's my.cnf.
 	ExtraArgs []string
-	Log       logrus.FieldLogger
+	// NoJobs leaves the jobs table alone (another dbjobs script runs them).
+	NoJobs bool
+	Log    logrus.FieldLogger
 }
 
 // Agent runs one partition.
@@ -124,6 +126,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); a.sup.loop(sctx) }()
 	defer func() { scancel(); <-loopDone }() // stops mariadbd, then returns
+	if !a.cfg.NoJobs {
+		jctx, jcancel := context.WithCancel(ctx)
+		jobsDone := make(chan struct{})
+		go func() { defer close(jobsDone); a.jobsLoop(jctx) }() // jobs.go
+		defer func() { jcancel(); <-jobsDone }()                // before the supervisor stops
+	}
 
 	mode := "watch"
 	if a.legacy {

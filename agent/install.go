@@ -223,15 +223,26 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 // clientLogin reads the [client] user and password of a MariaDB option file (dbjob.cnf),
 // unquoting as MariaDB's option parser does.
 func clientLogin(path string) (user, password string, err error) {
+	user, password, _, err = clientOptions(path)
+	return user, password, err
+}
+
+// clientOptions reads the [client] user, password and socket of an option file.
+func clientOptions(path string) (user, password, socket string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	defer f.Close()
-	return parseClientLogin(f)
+	return parseClientOptions(f)
 }
 
 func parseClientLogin(r io.Reader) (user, password string, err error) {
+	user, password, _, err = parseClientOptions(r)
+	return user, password, err
+}
+
+func parseClientOptions(r io.Reader) (user, password, socket string, err error) {
 	sc := bufio.NewScanner(r)
 	group := ""
 	for sc.Scan() {
@@ -257,15 +268,17 @@ func parseClientLogin(r io.Reader) (user, password string, err error) {
 			user = v
 		case "password":
 			password = v
+		case "socket":
+			socket = v
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	if user == "" {
-		return "", "", errors.New("no [client] user")
+		return "", "", "", errors.New("no [client] user")
 	}
-	return user, password, nil
+	return user, password, socket, nil
 }
 
 // unquoteOption undoes the quoting of an option value: "..." or '...' with backslash

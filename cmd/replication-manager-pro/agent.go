@@ -57,7 +57,7 @@ func newSlaposAgentCmd() *cobra.Command {
 		manager, caFile, cluster, host, partition, credFile, params string
 		ipv4, ipv6Addr, mariadbd, level                             string
 		port                                                        int
-		insecure, legacy, noAutostart                               bool
+		insecure, legacy, noAutostart, noJobs                       bool
 		poll, wait                                                  time.Duration
 	)
 	cmd := &cobra.Command{
@@ -67,7 +67,8 @@ func newSlaposAgentCmd() *cobra.Command {
 			"long-polls the manager's watch route with the partition's credential (falling back to the need-* routes " +
 			"every --poll-interval against a manager without it), installs the configuration bundle as SlapOS lays it " +
 			"out (etc/mysql, var/lib/mysql/.system), creates the data directory with the manager's and the heartbeat " +
-			"accounts, and starts, supervises (restart with backoff after a crash) and stops mariadbd itself. " +
+			"accounts, and starts, supervises (restart with backoff after a crash) and stops mariadbd itself; runs the " +
+			"database jobs the manager queues in replication_manager_schema.jobs (backups, reseeds, logs, optimize). " +
 			"The credential is read from a file (--credential-file, or repman-credential of --parameters), never an argument. " +
 			"Stops mariadbd and exits on SIGINT or SIGTERM. See docs/slapos.md.",
 		Args: cobra.NoArgs,
@@ -78,7 +79,7 @@ func newSlaposAgentCmd() *cobra.Command {
 				return exitError{code: 1}
 			}
 			cfg := agent.Config{Manager: manager, CAFile: caFile, Insecure: insecure, Cluster: cluster, Legacy: legacy,
-				PollInterval: poll, WatchWait: wait, Mariadbd: mariadbd, HeartbeatUser: slapos.HeartbeatUser}
+				PollInterval: poll, WatchWait: wait, Mariadbd: mariadbd, HeartbeatUser: slapos.HeartbeatUser, NoJobs: noJobs}
 			if params != "" {
 				p, err := readPartitionParameters(params)
 				if err != nil {
@@ -162,6 +163,7 @@ func newSlaposAgentCmd() *cobra.Command {
 	f.DurationVar(&poll, "poll-interval", 2*time.Second, "interval of the legacy polling")
 	f.DurationVar(&wait, "watch-wait", slapos.DefaultWatchWait, "how long one watch request waits for an action")
 	f.BoolVar(&noAutostart, "no-autostart", false, "do not start mariadbd when the agent starts: wait for the manager's start")
+	f.BoolVar(&noJobs, "no-jobs", false, "leave replication_manager_schema.jobs to another dbjobs script")
 	f.StringVar(&mariadbd, "mariadbd", "", "mariadbd binary (default /usr/sbin/mariadbd, or RMP_MARIADBD)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warning, error")
 	return cmd

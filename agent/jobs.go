@@ -1,0 +1,471 @@
+package agent
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"replication-manager-pro/backup"
+	"replication-manager-pro/ipv6"
+)
+
+// The database jobs of replication-manager's protocol (SlapOS' dbjobs script): the manager
+// writes a row per task in the server's replication_manager_schema.jobs with the address to
+// stream to (server, port); the partition takes the newest row of each task (done=1 on every
+// pending row of it), runs the task and sets end and result. The agent polls the table every
+// JobPoll through the server's socket with dbjob.cnf's login while mariadbd runs.
+//
+//	mariabackup        mariadb-backup --backup --stream=xbstream to server:port
+//	reseedmariabackup  listen on the row's port at the database's address, extract and prepare
+//	                   the stream beside the datadir, stop mariadbd, put the files where the
+//	                   bundle's my.cnf wants them (redo and undo logs, aria logs under .system),
+//	                   start mariadbd on them (the old datadir comes back if it does not start)
+//	reseedmysqldump    listen on the row's port, gunzip | the mariadb client (binary log off)
+//	error, slowquery   the error log / slow query log to server:port, then emptied
+//	optimize           OPTIMIZE NO_WRITE_TO_BINLOG TABLE on every user table
+//	stop, start, restart  the supervisor
+const JobPoll = time.Second
+
+// jobTasks are the tasks the agent runs, in the order it looks for them.
+var jobTasks = []string{"reseedmariabackup", "reseedmysqldump", "mariabackup", "error", "slowquery", "optimize", "stop", "start", "restart"}
+
+const jobsTableDDL = "CREATE TABLE IF NOT EXISTS replication_manager_schema.jobs(" +
+	"id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, task VARCHAR(20), port INT, server VARCHAR(255), " +
+	"done TINYINT NOT NULL DEFAULT 0, state TINYINT NOT NULL DEFAULT 0, result VARCHAR(1000), " +
+	"start DATETIME, end DATETIME, KEY idx1(task, done), KEY idx2(result(1), task), KEY idx3(task, state)) ENGINE=InnoDB"
+
+type jobRow struct {
+	id     int64
+	task   string
+	server string
+	port   int
+}
+
+// openLocal opens the partition's server through its socket with dbjob.cnf's login.
+func (l Layout) openLocal() (*sql.DB, error) {
+	user, pw, socket, err := clientOptions(l.DBJobCnf())
+	if err != nil {
+		return nil, err
+	}
+	if socket == "" {
+		return nil, fmt.Errorf("%s: no socket", l.DBJobCnf())
+	}
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, pw, "unix", socket
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 2*time.Second, 30*time.Second, 30*time.Second
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(2)
+	return db, nil
+}
+
+// jobsLoop looks for jobs while mariadbd runs, until ctx ends.
+func (a *Agent) jobsLoop(ctx context.Context) {
+	t := time.NewTicker(JobPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := a.sup.ask(ctx, "status", "")
+		if err != nil || st.State != "running" || !exists(a.l.DBJobCnf()) {
+			continue
+		}
+		a.runJobs(ctx)
+	}
+}
+
+// runJobs takes and runs the pending jobs once.
+func (a *Agent) runJobs(ctx context.Context) {
+	db, err := a.l.openLocal()
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	for _, task := range jobTasks {
+		row, ok, err := takeJob(ctx, db, task)
+		if err != nil || !ok {
+			continue
+		}
+		log := a.log.WithField("job", row.id).WithField("task", task)
+		log.Info("job taken")
+		t0 := time.Now()
+		result, err := a.runJob(ctx, db, row)
+		if err != nil {
+			result = "failed: " + err.Error()
+			log.WithError(err).Error("job failed")
+		} else {
+			log.WithField("took", time.Since(t0).Round(time.Millisecond).String()).Info("job done")
+		}
+		// A reseed replaced the data, its job row with it: open again, put the row back.
+		db.Close()
+		if db, err = a.l.openLocal(); err != nil {
+			return
+		}
+		if err := endJob(ctx, db, row, result); err != nil {
+			log.WithError(err).Warn("job end not recorded")
+		}
+	}
+}
+
+// takeJob picks the newest pending row of task and marks every pending row of it taken.
+func takeJob(ctx context.Context, db *sql.DB, task string) (jobRow, bool, error) {
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return jobRow{}, false, err
+	}
+	defer c.Close()
+	r := jobRow{task: task}
+	var server sql.NullString
+	var port sql.NullInt64
+	err = c.QueryRowContext(ctx, "SELECT id, server, port FROM replication_manager_schema.jobs WHERE task=? AND done=0 ORDER BY id DESC LIMIT 1", task).
+		Scan(&r.id, &server, &port)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, err // no table yet: no job
+	}
+	r.server, r.port = server.String, int(port.Int64)
+	if _, err := c.ExecContext(ctx, "SET SESSION sql_log_bin=0"); err != nil {
+		return r, false, err
+	}
+	if _, err := c.ExecContext(ctx, "UPDATE replication_manager_schema.jobs SET done=1 WHERE done=0 AND task=?", task); err != nil {
+		return r, false, err
+	}
+	return r, true, nil
+}
+
+// endJob sets the row's end and result, putting the row back first when the data was
+// replaced (a reseed: the restored jobs table is the donor's).
+func endJob(ctx context.Context, db *sql.DB, r jobRow, result string) error {
+	if len(result) > 1000 {
+		result = result[len(result)-1000:]
+	}
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, q := range []string{"SET SESSION sql_log_bin=0", "CREATE DATABASE IF NOT EXISTS replication_manager_schema", jobsTableDDL} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	if _, err := c.ExecContext(ctx, "INSERT IGNORE INTO replication_manager_schema.jobs(id, task, port, server, done, start) VALUES (?, ?, ?, ?, 1, NOW())",
+		r.id, r.task, r.port, r.server); err != nil {
+		return err
+	}
+	_, err = c.ExecContext(ctx, "UPDATE replication_manager_schema.jobs SET done=1, end=NOW(), result=? WHERE id=?", result, r.id)
+	return err
+}
+
+func (a *Agent) runJob(ctx context.Context, db *sql.DB, r jobRow) (string, error) {
+	switch r.task {
+	case "reseedmariabackup":
+		return a.reseedPhysical(ctx, r)
+	case "reseedmysqldump":
+		return a.reseedLogical(ctx, r)
+	case "mariabackup":
+		return a.backupPhysical(ctx, r)
+	case "error":
+		return a.sendLog(ctx, r, a.l.ErrorLog())
+	case "slowquery":
+		return a.sendLog(ctx, r, filepath.Join(a.l.System(), "logs", "slow-query.log"))
+	case "optimize":
+		return optimize(ctx, db)
+	case "stop", "start", "restart":
+		_, err := a.sup.ask(ctx, r.task, "job "+strconv.FormatInt(r.id, 10))
+		return r.task + " done", err
+	}
+	return "", fmt.Errorf("task %q not supported", r.task)
+}
+
+// listen opens the row's port at the database's address, for a stream the manager sends.
+func (a *Agent) listen(r jobRow) (net.Listener, error) {
+	if r.port <= 0 || r.port > 65535 {
+		return nil, fmt.Errorf("port %d", r.port)
+	}
+	return net.Listen("tcp", net.JoinHostPort(ipv6.Unbracket(a.cfg.Addr.Host), strconv.Itoa(r.port)))
+}
+
+func accept(ctx context.Context, l net.Listener, limit time.Duration) (net.Conn, error) {
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { c, err := l.Accept(); ch <- res{c, err} }() // ends when l is closed
+	select {
+	case x := <-ch:
+		return x.c, x.err
+	case <-time.After(limit):
+		l.Close()
+		return nil, fmt.Errorf("no stream within %s", limit)
+	case <-ctx.Done():
+		l.Close()
+		return nil, ctx.Err()
+	}
+}
+
+// reseedPhysical restores a physical backup the manager streams to the row's port.
+func (a *Agent) reseedPhysical(ctx context.Context, r jobRow) (string, error) {
+	l, err := a.listen(r)
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	conn, err := accept(ctx, l, 5*time.Minute)
+	if err != nil {
+		return "", err
+	}
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+	stage := filepath.Join(filepath.Dir(a.l.DataDir()), "restore-"+stamp) // same file system as the datadir
+	defer os.RemoveAll(stage)
+	gtid, err := backup.RestorePhysical(ctx, conn, stage, backup.PrepareOptions{TmpDir: filepath.Join(a.l.Root, "tmp")})
+	conn.Close()
+	if err != nil {
+		return "", err
+	}
+	fresh := a.l.DataDir() + ".new-" + stamp
+	defer os.RemoveAll(fresh)
+	if err := a.l.placeRestored(stage, fresh); err != nil {
+		return "", err
+	}
+	if _, err := a.sup.ask(ctx, "stop", "reseed"); err != nil {
+		return "", err
+	}
+	old := a.l.DataDir() + ".old-" + stamp
+	if err := os.Rename(a.l.DataDir(), old); err != nil {
+		a.sup.ask(ctx, "start", "reseed failed")
+		return "", err
+	}
+	// The error logs stay with the partition.
+	os.RemoveAll(filepath.Join(fresh, ".system", "logs"))
+	os.Rename(filepath.Join(old, ".system", "logs"), filepath.Join(fresh, ".system", "logs"))
+	if err := os.Rename(fresh, a.l.DataDir()); err != nil {
+		os.Rename(old, a.l.DataDir())
+		a.sup.ask(ctx, "start", "reseed failed")
+		return "", err
+	}
+	if _, err := a.sup.ask(ctx, "start", "reseed"); err != nil {
+		// Back to the data it had: the server must not stay down.
+		os.Rename(a.l.DataDir(), a.l.DataDir()+".failed-"+stamp)
+		os.Rename(old, a.l.DataDir())
+		a.sup.ask(ctx, "start", "reseed failed")
+		return "", fmt.Errorf("mariadbd did not start on the restored data (kept in %s): %w", a.l.DataDir()+".failed-"+stamp, err)
+	}
+	os.RemoveAll(old)
+	return "reseeded at " + gtid, nil
+}
+
+// placeRestored lays a prepared backup out as the bundle's my.cnf wants it: the redo log
+// under .system/innodb/redo, undo tablespaces under .system/innodb/undo, aria logs under
+// .system/aria, the rest in the datadir; the other .system directories are created empty
+// (binary and relay logs start afresh: the manager resets them when it makes the server
+// replicate). What mariadb-backup --copy-back does, which refuses a datadir holding .system.
+func (l Layout) placeRestored(stage, dst string) error {
+	sys := filepath.Join(dst, ".system")
+	for _, d := range []string{"tmp", "repl", "logs", "aria", "innodb/undo", "innodb/redo"} {
+		if err := os.MkdirAll(filepath.Join(sys, d), 0o750); err != nil {
+			return err
+		}
+	}
+	ents, err := os.ReadDir(stage)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		n := e.Name()
+		target := filepath.Join(dst, n)
+		switch {
+		case n == ".system":
+			continue // the donor's logs: not this server's
+		case strings.HasPrefix(n, "ib_logfile"):
+			target = filepath.Join(sys, "innodb", "redo", n)
+		case strings.HasPrefix(n, "undo") && !e.IsDir():
+			target = filepath.Join(sys, "innodb", "undo", n)
+		case strings.HasPrefix(n, "aria_log"):
+			target = filepath.Join(sys, "aria", n)
+		}
+		if err := os.Rename(filepath.Join(stage, n), target); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reseedLogical loads a gzip dump the manager streams to the row's port.
+func (a *Agent) reseedLogical(ctx context.Context, r jobRow) (string, error) {
+	bin, err := backup.FindTool("", "mariadb-client", "mariadb", "mysql")
+	if err != nil {
+		return "", err
+	}
+	l, err := a.listen(r)
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	conn, err := accept(ctx, l, 5*time.Minute)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	zr, err := gzip.NewReader(bufio.NewReader(conn))
+	if err != nil {
+		return "", err
+	}
+	cnf, cleanup, err := a.l.clientCnf()
+	if err != nil {
+		return "", err
+	}
+	defer cleanup()
+	cmd := exec.CommandContext(ctx, bin, "--defaults-file="+cnf, "--init-command=SET SESSION sql_log_bin=0")
+	cmd.Stdin = zr
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("load: %v: %s", err, tail(string(out), 5))
+	}
+	return "loaded", nil
+}
+
+// backupPhysical streams a physical backup to the manager's receiver.
+func (a *Agent) backupPhysical(ctx context.Context, r jobRow) (string, error) {
+	bin, err := backup.FindTool("", "mariadb-backup", "mariadb-backup", "mariabackup")
+	if err != nil {
+		return "", err
+	}
+	cnf, cleanup, err := a.l.clientCnf()
+	if err != nil {
+		return "", err
+	}
+	defer cleanup()
+	scratch, err := os.MkdirTemp(filepath.Join(a.l.Root, "tmp"), "backup-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(scratch)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ipv6.Unbracket(r.server), strconv.Itoa(r.port)))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	cmd := exec.CommandContext(ctx, bin, "--defaults-file="+cnf, "--backup", "--stream=xbstream", "--target-dir="+scratch)
+	cmd.Stdout = conn
+	var stderr strings.Builder
+	cmd.Stderr = &limitWriter{w: &stderr, left: 64 << 10}
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("mariadb-backup: %v: %s", err, tail(stderr.String(), 5))
+	}
+	return "backup streamed", nil
+}
+
+// sendLog streams a log file to server:port and empties it.
+func (a *Agent) sendLog(ctx context.Context, r jobRow, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ipv6.Unbracket(r.server), strconv.Itoa(r.port)))
+	if err != nil {
+		return "", err
+	}
+	n, err := io.Copy(conn, f)
+	conn.Close()
+	if err != nil {
+		return "", err
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d bytes sent", n), nil
+}
+
+func optimize(ctx context.Context, db *sql.DB) (string, error) {
+	rows, err := db.QueryContext(ctx, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE='BASE TABLE' "+
+		"AND TABLE_SCHEMA NOT IN ('mysql','information_schema','performance_schema','sys')")
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for rows.Next() {
+		var s, t string
+		if err := rows.Scan(&s, &t); err == nil {
+			names = append(names, "`"+strings.ReplaceAll(s, "`", "``")+"`.`"+strings.ReplaceAll(t, "`", "``")+"`")
+		}
+	}
+	rows.Close()
+	for _, n := range names {
+		r, err := db.QueryContext(ctx, "OPTIMIZE NO_WRITE_TO_BINLOG TABLE "+n)
+		if err != nil {
+			return "", err
+		}
+		r.Close()
+	}
+	return fmt.Sprintf("%d tables optimized", len(names)), nil
+}
+
+// clientCnf writes a private option file (0600, removed by cleanup) for the MariaDB tools:
+// the bundle's my.cnf (the server's paths) and dbjob.cnf's login, never on a command line.
+func (l Layout) clientCnf() (string, func(), error) {
+	user, pw, socket, err := clientOptions(l.DBJobCnf())
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := os.CreateTemp(filepath.Join(l.Root, "tmp"), "job-*.cnf")
+	if err != nil {
+		return "", nil, err
+	}
+	login := "user = " + quoteOption(user) + "\npassword = " + quoteOption(pw) + "\nsocket = " + socket + "\n"
+	body := "!include " + l.MyCnf() + "\n[client]\n" + login + "[mariadb-backup]\n" + login
+	if _, err := f.WriteString(body); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", nil, err
+	}
+	f.Close()
+	return f.Name(), func() { os.Remove(f.Name()) }, nil
+}
+
+func quoteOption(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
+	return `"` + r.Replace(s) + `"`
+}
+
+type limitWriter struct {
+	w    io.Writer
+	left int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if l.left > 0 {
+		q := p
+		if len(q) > l.left {
+			q = q[:l.left]
+		}
+		l.w.Write(q)
+		l.left -= len(q)
+	}
+	return n, nil
+}
