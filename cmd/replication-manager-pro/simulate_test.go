@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/mariadb"
 	"replication-manager-pro/slaposim"
+	"replication-manager-pro/topology"
 )
 
 // simSelf runs this test binary as the program (TestCLIChildProcess), for the simulator's
@@ -210,6 +212,41 @@ func TestSlapOSSimulatedSeedStory(t *testing.T) {
 	}
 	dbPW := secretsDB(t, sim.RootDir())
 	waitRows(t, ctx, oldMaster, dbPW, pub.Database, 2, logs)
+
+	// A physical backup of a replica through the API: on another computer, the manager
+	// queues a job the partition's agent runs (mariadb-backup streamed to a receiver port).
+	var replica *slaposim.Database
+	for _, db := range sim.DBs {
+		if !ipv6.SameAddr(db.Addr, newMaster) {
+			replica = db
+			break
+		}
+	}
+	code, body, err := sim.API.Do(ctx, http.MethodPost, "/api/clusters/cluster1/servers/"+topology.ServerIDFor(replica.Addr)+"/actions/backup-physical", nil, time.Minute)
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("backup-physical: %d %s %v", code, body, err)
+	}
+	if err := waitForT(ctx, 2*time.Minute, func() bool {
+		var backups []struct {
+			Server string `json:"server"`
+			Kind   string `json:"kind"`
+			GTID   string `json:"gtid"`
+		}
+		if sim.API.JSON(ctx, "/api/clusters/cluster1/backups", &backups) != nil {
+			return false
+		}
+		for _, b := range backups {
+			if b.Kind == "physical" && b.GTID != "" && b.Server == replica.Addr.String() {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("no physical backup of %s stored: %v\n%s", replica.Addr, err, logs())
+	}
+	if log := tailOf(replica.AgentLog(), 100); !strings.Contains(log, "task=mariabackup") || !strings.Contains(log, "job done") {
+		t.Fatalf("the backup was not taken by the partition's agent:\n%s", log)
+	}
 
 	// database-amount 3 -> 4: a fourth partition, provisioned, seeded and replicating.
 	req4 := seedRequest(t, dir, 4, set)
