@@ -54,6 +54,8 @@ type Config struct {
 	ExtraArgs []string
 	// NoJobs leaves the jobs table alone (another dbjobs script runs them).
 	NoJobs bool
+	// StopTimeout bounds a clean stop (SIGTERM) before SIGKILL; default 10 minutes.
+	StopTimeout time.Duration
 	Log    logrus.FieldLogger
 }
 
@@ -107,8 +109,11 @@ func New(cfg Config) (*Agent, error) {
 	}
 	log := cfg.Log.WithFields(logrus.Fields{"cluster": cfg.Cluster, "server": cfg.Addr.String()})
 	l := Layout{Root: cfg.Partition}
-	return &Agent{cfg: cfg, l: l, c: c, log: log, legacy: cfg.Legacy,
-		sup: newSupervisor(l, cfg.Mariadbd, cfg.ExtraArgs, cfg.Addr, log)}, nil
+	sup := newSupervisor(l, cfg.Mariadbd, cfg.ExtraArgs, cfg.Addr, log)
+	if cfg.StopTimeout > 0 {
+		sup.stopTimeout = cfg.StopTimeout
+	}
+	return &Agent{cfg: cfg, l: l, c: c, log: log, legacy: cfg.Legacy, sup: sup}, nil
 }
 
 // Layout is the partition's layout.

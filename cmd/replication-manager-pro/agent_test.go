@@ -143,6 +143,9 @@ func startAgent(t testing.TB, cfg agent.Config) *runningAgent {
 	log := logrus.New()
 	log.SetOutput(lb)
 	cfg.Log = log
+	if cfg.StopTimeout == 0 {
+		cfg.StopTimeout = 30 * time.Second // a shutdown that hangs is killed, and logged
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
