@@ -617,6 +617,20 @@ func (s *Sim) Close() {
 		}
 	}
 	wg.Wait()
+	// A mariadbd whose shutdown hung outlives its agent (which sent it SIGTERM): it is this
+	// simulation's, found by its pid file and its command line naming its partition.
+	for _, db := range s.DBs {
+		b, err := os.ReadFile(db.PidFile())
+		if err != nil {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		if pid > 0 && err == nil && strings.Contains(string(cmdline), db.Partition) {
+			s.logf("mariadbd of %s (pid %d) outlived its agent: killed", db.Addr, pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 	for _, p := range s.proxies {
 		p.stop(10 * time.Second)
 	}
