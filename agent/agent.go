@@ -56,7 +56,7 @@ type Config struct {
 	NoJobs bool
 	// StopTimeout bounds a clean stop (SIGTERM) before SIGKILL; default 10 minutes.
 	StopTimeout time.Duration
-	Log    logrus.FieldLogger
+	Log         logrus.FieldLogger
 }
 
 // Agent runs one partition.
