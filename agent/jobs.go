@@ -99,7 +99,14 @@ func (a *Agent) runJobs(ctx context.Context) {
 		return
 	}
 	defer db.Close()
+	pending, err := pendingTasks(ctx, db)
+	if err != nil || len(pending) == 0 {
+		return
+	}
 	for _, task := range jobTasks {
+		if !pending[task] {
+			continue
+		}
 		row, ok, err := takeJob(ctx, db, task)
 		if err != nil || !ok {
 			continue
@@ -123,6 +130,28 @@ func (a *Agent) runJobs(ctx context.Context) {
 			log.WithError(err).Warn("job end not recorded")
 		}
 	}
+}
+
+// pendingTasks lists the tasks with a pending row, without an SQL error when the table does
+// not exist (the sqlerror tag logs every failed statement).
+func pendingTasks(ctx context.Context, db *sql.DB) (map[string]bool, error) {
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='replication_manager_schema' AND TABLE_NAME='jobs'").Scan(&n); err != nil || n == 0 {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, "SELECT DISTINCT task FROM replication_manager_schema.jobs WHERE done=0")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var t sql.NullString
+		if err := rows.Scan(&t); err == nil && t.Valid {
+			out[t.String] = true
+		}
+	}
+	return out, rows.Err()
 }
 
 // takeJob picks the newest pending row of task and marks every pending row of it taken.
