@@ -108,7 +108,14 @@ func TestBackupFailuresLeaveEarlierBackupUsable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(300 * time.Millisecond)
+		// Cancel it as soon as it runs: the backup takes a few hundred ms here (a fixed sleep
+		// let it finish first on a fast run).
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+			if cur, _ := q.Get(j.ID); cur.State != jobs.Queued || time.Now().After(deadline) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // inside mariadb-backup's copy
 		q.Cancel(j.ID)
 		got, _ := q.Wait(ctx, j.ID)
 		if got.State != jobs.Failed || !strings.Contains(got.Error, "canceled") {
