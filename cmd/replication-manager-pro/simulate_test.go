@@ -172,6 +172,10 @@ func TestSlapOSSimulatedSeedStory(t *testing.T) {
 			odb.Computer.LinkUp()
 		}
 	}()
+	// Crash it once the link is surely down: a reset that still reached the replicas would
+	// send their IO threads into reconnecting to a host that no longer answers, where STOP
+	// SLAVE waits for the connect timeout (slave_net_timeout): a different story (issue 17).
+	time.Sleep(300 * time.Millisecond)
 	syscall.Kill(oldPid, syscall.SIGKILL)
 	tCut := time.Now()
 	var newMaster ipv6.HostPort
