@@ -4,7 +4,10 @@
 // reacts within a second: it long-polls the manager's watch route (orchestrator/slapos, watch.go) with the
 // partition's credential, falls back to polling the original need-* routes against a
 // manager without it, installs the configuration bundle as SlapOS lays it out, creates the
-// data directory, and starts and supervises mariadbd itself.
+// data directory, and starts and supervises mariadbd itself. For a ProxySQL (Kind
+// KindProxySQL, proxy.go) it does what proxy-need-start-stop.sh and download-proxy-config
+// do. With Supervisord set it drives the partition's supervisord program through
+// supervisorctl instead of running the process (supervisorctl.go).
 package agent
 
 import (
@@ -21,15 +24,18 @@ import (
 	"replication-manager-pro/orchestrator/slapos"
 )
 
-// Config is one database partition's agent.
+// Config is one partition service's agent.
 type Config struct {
+	// Kind is KindDatabase ("" too) or KindProxySQL.
+	Kind string
 	// Manager is the manager's base URL: http://[2001:db8::5]:10001 (the plain listener
 	// serves the partition routes) or https://... (with CAFile, or Insecure as curl -k).
 	Manager  string
 	CAFile   string
 	Insecure bool
 	Cluster  string
-	// Addr is this database as the manager names it (db-servers-hosts): [IPv6]:port.
+	// Addr is this node as the manager names it: a database by db-servers-hosts
+	// ([IPv6]:port), a ProxySQL by its proxysql-servers host and admin port.
 	Addr ipv6.HostPort
 	// Partition is the partition's directory (absolute).
 	Partition string
@@ -50,8 +56,13 @@ type Config struct {
 	WatchWait    time.Duration // default 25 s
 	// Mariadbd and SQLShare default to Debian's (internal/dbproc).
 	Mariadbd, SQLShare string
-	// ExtraArgs are more mariadbd options, after the bundle's my.cnf.
+	// ProxySQL is the proxysql binary (default: proxysql in PATH).
+	ProxySQL string
+	// ExtraArgs are more options of the service (mariadbd: after the bundle's my.cnf).
 	ExtraArgs []string
+	// Supervisord, when set, makes the agent drive this supervisord program with
+	// supervisorctl instead of running the service itself.
+	Supervisord *Supervisord
 	// NoJobs leaves the jobs table alone (another dbjobs script runs them).
 	NoJobs bool
 	// StopTimeout bounds a clean stop (SIGTERM) before SIGKILL; default 10 minutes.
@@ -59,12 +70,14 @@ type Config struct {
 	Log         logrus.FieldLogger
 }
 
-// Agent runs one partition.
+// Agent runs one partition service.
 type Agent struct {
 	cfg    Config
-	l      Layout
+	l      Layout      // a database's
+	pl     ProxyLayout // a ProxySQL's
+	proxy  bool
 	c      *client
-	sup    *supervisor
+	sup    service
 	log    logrus.FieldLogger
 	legacy bool
 
@@ -79,10 +92,20 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("partition %q: want an absolute path", cfg.Partition)
 	}
 	if cfg.Cluster == "" || cfg.Addr.Host == "" || cfg.Addr.Port == 0 {
-		return nil, errors.New("cluster and this database's address are required")
+		return nil, errors.New("cluster and this node's address are required")
 	}
 	if cfg.Credential == "" {
 		return nil, errors.New("the partition credential is required (repman-credential)")
+	}
+	switch cfg.Kind {
+	case "", KindDatabase:
+		cfg.Kind = KindDatabase
+	case KindProxySQL:
+		if strings.ContainsAny(cfg.Cluster, "/\\\x00") || strings.HasPrefix(cfg.Cluster, ".") {
+			return nil, fmt.Errorf("cluster %q cannot name the ProxySQL's files", cfg.Cluster)
+		}
+	default:
+		return nil, fmt.Errorf("kind %q: want %s or %s", cfg.Kind, KindDatabase, KindProxySQL)
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 2 * time.Second
@@ -96,6 +119,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.SQLShare == "" {
 		cfg.SQLShare = dbproc.SQLShare
 	}
+	if cfg.ProxySQL == "" {
+		cfg.ProxySQL = "proxysql"
+	}
 	if cfg.Log == nil {
 		cfg.Log = logrus.StandardLogger()
 	}
@@ -103,26 +129,47 @@ func New(cfg Config) (*Agent, error) {
 		t := true
 		cfg.Autostart = &t
 	}
+	if cfg.Supervisord != nil && cfg.Supervisord.Program == "" {
+		return nil, errors.New("supervisord: the program name is required")
+	}
 	c, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
 	log := cfg.Log.WithFields(logrus.Fields{"cluster": cfg.Cluster, "server": cfg.Addr.String()})
-	l := Layout{Root: cfg.Partition}
-	sup := newSupervisor(l, cfg.Mariadbd, cfg.ExtraArgs, cfg.Addr, log)
+	a := &Agent{cfg: cfg, l: Layout{Root: cfg.Partition}, pl: ProxyLayout{Root: cfg.Partition, Cluster: cfg.Cluster},
+		proxy: cfg.Kind == KindProxySQL, c: c, log: log, legacy: cfg.Legacy}
+	spec := mariadbdSpec(a.l, cfg.Mariadbd, cfg.ExtraArgs, cfg.Addr)
+	if a.proxy {
+		spec = proxysqlSpec(a.pl, cfg.ProxySQL, cfg.ExtraArgs, cfg.Addr)
+	}
+	if cfg.Supervisord != nil {
+		a.sup = newSupervisorctl(*cfg.Supervisord, spec.name, spec.ready, spec.wantFile, spec.statusFile, log)
+		return a, nil
+	}
+	sup := newSupervisor(spec, log)
 	if cfg.StopTimeout > 0 {
 		sup.stopTimeout = cfg.StopTimeout
 	}
-	return &Agent{cfg: cfg, l: l, c: c, log: log, legacy: cfg.Legacy, sup: sup}, nil
+	a.sup = sup
+	return a, nil
 }
 
-// Layout is the partition's layout.
+// Layout is a database partition's layout.
 func (a *Agent) Layout() Layout { return a.l }
 
-// Run runs the agent until ctx ends, then stops mariadbd. Only one agent runs per
-// partition (a lock file): a second one fails at once.
+// ProxyLayout is a ProxySQL's layout in its partition.
+func (a *Agent) ProxyLayout() ProxyLayout { return a.pl }
+
+// Run runs the agent until ctx ends, then stops the service it runs itself (one under
+// supervisord is left to supervisord). Only one agent runs per partition service (a lock
+// file): a second one fails at once.
 func (a *Agent) Run(ctx context.Context) error {
-	unlock, err := lockPartition(a.l)
+	lock := a.l.LockFile()
+	if a.proxy {
+		lock = a.pl.LockFile()
+	}
+	unlock, err := lockPartition(lock)
 	if err != nil {
 		return err
 	}
@@ -130,8 +177,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	sctx, scancel := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); a.sup.loop(sctx) }()
-	defer func() { scancel(); <-loopDone }() // stops mariadbd, then returns
-	if !a.cfg.NoJobs {
+	defer func() { scancel(); <-loopDone }() // stops the service, then returns
+	if !a.cfg.NoJobs && !a.proxy {
 		jctx, jcancel := context.WithCancel(ctx)
 		jobsDone := make(chan struct{})
 		go func() { defer close(jobsDone); a.jobsLoop(jctx) }() // jobs.go
@@ -142,8 +189,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.legacy {
 		mode = "legacy polling every " + a.cfg.PollInterval.String()
 	}
-	a.log.WithField("partition", a.cfg.Partition).WithField("manager", a.cfg.Manager).Infof("partition agent started (%s)", mode)
+	if a.cfg.Supervisord != nil {
+		mode += ", supervisorctl program " + a.cfg.Supervisord.Program
+	}
+	a.log.WithField("partition", a.cfg.Partition).WithField("manager", a.cfg.Manager).WithField("kind", a.cfg.Kind).
+		Infof("partition agent started (%s)", mode)
 	installed := a.l.Bootstrapped() && exists(a.l.MyCnf())
+	if a.proxy {
+		installed = exists(a.pl.Cnf())
+	}
 	started := false
 	if installed {
 		// Installed earlier: the service runs from what is here, manager reachable or not;
@@ -163,7 +217,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.managerUp()
 			fetched = true
 		}
-		if !a.l.Bootstrapped() {
+		if !a.proxy && !a.l.Bootstrapped() {
 			if err := a.bootstrap(ctx); err != nil {
 				a.log.WithError(err).Error("data directory not created; retrying")
 				if !sleep(ctx, 10*time.Second) {
@@ -207,16 +261,28 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func (a *Agent) autostart(ctx context.Context) bool {
-	if !*a.cfg.Autostart || !readWanted(a.l) {
-		if !readWanted(a.l) {
-			a.log.Info("mariadbd left stopped: the manager's last word was a stop")
+	wanted := readWanted(a.l.WantFile())
+	if a.proxy {
+		wanted = readWanted(a.pl.WantFile())
+	}
+	if !*a.cfg.Autostart || !wanted {
+		if !wanted {
+			a.log.Infof("%s left stopped: the manager's last word was a stop", a.sup.name())
 		}
 		return false
 	}
 	if _, err := a.sup.ask(ctx, "start", "autostart"); err != nil {
-		a.log.WithError(err).Warn("mariadbd autostart")
+		a.log.WithError(err).Warnf("%s autostart", a.sup.name())
 	}
 	return true
+}
+
+// installBundle installs a downloaded bundle in the partition's layout.
+func (a *Agent) installBundle(b []byte) (changed bool, err error) {
+	if a.proxy {
+		return a.pl.Install(b)
+	}
+	return a.l.Install(b)
 }
 
 // install downloads and installs the bundle.
@@ -225,13 +291,17 @@ func (a *Agent) install(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	changed, err := a.l.Install(b)
+	changed, err := a.installBundle(b)
 	if err != nil {
 		a.log.WithError(err).Error("configuration bundle not installed")
 		return nil // a local problem: not the manager's; the service keeps what it has
 	}
 	if changed {
-		a.log.WithField("my.cnf", a.l.MyCnf()).Info("configuration bundle installed")
+		cnf := a.l.MyCnf()
+		if a.proxy {
+			cnf = a.pl.Cnf()
+		}
+		a.log.WithField("config", cnf).Info("configuration bundle installed")
 	}
 	return nil
 }
@@ -259,7 +329,7 @@ func (a *Agent) act(ctx context.Context, action, via string) {
 		var b []byte
 		if b, err = a.c.bundle(ctx); err == nil {
 			var changed bool
-			if changed, err = a.l.Install(b); err == nil {
+			if changed, err = a.installBundle(b); err == nil {
 				if changed {
 					log.Info("new configuration installed: it takes effect at the next restart")
 				} else {
@@ -325,7 +395,7 @@ func (a *Agent) managerDown(err error) {
 	if a.down.IsZero() {
 		a.down = time.Now()
 		a.backoff = time.Second
-		msg := "manager unreachable: retrying with backoff (up to 30s); mariadbd is left as it is"
+		msg := "manager unreachable: retrying with backoff (up to 30s); " + a.sup.name() + " is left as it is"
 		if errors.Is(err, errUnauthorized) {
 			msg = "the manager refuses this partition's credential: retrying with backoff (up to 30s)"
 		}

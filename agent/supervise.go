@@ -38,16 +38,30 @@ type Status struct {
 	LastAction string    `json:"last_action,omitempty"`
 }
 
-// supervisor runs mariadbd as a child process and keeps it in its wanted state: started
-// and stopped on request, restarted with a backoff when it dies unexpectedly, left stopped
-// when it exits cleanly (a SHUTDOWN from the manager), as supervisord's autorestart=unexpected
-// does. Its loop goroutine owns all its state; Run's caller owns the loop.
+// procSpec is a process the agent runs itself: what to run, where its files are, and the
+// addresses that tell it is ready (and that another copy already runs).
+type procSpec struct {
+	name     string // mariadbd, proxysql: in logs, and looked for in a pid file's process
+	bin      string
+	args     []string
+	dir      string
+	stdout   string // where its output goes (SlapOS' supervisord stdout_logfile)
+	pidFile  string
+	writePid bool                   // the process writes no pid file itself (proxysql -f): the agent does
+	errorLog string                 // where its errors are; "" for stdout
+	ready    func() []ipv6.HostPort // where it accepts connections once ready
+	// wantFile and statusFile persist the wanted state and report the status.
+	wantFile, statusFile string
+}
+
+// supervisor runs one process (mariadbd, proxysql) as a child and keeps it in its wanted
+// state: started and stopped on request, restarted with a backoff when it dies
+// unexpectedly, left stopped when it exits cleanly (a SHUTDOWN from the manager), as
+// supervisord's autorestart=unexpected does. Its loop goroutine owns all its state; Run's
+// caller owns the loop.
 type supervisor struct {
-	l     Layout
-	bin   string
-	extra []string
-	addr  ipv6.HostPort // where mariadbd accepts connections once ready
-	log   logrus.FieldLogger
+	spec procSpec
+	log  logrus.FieldLogger
 	// stopTimeout bounds a graceful stop before SIGKILL.
 	stopTimeout time.Duration
 	// startTimeout bounds the wait for a started server to accept connections (crash
@@ -80,10 +94,26 @@ type reply struct {
 	status Status
 }
 
-func newSupervisor(l Layout, bin string, extra []string, addr ipv6.HostPort, log logrus.FieldLogger) *supervisor {
-	return &supervisor{l: l, bin: bin, extra: extra, addr: addr, log: log, stopTimeout: 10 * time.Minute,
+func newSupervisor(spec procSpec, log logrus.FieldLogger) *supervisor {
+	if spec.errorLog == "" {
+		spec.errorLog = spec.stdout
+	}
+	return &supervisor{spec: spec, log: log, stopTimeout: 10 * time.Minute,
 		startTimeout: 10 * time.Minute, reqs: make(chan request)}
 }
+
+// mariadbdSpec is mariadbd as SlapOS' supervisord program runs it.
+func mariadbdSpec(l Layout, bin string, extra []string, addr ipv6.HostPort) procSpec {
+	args := []string{"--defaults-file=" + l.MyCnf(), "--pid-file=" + l.PidFile()}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	return procSpec{name: "mariadbd", bin: bin, args: append(args, extra...), dir: l.Root,
+		stdout: l.StdoutLog(), pidFile: l.PidFile(), errorLog: l.ErrorLog(), ready: func() []ipv6.HostPort { return []ipv6.HostPort{addr} },
+		wantFile: l.WantFile(), statusFile: l.StatusFile()}
+}
+
+func (s *supervisor) name() string { return s.spec.name }
 
 // ask sends a request to the loop and waits for its answer.
 func (s *supervisor) ask(ctx context.Context, op, why string) (Status, error) {
@@ -101,9 +131,9 @@ func (s *supervisor) ask(ctx context.Context, op, why string) (Status, error) {
 	}
 }
 
-// loop serves requests until ctx ends, then stops mariadbd gracefully and returns.
+// loop serves requests until ctx ends, then stops the process gracefully and returns.
 func (s *supervisor) loop(ctx context.Context) {
-	s.wanted = readWanted(s.l)
+	s.wanted = readWanted(s.spec.wantFile)
 	s.setState("stopped", "")
 	for {
 		var exited <-chan struct{}
@@ -120,7 +150,7 @@ func (s *supervisor) loop(ctx context.Context) {
 				s.retry.Stop()
 			}
 			if s.cmd != nil {
-				s.log.Info("agent stopping: stopping mariadbd")
+				s.log.Infof("agent stopping: stopping %s", s.spec.name)
 				s.stopProcess()
 			}
 			return
@@ -152,7 +182,7 @@ func (s *supervisor) loop(ctx context.Context) {
 			s.retry = nil
 			if s.wanted && s.cmd == nil {
 				if err := s.start(ctx); err != nil {
-					s.log.WithError(err).Warn("mariadbd restart failed")
+					s.log.WithError(err).Warnf("%s restart failed", s.spec.name)
 				}
 			}
 		}
@@ -167,7 +197,7 @@ func (s *supervisor) reap() {
 		// A clean exit: the manager's SQL SHUTDOWN (the SlapOS orchestrator's stop). Left
 		// stopped until the manager asks for a start.
 		s.setWanted(false)
-		s.log.Info("mariadbd exited cleanly (shutdown): left stopped until the manager asks for a start")
+		s.log.Infof("%s exited cleanly (shutdown): left stopped until the manager asks for a start", s.spec.name)
 		s.setState("stopped", "")
 		return
 	}
@@ -189,12 +219,12 @@ func (s *supervisor) reap() {
 	s.restarts++
 	s.status.Restarts = s.restarts
 	s.log.WithField("after", ran.Round(time.Millisecond).String()).WithField("retry_in", s.backoff.String()).
-		Warnf("mariadbd died (%v): restarting: %s", err, lastErrorLine(s.l.ErrorLog(), s.logFrom))
+		Warnf("%s died (%v): restarting: %s", s.spec.name, err, lastErrorLine(s.spec.errorLog, s.logFrom))
 	s.setState("crashed", err.Error())
 	s.retry = time.NewTimer(s.backoff)
 }
 
-// start runs mariadbd unless it runs already, and waits until it accepts connections.
+// start runs the process unless it runs already, and waits until it accepts connections.
 func (s *supervisor) start(ctx context.Context) error {
 	if s.cmd != nil {
 		return nil
@@ -204,7 +234,7 @@ func (s *supervisor) start(ctx context.Context) error {
 		s.retry = nil
 	}
 	if other := s.foreign(); other != "" {
-		// Never two copies: another mariadbd owns this partition (or its port).
+		// Never two copies: another one owns this partition (or its port).
 		s.setState("waiting", other)
 		if s.backoff < minBackoff {
 			s.backoff = minBackoff
@@ -212,34 +242,35 @@ func (s *supervisor) start(ctx context.Context) error {
 		s.retry = time.NewTimer(s.backoff)
 		return fmt.Errorf("not started: %s", other)
 	}
-	args := []string{"--defaults-file=" + s.l.MyCnf(), "--pid-file=" + s.l.PidFile()}
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
-	}
-	args = append(args, s.extra...)
-	out, err := os.OpenFile(s.l.StdoutLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	sp := s.spec
+	out, err := os.OpenFile(sp.stdout, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
-		return fmt.Errorf("start mariadbd: %w", err)
+		return fmt.Errorf("start %s: %w", sp.name, err)
 	}
-	cmd := exec.Command(s.bin, args...)
+	cmd := exec.Command(sp.bin, sp.args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Dir = s.l.Root
-	// The agent is the supervisor: if it dies, mariadbd shuts down cleanly rather than
+	cmd.Dir = sp.dir
+	// The agent is the supervisor: if it dies, the process shuts down cleanly rather than
 	// running on unsupervised beside the next agent's.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	s.logFrom = 0
-	if st, err := os.Stat(s.l.ErrorLog()); err == nil {
+	if st, err := os.Stat(sp.errorLog); err == nil {
 		s.logFrom = st.Size()
 	}
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		out.Close()
-		return fmt.Errorf("start mariadbd: %w", err)
+		return fmt.Errorf("start %s: %w", sp.name, err)
 	}
 	out.Close()
+	if sp.writePid {
+		if err := writeFileAtomic(sp.pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+			s.log.WithError(err).Warn("pid file not written")
+		}
+	}
 	done := make(chan struct{})
 	s.cmd, s.done, s.started, s.exitErr = cmd, done, t0, nil
-	go func() { // the waiter: owned by this process's lifetime, ends when mariadbd exits
+	go func() { // the waiter: owned by this process's lifetime, ends when it exits
 		err := cmd.Wait()
 		s.exitErr = err // read by loop only after done is closed
 		close(done)
@@ -253,16 +284,16 @@ func (s *supervisor) start(ctx context.Context) error {
 		if s.accepting() {
 			s.setState("running", "")
 			s.log.WithField("pid", cmd.Process.Pid).WithField("took", time.Since(t0).Round(time.Millisecond).String()).
-				Info("mariadbd accepting connections")
+				Infof("%s accepting connections", sp.name)
 			return nil
 		}
 		select {
 		case <-done:
 			s.reap()
-			return fmt.Errorf("mariadbd exited while starting: %s", lastErrorLine(s.l.ErrorLog(), s.logFrom))
+			return fmt.Errorf("%s exited while starting: %s", sp.name, lastErrorLine(sp.errorLog, s.logFrom))
 		case <-deadline.C:
 			s.setState("running", "not accepting connections yet")
-			return fmt.Errorf("mariadbd not accepting connections after %s (left running)", s.startTimeout)
+			return fmt.Errorf("%s not accepting connections after %s (left running)", sp.name, s.startTimeout)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
@@ -270,7 +301,7 @@ func (s *supervisor) start(ctx context.Context) error {
 	}
 }
 
-// stop stops mariadbd (SIGTERM: a clean shutdown, SIGKILL after stopTimeout).
+// stop stops the process (SIGTERM: a clean shutdown, SIGKILL after stopTimeout).
 func (s *supervisor) stop() error {
 	if s.retry != nil {
 		s.retry.Stop()
@@ -291,17 +322,31 @@ func (s *supervisor) stopProcess() {
 	select {
 	case <-done:
 	case <-time.After(s.stopTimeout):
-		s.log.Warnf("mariadbd did not stop within %s: killed", s.stopTimeout)
+		s.log.Warnf("%s did not stop within %s: killed", s.spec.name, s.stopTimeout)
 		_ = cmd.Process.Kill()
 		<-done
 	}
 	s.cmd, s.done = nil, nil
-	s.log.WithField("pid", cmd.Process.Pid).Info("mariadbd stopped")
+	if s.spec.writePid {
+		os.Remove(s.spec.pidFile)
+	}
+	s.log.WithField("pid", cmd.Process.Pid).Infof("%s stopped", s.spec.name)
 }
 
-// accepting reports whether the server accepts TCP connections at its address.
-func (s *supervisor) accepting() bool {
-	c, err := net.DialTimeout("tcp", net.JoinHostPort(ipv6.Unbracket(s.addr.Host), strconv.Itoa(s.addr.Port)), 200*time.Millisecond)
+// accepting reports whether every ready address accepts TCP connections.
+func (s *supervisor) accepting() bool { return allAccepting(s.spec.ready()) }
+
+func allAccepting(addrs []ipv6.HostPort) bool {
+	for _, a := range addrs {
+		if !acceptsAt(a) {
+			return false
+		}
+	}
+	return len(addrs) > 0
+}
+
+func acceptsAt(a ipv6.HostPort) bool {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(ipv6.Unbracket(a.Host), strconv.Itoa(a.Port)), 200*time.Millisecond)
 	if err != nil {
 		return false
 	}
@@ -309,21 +354,27 @@ func (s *supervisor) accepting() bool {
 	return true
 }
 
-// foreign names a mariadbd this supervisor did not start that runs on the partition (its
-// pid file names a live mariadbd) or holds its port; "" when there is none.
+// foreign names a copy of the process this supervisor did not start that runs on the
+// partition (its pid file names a live one) or holds one of its ports; "" when there is none.
 func (s *supervisor) foreign() string {
-	if b, err := os.ReadFile(s.l.PidFile()); err == nil {
+	return foreignProcess(s.spec.name, s.spec.pidFile, s.spec.ready())
+}
+
+func foreignProcess(name, pidFile string, addrs []ipv6.HostPort) string {
+	if b, err := os.ReadFile(pidFile); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
 			if cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline")); err == nil {
 				c := string(cmdline)
-				if strings.Contains(c, "mariadbd") || strings.Contains(c, "mysqld") {
-					return fmt.Sprintf("mariadbd pid %d of %s still runs", pid, s.l.PidFile())
+				if strings.Contains(c, name) || (name == "mariadbd" && strings.Contains(c, "mysqld")) {
+					return fmt.Sprintf("%s pid %d of %s still runs", name, pid, pidFile)
 				}
 			}
 		}
 	}
-	if s.accepting() {
-		return fmt.Sprintf("another process listens on %s", s.addr)
+	for _, a := range addrs {
+		if acceptsAt(a) {
+			return fmt.Sprintf("another process listens on %s", a)
+		}
 	}
 	return ""
 }
@@ -333,7 +384,7 @@ func (s *supervisor) setWanted(w bool) {
 		return
 	}
 	s.wanted = w
-	writeWanted(s.l, w)
+	writeWanted(s.spec.wantFile, w)
 }
 
 func (s *supervisor) setState(state, errText string) {
@@ -346,26 +397,26 @@ func (s *supervisor) setState(state, errText string) {
 		s.status.Pid = s.cmd.Process.Pid
 	}
 	if b, err := json.MarshalIndent(s.status, "", "  "); err == nil {
-		_ = writeFileAtomic(s.l.StatusFile(), append(b, '\n'), 0o644)
+		_ = writeFileAtomic(s.spec.statusFile, append(b, '\n'), 0o644)
 	}
 }
 
 // readWanted is the persisted wish: true unless the last word was a stop (an agent that
 // restarts keeps a database the manager stopped stopped).
-func readWanted(l Layout) bool {
-	b, err := os.ReadFile(l.WantFile())
+func readWanted(path string) bool {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return true
 	}
 	return strings.TrimSpace(string(b)) != "stopped"
 }
 
-func writeWanted(l Layout, w bool) {
+func writeWanted(path string, w bool) {
 	v := "stopped\n"
 	if w {
 		v = "running\n"
 	}
-	_ = writeFileAtomic(l.WantFile(), []byte(v), 0o644)
+	_ = writeFileAtomic(path, []byte(v), 0o644)
 }
 
 // lastErrorLine is the last [ERROR] line the error log got after offset from, or its last
@@ -395,18 +446,18 @@ func lastErrorLine(path string, from int64) string {
 
 var errLocked = errors.New("another agent runs in this partition")
 
-// lockPartition takes the partition's agent lock (flock, released when the process ends).
-func lockPartition(l Layout) (func(), error) {
-	if err := os.MkdirAll(l.Run(), 0o750); err != nil {
+// lockPartition takes an agent lock (flock, released when the process ends).
+func lockPartition(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(l.LockFile(), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%w (%s is locked)", errLocked, l.LockFile())
+		return nil, fmt.Errorf("%w (%s is locked)", errLocked, path)
 	}
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }

@@ -51,26 +51,67 @@ func readPartitionParameters(path string) (partitionParameters, error) {
 	return p, nil
 }
 
-// newSlaposAgentCmd runs the native partition agent of a MariaDB partition.
+// proxyCredential picks a node's entry of partition-credentials.json (slapos render): the
+// one of cluster and kind, at addr when given, else the only one.
+func proxyCredential(path, cluster, kind string, addr *ipv6.HostPort) (slapos.NodeCredential, error) {
+	var all []slapos.NodeCredential
+	b, err := readSmallFile(path)
+	if err != nil {
+		return slapos.NodeCredential{}, err
+	}
+	if err := json.Unmarshal(b, &all); err != nil {
+		return slapos.NodeCredential{}, fmt.Errorf("%s: want partition-credentials.json (a JSON array): %v", path, err)
+	}
+	var found []slapos.NodeCredential
+	for _, c := range all {
+		if c.Cluster != cluster || c.Kind != kind {
+			continue
+		}
+		if addr != nil {
+			a, err := ipv6.ParseHostPort(c.Address, 0)
+			if err != nil || !ipv6.SameAddr(a, *addr) {
+				continue
+			}
+		}
+		found = append(found, c)
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return slapos.NodeCredential{}, fmt.Errorf("%s: no %s of cluster %q", path, kind, cluster)
+	}
+	return slapos.NodeCredential{}, fmt.Errorf("%s: %d %s nodes of cluster %q: name one with --host and --port", path, len(found), kind, cluster)
+}
+
+// newSlaposAgentCmd runs the native partition agent of a MariaDB or ProxySQL partition.
 func newSlaposAgentCmd() *cobra.Command {
 	var (
 		manager, caFile, cluster, host, partition, credFile, params string
-		ipv4, ipv6Addr, mariadbd, level                             string
+		ipv4, ipv6Addr, mariadbd, level, kind, proxysqlBin          string
+		credentials, sdProgram, sdCtl, sdConf                       string
 		port                                                        int
 		insecure, legacy, noAutostart, noJobs                       bool
-		poll, wait                                                  time.Duration
+		poll, wait, sdTimeout                                       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --partition DIR (--parameters FILE | --cluster C --host H --port P --credential-file F) --manager URL",
-		Short: "Partition agent of a MariaDB partition: bundle, data directory, start/stop on the manager's word, supervision",
+		Short: "Partition agent of a MariaDB or ProxySQL partition: bundle, data directory, start/stop on the manager's word, supervision",
 		Long: "Runs in a SlapOS MariaDB partition what SlapOS' repman cron scripts do, reacting within a second: " +
 			"long-polls the manager's watch route with the partition's credential (falling back to the need-* routes " +
 			"every --poll-interval against a manager without it), installs the configuration bundle as SlapOS lays it " +
 			"out (etc/mysql, var/lib/mysql/.system), creates the data directory with the manager's and the heartbeat " +
 			"accounts, and starts, supervises (restart with backoff after a crash) and stops mariadbd itself; runs the " +
 			"database jobs the manager queues in replication_manager_schema.jobs (backups, reseeds, logs, optimize). " +
-			"The credential is read from a file (--credential-file, or repman-credential of --parameters), never an argument. " +
-			"Stops mariadbd and exits on SIGINT or SIGTERM. See docs/slapos.md.",
+			"With --kind proxysql it does the same for a cluster's ProxySQL in the partition that runs it (SlapOS: the " +
+			"repman root partition): the bundle's proxysql.cnf in etc/repman/proxy/proxysql-<cluster>.cnf, the datadir " +
+			"var/lib/proxy/<cluster>, proxysql -f -c ... -D ... --reload; the node is the ProxySQL's admin address " +
+			"(--host, --port, or the entry of --credentials partition-credentials.json). " +
+			"With --supervisorctl-program the agent runs nothing itself: it drives that program of the partition's " +
+			"supervisord with supervisorctl start|stop|restart|status (-c --supervisord-conf). " +
+			"The credential is read from a file (--credential-file, repman-credential of --parameters, or --credentials), " +
+			"never an argument. Stops the service it runs (not a supervisord program) and exits on SIGINT or SIGTERM. " +
+			"See docs/slapos.md.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stderr := cmd.ErrOrStderr()
@@ -79,7 +120,34 @@ func newSlaposAgentCmd() *cobra.Command {
 				return exitError{code: 1}
 			}
 			cfg := agent.Config{Manager: manager, CAFile: caFile, Insecure: insecure, Cluster: cluster, Legacy: legacy,
-				PollInterval: poll, WatchWait: wait, Mariadbd: mariadbd, HeartbeatUser: slapos.HeartbeatUser, NoJobs: noJobs}
+				PollInterval: poll, WatchWait: wait, Mariadbd: mariadbd, HeartbeatUser: slapos.HeartbeatUser, NoJobs: noJobs,
+				Kind: kind, ProxySQL: proxysqlBin}
+			if kind != agent.KindDatabase && kind != agent.KindProxySQL {
+				return fail("--kind %q: want %s or %s", kind, agent.KindDatabase, agent.KindProxySQL)
+			}
+			if credentials != "" {
+				var at *ipv6.HostPort
+				if host != "" && port != 0 {
+					a, err := ipv6.ParseHostPort(host, port)
+					if err != nil {
+						return fail("--host: %v", err)
+					}
+					a.Port = port
+					at = &a
+				}
+				nc, err := proxyCredential(credentials, cluster, kind, at)
+				if err != nil {
+					return fail("--credentials: %v", err)
+				}
+				a, err := ipv6.ParseHostPort(nc.Address, 0)
+				if err != nil {
+					return fail("--credentials: address %q: %v", nc.Address, err)
+				}
+				host, port, cfg.Credential = a.Host, a.Port, nc.Credential
+				if partition == "" {
+					partition = nc.PartitionPath
+				}
+			}
 			if params != "" {
 				p, err := readPartitionParameters(params)
 				if err != nil {
@@ -129,6 +197,16 @@ func newSlaposAgentCmd() *cobra.Command {
 				f := false
 				cfg.Autostart = &f
 			}
+			if sdProgram != "" {
+				sd := &agent.Supervisord{Program: sdProgram, Ctl: sdCtl, Conf: sdConf, Timeout: sdTimeout}
+				if sd.Conf == "" {
+					// SlapOS writes the partition's supervisord configuration there.
+					if c := filepath.Join(cfg.Partition, "etc", "supervisord.conf"); fileOK(c) {
+						sd.Conf = c
+					}
+				}
+				cfg.Supervisord = sd
+			}
 			log := logrus.New()
 			log.SetOutput(stderr)
 			if lv, err := logrus.ParseLevel(level); err == nil {
@@ -165,6 +243,18 @@ func newSlaposAgentCmd() *cobra.Command {
 	f.BoolVar(&noAutostart, "no-autostart", false, "do not start mariadbd when the agent starts: wait for the manager's start")
 	f.BoolVar(&noJobs, "no-jobs", false, "leave replication_manager_schema.jobs to another dbjobs script")
 	f.StringVar(&mariadbd, "mariadbd", "", "mariadbd binary (default /usr/sbin/mariadbd, or RMP_MARIADBD)")
+	f.StringVar(&kind, "kind", agent.KindDatabase, "the partition's service: database (mariadbd) or proxysql")
+	f.StringVar(&proxysqlBin, "proxysql", "", "proxysql binary (--kind proxysql; default: proxysql in PATH)")
+	f.StringVar(&credentials, "credentials", "", "partition-credentials.json of slapos render: this node's address, credential and partition (its entry of --cluster and --kind)")
+	f.StringVar(&sdProgram, "supervisorctl-program", "", "drive this supervisord program with supervisorctl instead of running the service")
+	f.StringVar(&sdCtl, "supervisorctl", "supervisorctl", "supervisorctl binary (with --supervisorctl-program)")
+	f.StringVar(&sdConf, "supervisord-conf", "", "supervisord configuration for supervisorctl -c (default: <partition>/etc/supervisord.conf when present)")
+	f.DurationVar(&sdTimeout, "supervisorctl-timeout", 2*time.Minute, "bound of one supervisorctl call")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warning, error")
 	return cmd
+}
+
+func fileOK(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }

@@ -36,15 +36,16 @@ type slaposDaemon struct {
 	stop              func()
 }
 
-// renderAndServe renders params into a temporary directory and runs the daemon on it.
-func renderAndServe(t testing.TB, params string) *slaposDaemon {
+// renderAndServe renders params (with more render flags) into a temporary directory and
+// runs the daemon on it.
+func renderAndServe(t testing.TB, params string, renderArgs ...string) *slaposDaemon {
 	t.Helper()
 	d := &slaposDaemon{out: t.TempDir(), creds: map[string]string{}, log: &lockedBuffer{}}
 	render := newRootCmd()
 	var rout lockedBuffer
 	render.SetOut(&rout)
 	render.SetErr(&rout)
-	render.SetArgs([]string{"slapos", "render", "--parameters", params, "--out", d.out})
+	render.SetArgs(append([]string{"slapos", "render", "--parameters", params, "--out", d.out}, renderArgs...))
 	if err := render.Execute(); err != nil {
 		t.Fatalf("render: %v\n%s", err, rout.String())
 	}
