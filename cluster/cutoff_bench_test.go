@@ -125,6 +125,34 @@ func BenchmarkFailoverCutOffMaster(b *testing.B) {
 	})
 }
 
+// BenchmarkFailoverFrozenMasterSemiSync is BenchmarkFailoverFrozenMaster with semi-sync on
+// (AFTER_SYNC): stopping a semi-sync replica's IO thread makes MariaDB log in to the source
+// to kill its dump thread, which a frozen source never answers.
+func BenchmarkFailoverFrozenMasterSemiSync(b *testing.B) {
+	benchFault(b, func(int) *testenv.Cluster {
+		c := testenv.StartCluster(b, 3, testenv.ReplicationDefaults())
+		enableSemiSync(b, c)
+		return c
+	}, func(c *testenv.Cluster) func() {
+		c.Master().Stop()
+		return c.Master().Cont
+	})
+}
+
+// BenchmarkFailoverCutOffMasterSemiSync is BenchmarkFailoverCutOffMaster with semi-sync on.
+func BenchmarkFailoverCutOffMasterSemiSync(b *testing.B) {
+	testenv.RequireRoot(b, "network namespaces cut the master off")
+	n := testenv.NewNetwork(b, 3)
+	benchFault(b, func(int) *testenv.Cluster {
+		c := testenv.StartCluster(b, 3, testenv.OnHosts(n.Hosts...), testenv.ReplicationDefaults())
+		enableSemiSync(b, c)
+		return c
+	}, func(*testenv.Cluster) func() {
+		n.Hosts[0].LinkDown()
+		return n.Hosts[0].LinkUp
+	})
+}
+
 // probeWritable inserts as the application on every server every 2 ms (300 ms timeouts)
 // and sends the time of the first acknowledged insert.
 func probeWritable(ctx context.Context, tb testing.TB, servers []*testenv.Server, first chan<- time.Time) {

@@ -132,3 +132,49 @@ func TestNoFailoverWhileTheManagersNetworkFlaps(t *testing.T) {
 	}
 	waitFor(t, m, 10*time.Second, "healthy", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
 }
+
+// A master that dies (its connections reset) on a host that then vanishes for new
+// connections (SYN dropped): the replicas' IO threads reconnect into the void, and stopping
+// them must not wait out a connect timeout. With semi-sync and a writer running: the
+// failover ends with no failed step, no acknowledged write lost, everyone repointed.
+func TestKilledMasterOnAVanishingHostFailsOver(t *testing.T) {
+	n, c := netCluster(t)
+	createWriterTable(t, c)
+	enableSemiSync(t, c)
+	m, events := cutoffMonitor(t, c, nil)
+	runMonitor(t, m)
+	waitHeartbeats(t, m, c, "Master,Slave,Slave")
+	w := startWriter(t, m, c, 5*time.Millisecond)
+	w.waitAcked(t, 50)
+	old := c.Master()
+	rules := fmt.Sprintf("table inet rmpsyn {\n\tchain in { type filter hook input priority -300; policy accept; tcp dport %d tcp flags & (syn|ack) == syn drop; }\n}\n", old.Port())
+	f := filepath.Join(t.TempDir(), "syn.nft")
+	if err := os.WriteFile(f, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := n.Hosts[0].Exec("nft", "-f", f); err != nil {
+		t.Fatalf("nft: %v %s", err, out)
+	}
+	t.Cleanup(func() { n.Hosts[0].Exec("nft", "delete", "table", "inet", "rmpsyn") })
+	old.Kill()
+	s := waitNewMaster(t, m, old.Addr(), 30*time.Second)
+	newMaster := serverByAddr(t, c, masterOf(s))
+	assertRepointed(t, c, newMaster.Addr(), old.Addr())
+	w.waitAcked(t, len(w.Acked())+20)
+	w.Stop()
+	steps := 0
+	for _, e := range events.Recent("", 0) {
+		if e.Kind == "failover-step" {
+			steps++
+			if e.Error != "" {
+				t.Errorf("failover step failed: %s %s: %s", e.Server, e.Message, e.Error)
+			}
+		}
+	}
+	if steps == 0 {
+		t.Error("no failover step recorded")
+	}
+	if lost := missing(t, newMaster, w.Acked()); len(lost) > 0 {
+		t.Fatalf("%d acknowledged writes lost: %v", len(lost), lost)
+	}
+}
