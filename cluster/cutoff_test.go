@@ -201,9 +201,9 @@ func TestFrozenMasterOnDefaultSettingsFailsOverAndIsFenced(t *testing.T) {
 	if len(both) > 0 {
 		t.Errorf("two servers acknowledged writes after the frozen master resumed (%d of %d rounds): %v", len(both), rounds, both)
 	}
-	// read_only may read OFF for a moment: the queued read_only=ON waits for the commits
-	// in flight at the resume, which wait for a semi-sync acknowledgement until the
-	// manager ends their connections. It must not last beyond the manager's next ticks.
+	// read_only may read OFF for a moment: the queued fence ends the connections whose
+	// commits were in flight at the resume, then waits for those commits to let go before
+	// read_only=ON takes effect. It must not last beyond the manager's next ticks.
 	if at, ok := lastRW[old.Addr()]; ok {
 		t.Logf("old master answered read_only=0 until %v after its resume", at.Sub(resumed).Round(time.Millisecond))
 		if at.Sub(resumed) > time.Second {
@@ -361,5 +361,73 @@ func TestNoFailoverOfASaturatedMaster(t *testing.T) {
 	}
 	if got := eventsWith(events, "starting failover"); len(got) > 0 {
 		t.Fatalf("a failover started: %+v", got)
+	}
+}
+
+// The fence runs whole on the frozen master the moment it resumes, without the manager: a
+// write its client sent during the freeze is refused even when nobody isolates the old
+// master afterwards (here the manager is gone by then). A plain queued read_only would wait
+// for that write's semi-sync acknowledgement until rpl_semi_sync_master_timeout, which then
+// acknowledges it: a write on no other server.
+func TestFrozenMasterFencesItselfWhenTheManagerIsGone(t *testing.T) {
+	c := testenv.StartCluster(t, 3, testenv.ReplicationDefaults())
+	createWriterTable(t, c)
+	enableSemiSync(t, c)
+	old := c.Master()
+	old.Exec(t, "SET GLOBAL rpl_semi_sync_master_timeout = 3000")
+	m, _ := cutoffMonitor(t, c, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+			m.Close()
+		}
+	}
+	t.Cleanup(stop)
+	waitHeartbeats(t, m, c, "Master,Slave,Slave")
+
+	direct := old.DB(t, testenv.WithUser("app", "app-pw"), testenv.WithTimeouts(time.Second, 30*time.Second))
+	dconn, err := direct.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dconn.Close()
+	old.Stop()
+	t.Cleanup(old.Cont)
+	directErr := make(chan error, 1)
+	go func() {
+		ictx, icancel := context.WithTimeout(context.Background(), 40*time.Second)
+		defer icancel()
+		_, err := dconn.ExecContext(ictx, "INSERT INTO rmp.w VALUES (424242, NOW(6))")
+		directErr <- err
+	}()
+	s := waitNewMaster(t, m, old.Addr(), 15*time.Second)
+	newMaster := serverByAddr(t, c, masterOf(s))
+	stop() // nobody will isolate the old master when it resumes
+	old.Cont()
+	select {
+	case err := <-directErr:
+		if err == nil {
+			t.Fatal("the write sent to the frozen master was acknowledged after its resume")
+		}
+		t.Logf("write sent to the frozen master: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the direct client never got an answer")
+	}
+	resumed := time.Now()
+	for old.QueryString(t, "SELECT @@GLOBAL.read_only") != "1" {
+		if time.Since(resumed) > 5*time.Second {
+			t.Fatalf("resumed old master still read_only=0 after 5 s:\n%s", old.ErrorLog())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("read_only=1 %v after the client's error", time.Since(resumed).Round(time.Millisecond))
+	if got := newMaster.QueryString(t, "SELECT COUNT(*) FROM rmp.w WHERE id = 424242"); got != "0" {
+		t.Fatal("the frozen master's write reached the new master")
 	}
 }

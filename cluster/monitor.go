@@ -590,7 +590,7 @@ func (m *Monitor) armFence(ctx context.Context, addr ipv6.HostPort) (string, err
 	case answered:
 		return "", nil // it answered: read-only now
 	}
-	return "queued: the old master runs read_only=ON the moment it answers again", nil
+	return "queued: the old master ends its clients and sets read_only=ON the moment it answers again", nil
 }
 
 // fenceWait is how long a failover waits for the old master to answer its fence: long

@@ -204,7 +204,7 @@ func DecideFailover(s *topology.Snapshot, h FailoverHistory, opt PlanOptions) Pl
 	up := p.Election.winner().Upstream
 
 	// A master that froze rather than died must come back read-only: queue it first.
-	core := []Step{{Kind: StepFenceOldMaster, Server: master.Addr, Detail: "read_only=ON queued on the manager's held connection: a frozen master runs it when it resumes"}}
+	core := []Step{{Kind: StepFenceOldMaster, Server: master.Addr, Detail: "clients ended and read_only=ON, queued on the manager's held connection: a frozen master runs it when it resumes"}}
 	// The relays above the candidate first apply what they received (top down), so that
 	// it reaches the candidate, which then waits for all of it.
 	for i := len(up) - 1; i >= 0; i-- {

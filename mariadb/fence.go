@@ -60,14 +60,16 @@ func (s *Server) OpenFence(ctx context.Context) (*Fence, error) {
 // wait_timeout).
 func (f *Fence) Alive(ctx context.Context) bool { return f.c.PingContext(ctx) == nil }
 
-// Arm hands SET GLOBAL read_only=ON to the server and waits at most wait for the answer.
-// It returns true when the server answered (it is read-only now), false when it did not in
-// time: then the connection is dropped with the statement sent, and a server that was only
-// frozen runs it when it resumes. The fence is used up either way.
+// Arm hands the server the fence statement (fenceSQL: every client connection ended, then
+// read_only=ON, then the clients that connected meanwhile) and waits at most wait for the
+// answer. It returns true when the server answered (it is read-only now), false when it did
+// not in time: then the connection is dropped with the statement sent, and a server that
+// was only frozen runs it when it resumes, at the same instant as the statements its
+// clients sent while it was frozen. The fence is used up either way.
 func (f *Fence) Arm(ctx context.Context, wait time.Duration) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	_, err := f.c.ExecContext(ctx, "SET GLOBAL read_only=ON")
+	_, err := f.c.ExecContext(ctx, fenceSQL)
 	f.c.Close()
 	if err == nil {
 		return true, nil
@@ -77,6 +79,38 @@ func (f *Fence) Arm(ctx context.Context, wait time.Duration) (bool, error) {
 	}
 	return false, fmt.Errorf("fence on %s: %w", f.s.addr, err)
 }
+
+// fenceSQL is Isolate in one compound statement, so that a frozen server runs all of it the
+// moment it resumes, without a round trip to the manager. SET GLOBAL read_only=ON alone
+// would wait there for the commits its clients had in flight (with semi-sync, for an
+// acknowledgement no replica sends), reading OFF meanwhile; their connections are ended
+// first, so it does not wait, and they get an error, never an OK. The connections spared
+// are those Thread.killable spares: replication's, the server's daemons, its own.
+const fenceSQL = `BEGIN NOT ATOMIC
+  DECLARE done INT DEFAULT 0;
+  DECLARE tid BIGINT UNSIGNED;
+  DECLARE clients CURSOR FOR SELECT ID FROM information_schema.PROCESSLIST
+    WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler')
+      AND COMMAND NOT LIKE 'Binlog Dump%' AND COMMAND NOT IN ('Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker');
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
+  DECLARE CONTINUE HANDLER FOR 1094 BEGIN END; -- the connection ended by itself meanwhile
+  OPEN clients;
+  ending: LOOP
+    FETCH clients INTO tid;
+    IF done THEN LEAVE ending; END IF;
+    KILL CONNECTION tid;
+  END LOOP;
+  CLOSE clients;
+  SET GLOBAL read_only = ON;
+  SET done = 0;
+  OPEN clients;
+  late: LOOP
+    FETCH clients INTO tid;
+    IF done THEN LEAVE late; END IF;
+    KILL CONNECTION tid;
+  END LOOP;
+  CLOSE clients;
+END`
 
 // Close drops the fence without using it.
 func (f *Fence) Close() error { return f.c.Close() }

@@ -85,10 +85,11 @@ func (t Thread) IsClientWrite() bool {
 }
 
 // killable reports a connection a freeze must end: every client but replication's own,
-// the server's daemons and the freezing session.
+// the server's daemons and the freezing session. fenceSQL (fence.go) says the same in SQL.
 func (t Thread) killable(self uint64) bool {
 	return t.ID != self && t.User != "system user" && t.User != "event_scheduler" &&
-		!strings.HasPrefix(t.Command, "Binlog Dump") && t.Command != "Daemon" && t.Command != "Slave_IO" && t.Command != "Slave_SQL"
+		!strings.HasPrefix(t.Command, "Binlog Dump") && t.Command != "Daemon" && t.Command != "Slave_IO" && t.Command != "Slave_SQL" &&
+		t.Command != "Slave_worker"
 }
 
 // Session is one connection held apart from the pool, so that a read lock taken on it stays
