@@ -4,7 +4,8 @@
 // (one network namespace each, with one IPv6 address per partition, when root; this
 // machine's loopback otherwise) and their partitions (directories), starts the manager in
 // the root partition, one partition agent per database partition (inside its computer),
-// the cluster's proxy (HAProxy; ProxySQL is not packaged here), bootstraps replication as
+// the cluster's proxy (its ProxySQL under a partition agent when Options.ProxySQL names the
+// binary, else HAProxy in its place), bootstraps replication as
 // SlapOS' repman-manager.sh does, requests the shared instances' databases and writes what
 // SlapOS would publish.
 package slaposim
@@ -50,8 +51,12 @@ type Options struct {
 	Self func(args ...string) *exec.Cmd
 	// MonitorArgs are more flags for the manager (e.g. --monitoring-ticker 1).
 	MonitorArgs []string
-	// AgentArgs are more flags for every agent.
+	// AgentArgs are more flags for every database agent.
 	AgentArgs []string
+	// ProxySQL is the proxysql binary: each cluster's ProxySQL then runs in the root
+	// partition under its partition agent (slapos agent --kind proxysql), as rendered. ""
+	// puts HAProxy in its place.
+	ProxySQL string
 	// Log receives the simulator's progress lines (nil: discarded).
 	Log io.Writer
 }
@@ -246,6 +251,9 @@ func (s *Sim) render(params string) error {
 		return fmt.Errorf("render: %w", err)
 	}
 	for _, rc := range res.Clusters {
+		if s.opt.ProxySQL != "" {
+			break
+		}
 		if err := s.useHAProxy(rc); err != nil {
 			return err
 		}
@@ -356,7 +364,8 @@ func (s *Sim) loadConfig() (*config.Config, error) {
 }
 
 // startProxies starts (or restarts, after a new render) each cluster's HAProxy in the root
-// partition, on the configuration the manager's router expects.
+// partition, on the configuration the manager's router expects, or each cluster's ProxySQL
+// agent (Options.ProxySQL).
 func (s *Sim) startProxies() error {
 	cfg, err := s.loadConfig()
 	if err != nil {
@@ -364,6 +373,12 @@ func (s *Sim) startProxies() error {
 	}
 	for i := range cfg.Clusters {
 		c := &cfg.Clusters[i]
+		if s.opt.ProxySQL != "" && c.Settings.ProxySQL {
+			if err := s.startProxyAgent(c.Name); err != nil {
+				return err
+			}
+			continue
+		}
 		if !c.Settings.HAProxy {
 			continue
 		}
@@ -400,6 +415,30 @@ func (s *Sim) startProxies() error {
 		s.logf("haproxy of %s: writes on %s and [%s] port %d", c.Name, s.Root.IPv4, s.Root.IPv6, hs.WritePort)
 	}
 	return nil
+}
+
+// startProxyAgent starts the partition agent of a cluster's ProxySQL in the root partition,
+// unless it runs: ProxySQL gets the manager's later configuration through its admin
+// interface and the agent's config-change, not by a restart.
+func (s *Sim) startProxyAgent(cluster string) error {
+	if s.proxies[cluster] != nil {
+		return nil
+	}
+	cert, _ := slapos.TLSPaths(s.RootDir())
+	p, err := startProc("proxysql agent "+cluster, s.opt.Self("slapos", "agent", "--kind", "proxysql", "--cluster", cluster,
+		"--credentials", filepath.Join(s.RootDir(), "partition-credentials.json"), "--partition", s.RootDir(),
+		"--manager", s.ManagerURL(), "--ca-file", cert, "--proxysql", s.opt.ProxySQL), s.ProxyAgentLog(cluster))
+	if err != nil {
+		return err
+	}
+	s.proxies[cluster] = p
+	s.logf("proxysql agent of %s in the root partition: ProxySQL on %s and [%s]", cluster, s.Root.IPv4, s.Root.IPv6)
+	return nil
+}
+
+// ProxyAgentLog is the log of a cluster's ProxySQL agent.
+func (s *Sim) ProxyAgentLog(cluster string) string {
+	return filepath.Join(s.RootDir(), "var", "log", "agent-proxysql-"+cluster+".log")
 }
 
 func (s *Sim) managerLog() string { return filepath.Join(s.RootDir(), "var", "log", "repman.log") }
@@ -606,8 +645,8 @@ func (s *Sim) DatabaseAt(addr ipv6.HostPort) *Database {
 	return nil
 }
 
-// Close stops the agents (each stops its mariadbd), the proxies and the manager, and
-// removes the network. The directory stays.
+// Close stops the agents (each stops its mariadbd), the proxies (a ProxySQL's agent stops
+// it) and the manager, and removes the network. The directory stays.
 func (s *Sim) Close() {
 	var wg sync.WaitGroup
 	for _, db := range s.DBs {

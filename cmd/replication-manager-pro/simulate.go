@@ -22,17 +22,19 @@ const simulateMarker = ".replication-manager-pro-simulate"
 // newSlaposSimulateCmd runs the SlapOS node simulator.
 func newSlaposSimulateCmd() *cobra.Command {
 	var (
-		params, shared, dir, network string
-		keep                         bool
-		ticker                       string
+		params, shared, dir, network, proxy string
+		keep                                bool
+		ticker                              string
 	)
 	cmd := &cobra.Command{
-		Use:   "simulate --parameters request.json [--shared-instances list.json] [--dir DIR] [--network netns|loopback]",
+		Use:   "simulate --parameters request.json [--shared-instances list.json] [--dir DIR] [--network netns|loopback] [--proxy auto|proxysql|haproxy]",
 		Short: "Run a repman instance request on simulated SlapOS computers: manager, partition agents, MariaDB, proxy",
 		Long: "Renders the request as the instance profile would, makes one computer per -sla-<i>-computer_guid (a network " +
 			"namespace with one IPv6 per partition when root, else this machine's loopback), starts the manager in the root " +
 			"partition, a partition agent per database partition in its computer (which installs the bundle and runs " +
-			"mariadbd), HAProxy on the port SlapOS gives the ProxySQL, bootstraps replication as SlapOS' repman-manager.sh " +
+			"mariadbd), each cluster's ProxySQL in the root partition under its partition agent (slapos agent --kind proxysql; " +
+			"with --proxy haproxy, or auto without a proxysql binary, HAProxy on the port SlapOS gives the ProxySQL instead), " +
+			"bootstraps replication as SlapOS' repman-manager.sh " +
 			"does, requests the shared instances' databases, and prints the UI, the published parameters and the tenants' " +
 			"URLs (passwords masked: they are in DIR/root/published.json, mode 0600). Ctrl-C stops everything and removes " +
 			"DIR (--keep leaves it).",
@@ -52,11 +54,26 @@ func newSlaposSimulateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			proxysqlBin := ""
+			switch proxy {
+			case "auto":
+				proxysqlBin, _ = findProxySQL() // HAProxy stands in without it
+			case "proxysql":
+				if proxysqlBin, err = findProxySQL(); err != nil {
+					fmt.Fprintf(stderr, "slapos simulate: --proxy proxysql: %v\n", err)
+					return exitError{code: 1}
+				}
+			case "haproxy":
+			default:
+				fmt.Fprintf(stderr, "slapos simulate: --proxy %q: want auto, proxysql or haproxy\n", proxy)
+				return exitError{code: 1}
+			}
 			ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer cancel()
 			out := cmd.OutOrStdout()
 			t0 := time.Now()
 			sim, err := slaposim.Start(ctx, slaposim.Options{Parameters: params, SharedInstances: shared, Dir: abs, Network: network,
+				ProxySQL:    proxysqlBin,
 				Self:        func(args ...string) *exec.Cmd { return exec.Command(exe, args...) },
 				MonitorArgs: []string{"--monitoring-ticker", ticker}, Log: out})
 			if err != nil {
@@ -82,6 +99,8 @@ func newSlaposSimulateCmd() *cobra.Command {
 	f.StringVar(&network, "network", "", "netns (computers as network namespaces: root) or loopback; default netns when root")
 	f.BoolVar(&keep, "keep", false, "keep the directory (logs, partitions) at the end")
 	f.StringVar(&ticker, "monitoring-ticker", "1", "the manager's monitoring-ticker (seconds)")
+	f.StringVar(&proxy, "proxy", "auto", "the clusters' proxy: proxysql (under its partition agent; $PROXYSQL_BIN, ../shared/tools/proxysql "+
+		"or PATH), haproxy (in ProxySQL's place), or auto: proxysql when found")
 	return cmd
 }
 

@@ -5,10 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"replication-manager-pro/agent"
 	"replication-manager-pro/internal/realtest"
+	"replication-manager-pro/internal/testenv"
 	"replication-manager-pro/mariadb"
 	"replication-manager-pro/slaposim"
 )
@@ -59,5 +62,59 @@ func TestSlapOSSimulatedLoopback(t *testing.T) {
 	var n int
 	if err := srv.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=?", pub.Database).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("the tenant's database on the seeded server: %d %v", n, err)
+	}
+}
+
+// TestSlapOSSimulatedProxySQL runs the simulator with the cluster's real ProxySQL under its
+// partition agent in the root partition (loopback): the shared instance's published URL
+// answers over TLS through ProxySQL, verified against the published CA; a killed ProxySQL
+// is restarted by its agent and the URL answers again.
+func TestSlapOSSimulatedProxySQL(t *testing.T) {
+	realtest.LookPath(t, "mariadbd", "mariadb-server")
+	bin := testenv.RequireProxySQL(t)
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared.json")
+	os.WriteFile(shared, []byte(`[{"slave_reference": "SOFTINST-9"}]`), 0o600)
+	ctx := context.Background()
+	progress := &lockedBuffer{}
+	sim, err := slaposim.Start(ctx, slaposim.Options{Parameters: seedRequest(t, dir, 2, nil), SharedInstances: shared,
+		Dir: filepath.Join(dir, "sim"), Network: "loopback", Self: simSelf, ProxySQL: bin,
+		MonitorArgs: []string{"--monitoring-ticker", "1"}, Log: progress})
+	if err != nil {
+		t.Fatalf("simulation: %v\n%s", err, progress.String())
+	}
+	t.Cleanup(sim.Close)
+	pub := sim.Published.Shared["SOFTINST-9"]
+	if sim.Published.Clusters["cluster1"].Proxy != "proxysql" {
+		t.Fatalf("published proxy %+v, want proxysql", sim.Published.Clusters["cluster1"])
+	}
+	tenantOK := func() error {
+		db, err := slaposim.OpenTenant(pub.URL, pub.SSLCA)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := db.ExecContext(qctx, "CREATE TABLE IF NOT EXISTS t (i INT PRIMARY KEY)"); err != nil {
+			return err
+		}
+		_, err = db.ExecContext(qctx, "REPLACE INTO t VALUES (1)")
+		return err
+	}
+	var lastErr error
+	agentWait(t, 60*time.Second, "the tenant's URL writes through ProxySQL", func() bool { lastErr = tenantOK(); return lastErr == nil })
+	l := agent.ProxyLayout{Root: sim.RootDir(), Cluster: "cluster1"}
+	pid := proxyPid(l)
+	if pid == 0 || processesWith(l.Cnf()) != 1 {
+		t.Fatalf("ProxySQL pid %d, %d processes: not run by its agent", pid, processesWith(l.Cnf()))
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	agentWait(t, 60*time.Second, "ProxySQL restarted by its agent, the URL writing again", func() bool {
+		p := proxyPid(l)
+		return p != 0 && p != pid && tenantOK() == nil
+	})
+	if log := tailOf(sim.ProxyAgentLog("cluster1"), 100); !strings.Contains(log, "proxysql died") {
+		t.Fatalf("the agent did not report the crash:\n%s", log)
 	}
 }
