@@ -179,7 +179,8 @@ func processesWith(s string) int {
 // as SlapOS lays it out and starts ProxySQL as SlapOS does; ProxySQL answers on its admin
 // port with the bundle's credentials and servers and on its clients' port; the API's stop
 // and start reach it through the watch route; a killed ProxySQL is restarted; a second agent
-// is refused; with the manager gone the agent logs one line and leaves ProxySQL running.
+// is refused; an agent on the legacy need-* routes starts and stops it on the manager's
+// word; with the manager gone the agent logs one line and leaves ProxySQL running.
 func TestSlapOSAgentRunsProxySQL(t *testing.T) {
 	f := newProxyFixture(t)
 	ctx := context.Background()
@@ -265,23 +266,49 @@ func TestSlapOSAgentRunsProxySQL(t *testing.T) {
 		t.Fatalf("%d ProxySQL processes on %s, want 1", n, l.Cnf())
 	}
 
+	t.Logf("the agent's log:\n%s", a.log.String())
+	a.stop()
+	if accepting(f.admin) || processesWith(l.Cnf()) != 0 {
+		t.Fatal("ProxySQL still runs after its agent stopped")
+	}
+
+	// What proxy-need-start-stop.sh polls: need-start and need-stop at the proxy's own
+	// address, an agent on the legacy routes that does not start by itself.
+	no := false
+	cfg := f.config()
+	cfg.Legacy, cfg.PollInterval, cfg.Autostart = true, 300*time.Millisecond, &no
+	b := startAgent(t, cfg)
+	time.Sleep(time.Second)
+	if accepting(f.admin) {
+		t.Fatal("an agent without autostart started ProxySQL by itself")
+	}
+	f.proxyAction(t, id, "start")
+	agentWait(t, 30*time.Second, "ProxySQL started through need-start", func() bool { return accepting(f.admin) && accepting(f.client) })
+	f.waitProxyUp(t)
+	f.proxyAction(t, id, "stop")
+	agentWait(t, 30*time.Second, "ProxySQL stopped through need-stop", func() bool { return !accepting(f.admin) })
+	if lg := b.log.String(); !strings.Contains(lg, "via=need-start") || !strings.Contains(lg, "via=need-stop") {
+		t.Fatalf("the legacy agent's log does not report need-start and need-stop:\n%s", lg)
+	}
+	f.proxyAction(t, id, "start")
+	agentWait(t, 30*time.Second, "ProxySQL started again through need-start", func() bool { return accepting(f.admin) })
+
 	// The manager goes away: one line, ProxySQL left running.
 	pid = proxyPid(l)
 	f.d.stop()
 	time.Sleep(6 * time.Second)
-	if n := strings.Count(a.log.String(), "manager unreachable"); n != 1 {
-		t.Fatalf("%d 'manager unreachable' lines, want 1:\n%s", n, a.log.String())
+	if n := strings.Count(b.log.String(), "manager unreachable"); n != 1 {
+		t.Fatalf("%d 'manager unreachable' lines, want 1:\n%s", n, b.log.String())
 	}
 	if !accepting(f.admin) || proxyPid(l) != pid {
 		t.Fatal("ProxySQL did not keep running while the manager was down")
 	}
 	for _, s := range []string{f.d.adminPW, f.d.dbPW, f.adminPW, f.d.creds[f.admin.String()]} {
-		if strings.Contains(a.log.String(), s) {
-			t.Fatal("a secret is in the agent's log")
+		if strings.Contains(a.log.String()+b.log.String(), s) {
+			t.Fatal("a secret is in an agent's log")
 		}
 	}
-	t.Logf("the agent's log:\n%s", a.log.String())
-	a.stop()
+	b.stop()
 	if accepting(f.admin) || processesWith(l.Cnf()) != 0 {
 		t.Fatal("ProxySQL still runs after its agent stopped")
 	}
