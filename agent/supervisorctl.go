@@ -252,7 +252,7 @@ func parseSupervisorStatus(program string, out []byte) (Status, error) {
 		if len(f) < 2 || f[0] != program {
 			continue
 		}
-		if strings.HasPrefix(f[1], "ERROR") || f[1] == "ERROR" {
+		if strings.HasPrefix(f[1], "ERROR") {
 			break
 		}
 		st.Since = time.Now().UTC()
