@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"database/sql"
 	"errors"
@@ -33,14 +31,24 @@ import (
 //	                   the stream beside the datadir, stop mariadbd, put the files where the
 //	                   bundle's my.cnf wants them (redo and undo logs, aria logs under .system),
 //	                   start mariadbd on them (the old datadir comes back if it does not start)
-//	reseedmysqldump    listen on the row's port, gunzip | the mariadb client (binary log off)
+//	reseedmysqldump    listen on the row's port, copy the stopped datadir, gunzip | the mariadb
+//	                   client (binary log off); the copy comes back if the load fails
+//	flashbackmariabackup, flashbackmysqldump  the same, then the server at the backup's GTID
+//	                   position: binary log emptied, gtid_slave_pos set, replica settings kept
+//	                   and started (restore.go)
+//	zfssnapback, xtrabackup tasks  answered at once with "not supported"
 //	error, slowquery   the error log / slow query log to server:port, then emptied
 //	optimize           OPTIMIZE NO_WRITE_TO_BINLOG TABLE on every user table
 //	stop, start, restart  the supervisor
 const JobPoll = time.Second
 
 // jobTasks are the tasks the agent runs, in the order it looks for them.
-var jobTasks = []string{"reseedmariabackup", "reseedmysqldump", "mariabackup", "error", "slowquery", "optimize", "stop", "start", "restart"}
+// flashbackmariabackup is what replication-manager writes ("flashback" + backup-physical-type);
+// the dbjobs scripts look for "flashbackmariadbackup", 21 characters, which the task column
+// (VARCHAR(20)) cannot hold.
+var jobTasks = []string{"reseedmariabackup", "flashbackmariabackup", "reseedmysqldump", "flashbackmysqldump",
+	"mariabackup", "error", "slowquery", "optimize", "stop", "start", "restart",
+	"zfssnapback", "xtrabackup", "reseedxtrabackup", "flashbackxtrabackup"}
 
 const jobsTableDDL = "CREATE TABLE IF NOT EXISTS replication_manager_schema.jobs(" +
 	"id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, task VARCHAR(20), port INT, server VARCHAR(255), " +
@@ -115,6 +123,7 @@ func (a *Agent) runJobs(ctx context.Context) {
 		log.Info("job taken")
 		t0 := time.Now()
 		result, err := a.runJob(ctx, db, row)
+		failed := err != nil
 		if err != nil {
 			result = "failed: " + err.Error()
 			log.WithError(err).Error("job failed")
@@ -126,7 +135,7 @@ func (a *Agent) runJobs(ctx context.Context) {
 		if db, err = a.l.openLocal(); err != nil {
 			return
 		}
-		if err := endJob(ctx, db, row, result); err != nil {
+		if err := endJob(ctx, db, row, result, failed); err != nil {
 			log.WithError(err).Warn("job end not recorded")
 		}
 	}
@@ -179,12 +188,18 @@ func takeJob(ctx context.Context, db *sql.DB, task string) (jobRow, bool, error)
 	if _, err := c.ExecContext(ctx, "UPDATE replication_manager_schema.jobs SET done=1 WHERE done=0 AND task=?", task); err != nil {
 		return r, false, err
 	}
+	// Running (state 1) for replication-manager's later protocol.
+	if hasStateColumn(ctx, c) {
+		c.ExecContext(ctx, "UPDATE replication_manager_schema.jobs SET state=1 WHERE id=?", r.id)
+	}
 	return r, true, nil
 }
 
 // endJob sets the row's end and result, putting the row back first when the data was
-// replaced (a reseed: the restored jobs table is the donor's).
-func endJob(ctx context.Context, db *sql.DB, r jobRow, result string) error {
+// replaced (a reseed: the restored jobs table is the donor's), and its state as
+// replication-manager's later protocol reads it: 3 (finished: that manager then starts a
+// restored replica's threads) or 5 (failed).
+func endJob(ctx context.Context, db *sql.DB, r jobRow, result string, failed bool) error {
 	if len(result) > 1000 {
 		result = result[len(result)-1000:]
 	}
@@ -202,16 +217,35 @@ func endJob(ctx context.Context, db *sql.DB, r jobRow, result string) error {
 		r.id, r.task, r.port, r.server); err != nil {
 		return err
 	}
-	_, err = c.ExecContext(ctx, "UPDATE replication_manager_schema.jobs SET done=1, end=NOW(), result=? WHERE id=?", result, r.id)
-	return err
+	if _, err = c.ExecContext(ctx, "UPDATE replication_manager_schema.jobs SET done=1, end=NOW(), result=? WHERE id=?", result, r.id); err != nil {
+		return err
+	}
+	state := 3
+	if failed {
+		state = 5
+	}
+	if hasStateColumn(ctx, c) {
+		c.ExecContext(ctx, "UPDATE replication_manager_schema.jobs SET state=? WHERE id=?", state, r.id)
+	}
+	return nil
+}
+
+// hasStateColumn tells whether the jobs table has replication-manager's later state column
+// (SlapOS' and older tables do not): asked rather than tried, since the sqlerror tag logs
+// every failed statement.
+func hasStateColumn(ctx context.Context, c *sql.Conn) bool {
+	var n int
+	err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='replication_manager_schema' "+
+		"AND TABLE_NAME='jobs' AND COLUMN_NAME='state'").Scan(&n)
+	return err == nil && n > 0
 }
 
 func (a *Agent) runJob(ctx context.Context, db *sql.DB, r jobRow) (string, error) {
 	switch r.task {
-	case "reseedmariabackup":
-		return a.reseedPhysical(ctx, r)
-	case "reseedmysqldump":
-		return a.reseedLogical(ctx, r)
+	case "reseedmariabackup", "flashbackmariabackup":
+		return a.restorePhysical(ctx, db, r, r.task == "flashbackmariabackup")
+	case "reseedmysqldump", "flashbackmysqldump":
+		return a.restoreLogical(ctx, db, r, r.task == "flashbackmysqldump")
 	case "mariabackup":
 		return a.backupPhysical(ctx, r)
 	case "error":
@@ -223,6 +257,9 @@ func (a *Agent) runJob(ctx context.Context, db *sql.DB, r jobRow) (string, error
 	case "stop", "start", "restart":
 		_, err := a.sup.ask(ctx, r.task, "job "+strconv.FormatInt(r.id, 10))
 		return r.task + " done", err
+	}
+	if why, ok := unsupportedTasks[r.task]; ok {
+		return "", fmt.Errorf("%s: %s", r.task, why)
 	}
 	return "", fmt.Errorf("task %q not supported", r.task)
 }
@@ -252,57 +289,6 @@ func accept(ctx context.Context, l net.Listener, limit time.Duration) (net.Conn,
 		l.Close()
 		return nil, ctx.Err()
 	}
-}
-
-// reseedPhysical restores a physical backup the manager streams to the row's port.
-func (a *Agent) reseedPhysical(ctx context.Context, r jobRow) (string, error) {
-	l, err := a.listen(r)
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	conn, err := accept(ctx, l, 5*time.Minute)
-	if err != nil {
-		return "", err
-	}
-	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
-	stage := filepath.Join(filepath.Dir(a.l.DataDir()), "restore-"+stamp) // same file system as the datadir
-	defer os.RemoveAll(stage)
-	gtid, err := backup.RestorePhysical(ctx, conn, stage, backup.PrepareOptions{TmpDir: filepath.Join(a.l.Root, "tmp")})
-	conn.Close()
-	if err != nil {
-		return "", err
-	}
-	fresh := a.l.DataDir() + ".new-" + stamp
-	defer os.RemoveAll(fresh)
-	if err := a.l.placeRestored(stage, fresh); err != nil {
-		return "", err
-	}
-	if _, err := a.sup.ask(ctx, "stop", "reseed"); err != nil {
-		return "", err
-	}
-	old := a.l.DataDir() + ".old-" + stamp
-	if err := os.Rename(a.l.DataDir(), old); err != nil {
-		a.sup.ask(ctx, "start", "reseed failed")
-		return "", err
-	}
-	// The error logs stay with the partition.
-	os.RemoveAll(filepath.Join(fresh, ".system", "logs"))
-	os.Rename(filepath.Join(old, ".system", "logs"), filepath.Join(fresh, ".system", "logs"))
-	if err := os.Rename(fresh, a.l.DataDir()); err != nil {
-		os.Rename(old, a.l.DataDir())
-		a.sup.ask(ctx, "start", "reseed failed")
-		return "", err
-	}
-	if _, err := a.sup.ask(ctx, "start", "reseed"); err != nil {
-		// Back to the data it had: the server must not stay down.
-		os.Rename(a.l.DataDir(), a.l.DataDir()+".failed-"+stamp)
-		os.Rename(old, a.l.DataDir())
-		a.sup.ask(ctx, "start", "reseed failed")
-		return "", fmt.Errorf("mariadbd did not start on the restored data (kept in %s): %w", a.l.DataDir()+".failed-"+stamp, err)
-	}
-	os.RemoveAll(old)
-	return "reseeded at " + gtid, nil
 }
 
 // placeRestored lays a prepared backup out as the bundle's my.cnf wants it: the redo log
@@ -339,40 +325,6 @@ func (l Layout) placeRestored(stage, dst string) error {
 		}
 	}
 	return nil
-}
-
-// reseedLogical loads a gzip dump the manager streams to the row's port.
-func (a *Agent) reseedLogical(ctx context.Context, r jobRow) (string, error) {
-	bin, err := backup.FindTool("", "mariadb-client", "mariadb", "mysql")
-	if err != nil {
-		return "", err
-	}
-	l, err := a.listen(r)
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	conn, err := accept(ctx, l, 5*time.Minute)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	zr, err := gzip.NewReader(bufio.NewReader(conn))
-	if err != nil {
-		return "", err
-	}
-	cnf, cleanup, err := a.l.clientCnf()
-	if err != nil {
-		return "", err
-	}
-	defer cleanup()
-	cmd := exec.CommandContext(ctx, bin, "--defaults-file="+cnf, "--init-command=SET SESSION sql_log_bin=0")
-	cmd.Stdin = zr
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("load: %v: %s", err, tail(string(out), 5))
-	}
-	return "loaded", nil
 }
 
 // backupPhysical streams a physical backup to the manager's receiver.
