@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -84,6 +85,8 @@ type Agent struct {
 	down      time.Time // when the manager became unreachable; zero while reachable
 	backoff   time.Duration
 	restartOn bool // legacy: need-restart answered yes last time (it is not consumed)
+
+	inJob atomic.Bool // a database job runs: a restore swaps the datadir, never bootstrap then
 }
 
 // New checks the configuration.
@@ -217,7 +220,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.managerUp()
 			fetched = true
 		}
-		if !a.proxy && !a.l.Bootstrapped() {
+		if !a.proxy && !a.l.Bootstrapped() && !a.inJob.Load() {
 			if err := a.bootstrap(ctx); err != nil {
 				a.log.WithError(err).Error("data directory not created; retrying")
 				if !sleep(ctx, 10*time.Second) {

@@ -106,7 +106,7 @@ func (a *Agent) runJobs(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	defer db.Close()
+	defer func() { db.Close() }() // db is opened again after each job
 	pending, err := pendingTasks(ctx, db)
 	if err != nil || len(pending) == 0 {
 		return
@@ -122,7 +122,9 @@ func (a *Agent) runJobs(ctx context.Context) {
 		log := a.log.WithField("job", row.id).WithField("task", task)
 		log.Info("job taken")
 		t0 := time.Now()
+		a.inJob.Store(true)
 		result, err := a.runJob(ctx, db, row)
+		a.inJob.Store(false)
 		failed := err != nil
 		if err != nil {
 			result = "failed: " + err.Error()
@@ -130,12 +132,19 @@ func (a *Agent) runJobs(ctx context.Context) {
 		} else {
 			log.WithField("took", time.Since(t0).Round(time.Millisecond).String()).Info("job done")
 		}
-		// A reseed replaced the data, its job row with it: open again, put the row back.
+		// A restore replaced the data, its job row with it, and restarted mariadbd: open
+		// again and put the row back, waiting a while for a server the supervisor is
+		// restarting (a row left without its end would look pending to the manager).
 		db.Close()
 		if db, err = a.l.openLocal(); err != nil {
 			return
 		}
-		if err := endJob(ctx, db, row, result, failed); err != nil {
+		for i := 0; ; i++ {
+			if err = endJob(ctx, db, row, result, failed); err == nil || i == 30 || !sleep(ctx, 2*time.Second) {
+				break
+			}
+		}
+		if err != nil {
 			log.WithError(err).Warn("job end not recorded")
 		}
 	}

@@ -133,6 +133,9 @@ func (a *Agent) restorePhysical(ctx context.Context, db *sql.DB, r jobRow, flash
 	if _, err := a.sup.ask(ctx, "start", r.task); err != nil {
 		return "", a.swapBack(ctx, old, stamp, fmt.Errorf("mariadbd did not start on the restored data: %w", err))
 	}
+	if err := a.serves(ctx); err != nil {
+		return "", a.swapBack(ctx, old, stamp, fmt.Errorf("mariadbd started on the restored data but does not serve the partition's login: %w", err))
+	}
 	if !flashback {
 		os.RemoveAll(old)
 		return "reseeded at " + pos, nil
@@ -143,6 +146,29 @@ func (a *Agent) restorePhysical(ctx context.Context, db *sql.DB, r jobRow, flash
 	}
 	os.RemoveAll(old)
 	return "flashback at " + at.String() + note, nil
+}
+
+// serves checks that the running server answers a query under dbjob.cnf's login: mariadbd
+// listens before it has found out whether its system tables are usable.
+func (a *Agent) serves(ctx context.Context) error {
+	db, err := a.l.openLocal()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var last error
+	for i := 0; i < 5; i++ {
+		var one int
+		if last = db.QueryRowContext(ctx, "SELECT 1").Scan(&one); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	return last
 }
 
 // replicationInfo lists the replica settings files in a datadir (master.info, one
@@ -319,6 +345,11 @@ func (a *Agent) restoreLogical(ctx context.Context, db *sql.DB, r jobRow, flashb
 	if err != nil {
 		return "", a.swapBack(ctx, old, stamp, err)
 	}
+	// The server holds what the dump holds, not also databases made since (a flashback's
+	// diverged writes): a dump recreates only its own.
+	if err := a.dropUserDatabases(ctx); err != nil {
+		return "", a.swapBack(ctx, old, stamp, err)
+	}
 	cmd := exec.CommandContext(ctx, bin, "--defaults-file="+cnf, "--init-command=SET SESSION sql_log_bin=0")
 	cmd.Stdin = sqlIn // a stream that breaks (gzip checksum, truncation) fails Wait too
 	var out strings.Builder
@@ -384,6 +415,42 @@ func (a *Agent) stopReplicas(ctx context.Context) (bool, error) {
 	}
 	defer rows.Close()
 	return rows.Next(), rows.Err()
+}
+
+// dropUserDatabases drops every database outside MariaDB's own, outside the binary log.
+func (a *Agent) dropUserDatabases(ctx context.Context) error {
+	db, err := a.l.openLocal()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "SET SESSION sql_log_bin=0"); err != nil {
+		return err
+	}
+	rows, err := c.QueryContext(ctx, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA "+
+		"WHERE SCHEMA_NAME NOT IN ('mysql','information_schema','performance_schema','sys')")
+	if err != nil {
+		return fmt.Errorf("list databases: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err == nil {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	for _, n := range names {
+		if _, err := c.ExecContext(ctx, "DROP DATABASE `"+strings.ReplaceAll(n, "`", "``")+"`"); err != nil {
+			return fmt.Errorf("drop database %s: %w", n, err)
+		}
+	}
+	return nil
 }
 
 func copyFile(from, to string) error {

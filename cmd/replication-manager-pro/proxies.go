@@ -13,6 +13,7 @@ import (
 
 	"replication-manager-pro/api"
 	"replication-manager-pro/config"
+	"replication-manager-pro/haproxy"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/orchestrator"
 )
@@ -25,7 +26,8 @@ const (
 )
 
 // proxyWatch follows the proxies of one cluster: each interval it connects to every proxy's
-// address (a ProxySQL's admin port, an HAProxy's API port); after
+// address (a ProxySQL's admin port; an HAProxy's runtime API socket, the one its router
+// drives); after
 // failover-falsepositive-ping-counter failures in a row the proxy is Failed and its start is
 // asked once from the cluster's orchestrator (SlapOS: the waitstart cookie the ProxySQL
 // partition's need-start answers), until it answers again. Its goroutine ends with stop.
@@ -37,6 +39,12 @@ type proxyWatch struct {
 	interval time.Duration
 	maxFail  int
 	log      logrus.FieldLogger
+
+	// sockets are the HAProxys' runtime API sockets. HAProxy is driven through the socket in
+	// its working directory, and its TCP API port listens on 127.0.0.1 only: dialing
+	// haproxy-servers:haproxy-api-port misses it whenever haproxy-servers is not 127.0.0.1
+	// (slapos simulate in network namespaces: the root partition's own address).
+	sockets map[ipv6.HostPort]string
 
 	mu    sync.Mutex
 	state map[ipv6.HostPort]*proxyState
@@ -61,6 +69,14 @@ func startProxyWatch(c *config.Cluster, p orchestrator.Placement, o orchestrator
 		maxFail: max(c.Settings.FailoverFalsePositivePingCounter, 1), log: log, state: map[ipv6.HostPort]*proxyState{}}
 	for _, t := range w.targets {
 		w.state[t.Addr] = &proxyState{state: proxySuspect}
+		if t.Kind == orchestrator.KindHAProxy {
+			if hs, err := haproxy.SettingsFrom(c, t.Index); err == nil {
+				if w.sockets == nil {
+					w.sockets = map[ipv6.HostPort]string{}
+				}
+				w.sockets[t.Addr] = hs.Socket()
+			}
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel, w.done = cancel, make(chan struct{})
@@ -91,7 +107,11 @@ func (w *proxyWatch) run(ctx context.Context) {
 
 func (w *proxyWatch) check(ctx context.Context, t orchestrator.Target) {
 	d := net.Dialer{Timeout: min(w.interval, 2*time.Second)}
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ipv6.Unbracket(t.Addr.Host), strconv.Itoa(t.Addr.Port)))
+	network, addr := "tcp", net.JoinHostPort(ipv6.Unbracket(t.Addr.Host), strconv.Itoa(t.Addr.Port))
+	if sock := w.sockets[t.Addr]; sock != "" {
+		network, addr = "unix", sock
+	}
+	conn, err := d.DialContext(ctx, network, addr)
 	if err == nil {
 		conn.Close()
 	}

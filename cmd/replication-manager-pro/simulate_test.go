@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"replication-manager-pro/api"
 	"replication-manager-pro/internal/realtest"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/mariadb"
@@ -138,6 +139,15 @@ func TestSlapOSSimulatedSeedStory(t *testing.T) {
 		t.Fatalf("tenant URL %s: %v\n%s", maskURL(pub.URL), err, logs())
 	}
 	t.Logf("tenant URL over IPv6 through HAProxy: TLS %s", cipher)
+	// The HAProxy that routes is not Failed in the manager's eyes (it once probed the API
+	// port at the root partition's address, where HAProxy does not listen).
+	var proxies []api.Proxy
+	if err := waitForT(ctx, time.Minute, func() bool {
+		proxies = nil
+		return sim.API.JSON(ctx, "/api/clusters/cluster1/topology/proxies", &proxies) == nil && len(proxies) == 1 && proxies[0].State == "ProxyRunning"
+	}); err != nil {
+		t.Fatalf("the routing HAProxy is not ProxyRunning: %+v\n%s", proxies, logs())
+	}
 	if _, err := slaposim.TenantAnswers(ctx, pub.URL, ""); err == nil {
 		t.Fatal("the tenant's account accepted a connection without TLS (REQUIRE SSL)")
 	}
