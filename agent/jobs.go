@@ -226,17 +226,17 @@ func endJob(ctx context.Context, db *sql.DB, r jobRow, result string, failed boo
 		r.id, r.task, r.port, r.server); err != nil {
 		return err
 	}
-	if _, err = c.ExecContext(ctx, "UPDATE replication_manager_schema.jobs SET done=1, end=NOW(), result=? WHERE id=?", result, r.id); err != nil {
-		return err
-	}
 	state := 3
 	if failed {
 		state = 5
 	}
+	// One statement: whoever sees the end sees the state.
 	if hasStateColumn(ctx, c) {
-		c.ExecContext(ctx, "UPDATE replication_manager_schema.jobs SET state=? WHERE id=?", state, r.id)
+		_, err = c.ExecContext(ctx, "UPDATE replication_manager_schema.jobs SET done=1, end=NOW(), result=?, state=? WHERE id=?", result, state, r.id)
+	} else {
+		_, err = c.ExecContext(ctx, "UPDATE replication_manager_schema.jobs SET done=1, end=NOW(), result=? WHERE id=?", result, r.id)
 	}
-	return nil
+	return err
 }
 
 // hasStateColumn tells whether the jobs table has replication-manager's later state column

@@ -149,7 +149,8 @@ func (a *Agent) restorePhysical(ctx context.Context, db *sql.DB, r jobRow, flash
 }
 
 // serves checks that the running server answers a query under dbjob.cnf's login: mariadbd
-// listens before it has found out whether its system tables are usable.
+// listens on TCP (what the supervisor watches) before its socket exists and before it has
+// found out whether its system tables are usable.
 func (a *Agent) serves(ctx context.Context) error {
 	db, err := a.l.openLocal()
 	if err != nil {
@@ -214,6 +215,9 @@ func (a *Agent) rejoinAt(ctx context.Context, at gtid.List, old string, carry []
 	}
 	if _, err := a.sup.ask(ctx, "start", "flashback: replica settings"); err != nil {
 		return "", fmt.Errorf("mariadbd did not start with the replica settings back: %w", err)
+	}
+	if err := a.serves(ctx); err != nil {
+		return "", fmt.Errorf("mariadbd started with the replica settings back but does not serve the partition's login: %w", err)
 	}
 	return a.startReplicas(ctx), nil
 }
@@ -286,6 +290,9 @@ func (a *Agent) swapBack(ctx context.Context, old, stamp string, cause error) er
 	}
 	if _, err := a.sup.ask(ctx, "start", "restore failed"); err != nil {
 		return fmt.Errorf("%w; the previous data is back but mariadbd did not start on it: %v", cause, err)
+	}
+	if err := a.serves(ctx); err != nil {
+		return fmt.Errorf("%w; the previous data is back but mariadbd does not serve the partition's login on it: %v", cause, err)
 	}
 	return fmt.Errorf("%w (the previous data is back and running; the failed restore is kept in %s)", cause, failed)
 }
@@ -394,6 +401,10 @@ func (a *Agent) safetyCopy(ctx context.Context, task, stamp string) (string, err
 	if _, err := a.sup.ask(ctx, "start", task); err != nil {
 		os.RemoveAll(old) // the data was not touched
 		return "", fmt.Errorf("mariadbd did not start again after the safety copy: %w", err)
+	}
+	if err := a.serves(ctx); err != nil {
+		os.RemoveAll(old)
+		return "", fmt.Errorf("mariadbd does not serve the partition's login after the safety copy: %w", err)
 	}
 	return old, nil
 }

@@ -59,7 +59,7 @@ func TestSlapOSAgentFlashback(t *testing.T) {
 		_, err := db.ExecContext(ctx, "SELECT 1")
 		return err == nil
 	})
-	logs := func() string { return a.log.String() + "\nerror log:\n" + tailOf(l.ErrorLog(), 15) }
+	logs := func() string { return a.log.String() + "\nerror log:\n" + tailOf(l.ErrorLog(), 80) }
 	exec1 := func(q string) {
 		t.Helper()
 		if _, err := db.ExecContext(ctx, q); err != nil {
