@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"database/sql"
@@ -357,13 +358,8 @@ func (a *Agent) restoreLogical(ctx context.Context, db *sql.DB, r jobRow, flashb
 	if err := a.dropUserDatabases(ctx); err != nil {
 		return "", a.swapBack(ctx, old, stamp, err)
 	}
-	cmd := exec.CommandContext(ctx, bin, "--defaults-file="+cnf, "--init-command=SET SESSION sql_log_bin=0")
-	cmd.Stdin = sqlIn // a stream that breaks (gzip checksum, truncation) fails Wait too
-	var out strings.Builder
-	cmd.Stdout = io.Discard
-	cmd.Stderr = &limitWriter{w: &out, left: 64 << 10}
-	if err := cmd.Run(); err != nil {
-		return "", a.swapBack(ctx, old, stamp, fmt.Errorf("load: %v: %s", err, tail(out.String(), 5)))
+	if err := load(ctx, bin, cnf, sqlIn); err != nil {
+		return "", a.swapBack(ctx, old, stamp, err)
 	}
 	if !flashback {
 		os.RemoveAll(old)
@@ -381,6 +377,54 @@ func (a *Agent) restoreLogical(ctx context.Context, db *sql.DB, r jobRow, flashb
 	}
 	os.RemoveAll(old)
 	return "flashback at " + at.String() + note, nil
+}
+
+// dumpDone ends every dump mariadb-dump completed.
+var dumpDone = []byte("-- Dump completed")
+
+// load feeds a dump to the mariadb client outside the binary log. A dump that breaks (gzip
+// checksum, truncation) or does not end as a completed dump does is an error, and the client
+// is killed before it reads the end of its input (which would commit what it has).
+func load(ctx context.Context, bin, cnf string, dump io.Reader) error {
+	cmd := exec.CommandContext(ctx, bin, "--defaults-file="+cnf, "--init-command=SET SESSION sql_log_bin=0")
+	var out strings.Builder
+	cmd.Stdout = io.Discard
+	cmd.Stderr = &limitWriter{w: &out, left: 64 << 10}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("load: start %s: %w", bin, err)
+	}
+	end := &tailKeeper{}
+	_, cerr := io.Copy(in, io.TeeReader(dump, end))
+	if cerr == nil && !bytes.Contains(end.b, dumpDone) {
+		cerr = fmt.Errorf("the dump is not complete (no %q at its end)", dumpDone)
+	}
+	if cerr != nil {
+		cmd.Process.Kill()
+		in.Close()
+		cmd.Wait()
+		// A client that stopped at an SQL error breaks the pipe: its own message says more.
+		return fmt.Errorf("load: %v: %s", cerr, tail(out.String(), 5))
+	}
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("load: %v: %s", err, tail(out.String(), 5))
+	}
+	return nil
+}
+
+// tailKeeper keeps the last bytes written to it.
+type tailKeeper struct{ b []byte }
+
+func (t *tailKeeper) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 1024 {
+		t.b = append(t.b[:0], t.b[len(t.b)-1024:]...)
+	}
+	return len(p), nil
 }
 
 // safetyCopy copies the stopped datadir to <datadir>.old-<stamp> and starts mariadbd again:

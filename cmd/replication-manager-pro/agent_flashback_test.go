@@ -29,8 +29,8 @@ import (
 // backup of the server itself, with the server at the backup's GTID position, its binary
 // log (the transactions made after) emptied and its replica settings kept; a logical one
 // does the same from a dump. A flashback whose restored data does not start, and one whose
-// dump breaks half-way, leave the server running on the data it had. zfssnapback is
-// answered as not supported. Each row ends with its result and state.
+// dump breaks half-way or stops short (a reseed's too), leave the server running on the data
+// it had. zfssnapback is answered as not supported. Each row ends with its result and state.
 func TestSlapOSAgentFlashback(t *testing.T) {
 	realtest.LookPath(t, "mariadbd", "mariadb-server")
 	realtest.LookPath(t, "mariadb-backup", "mariadb-backup")
@@ -237,6 +237,19 @@ func TestSlapOSAgentFlashback(t *testing.T) {
 	}
 	if ids("fb.t") != "1,3,5" || str("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='fb3'") != "0" {
 		t.Fatalf("after the failed load fb.t holds %q (want 1,3,5), fb3 exists: %s", ids("fb.t"), str("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='fb3'"))
+	}
+
+	// A dump cut short at a statement's end: valid SQL, but not the whole dump.
+	bad.Reset()
+	zw = gzip.NewWriter(&bad)
+	fmt.Fprintf(zw, "-- SET GLOBAL gtid_slave_pos='%s';\nCREATE DATABASE fb4;\n", atDump)
+	zw.Close()
+	result, state = job("reseedmysqldump", bad.Bytes())
+	if !strings.Contains(result, "the dump is not complete") || !strings.Contains(result, "the previous data is back and running") || state != "5" {
+		t.Fatalf("incomplete dump: result %q state %s\n%s", result, state, logs())
+	}
+	if ids("fb.t") != "1,3,5" || str("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='fb4'") != "0" {
+		t.Fatalf("after the incomplete dump fb.t holds %q (want 1,3,5), fb4 exists: %s", ids("fb.t"), str("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='fb4'"))
 	}
 
 	result, state = job("zfssnapback", nil)
