@@ -86,31 +86,32 @@ func (f *Fence) Arm(ctx context.Context, wait time.Duration) (bool, error) {
 // acknowledgement no replica sends), reading OFF meanwhile; their connections are ended
 // first, so it does not wait, and they get an error, never an OK. The connections spared
 // are those Thread.killable spares: replication's, the server's daemons, its own.
-const fenceSQL = `BEGIN NOT ATOMIC
+var fenceSQL = "BEGIN NOT ATOMIC " + endClientsSQL + " SET GLOBAL read_only = ON; " + endClientsSQL + " END"
+
+// endClientsSQL ends the client connections Thread.killable would, inside a compound
+// statement. A connection that cannot be ended (gone meanwhile, or not ours to kill) is
+// passed over, and a processlist that cannot be read ends only this block: neither may
+// keep the statement that follows, read_only=ON, from running. An error of that statement
+// still fails the whole.
+const endClientsSQL = `BEGIN
   DECLARE done INT DEFAULT 0;
   DECLARE tid BIGINT UNSIGNED;
   DECLARE clients CURSOR FOR SELECT ID FROM information_schema.PROCESSLIST
     WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler')
       AND COMMAND NOT LIKE 'Binlog Dump%' AND COMMAND NOT IN ('Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker');
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
-  DECLARE CONTINUE HANDLER FOR 1094 BEGIN END; -- the connection ended by itself meanwhile
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN END;
   OPEN clients;
   ending: LOOP
     FETCH clients INTO tid;
     IF done THEN LEAVE ending; END IF;
-    KILL CONNECTION tid;
+    BEGIN
+      DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END;
+      KILL CONNECTION tid;
+    END;
   END LOOP;
   CLOSE clients;
-  SET GLOBAL read_only = ON;
-  SET done = 0;
-  OPEN clients;
-  late: LOOP
-    FETCH clients INTO tid;
-    IF done THEN LEAVE late; END IF;
-    KILL CONNECTION tid;
-  END LOOP;
-  CLOSE clients;
-END`
+END;`
 
 // Close drops the fence without using it.
 func (f *Fence) Close() error { return f.c.Close() }

@@ -2,6 +2,7 @@ package mariadb
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 
@@ -26,13 +27,18 @@ func TestFenceEndsClientsAndSparesReplication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := r.DB(t).Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	if err := client.PingContext(ctx); err != nil {
-		t.Fatal(err)
+	db := r.DB(t)
+	var clients []*sql.Conn
+	for range 3 {
+		client, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		if err := client.PingContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, client)
 	}
 	answered, err := f.Arm(ctx, 5*time.Second)
 	if err != nil || !answered {
@@ -41,9 +47,11 @@ func TestFenceEndsClientsAndSparesReplication(t *testing.T) {
 	if ro := r.QueryString(t, "SELECT @@GLOBAL.read_only"); ro != "1" {
 		t.Fatalf("read_only = %s after the fence", ro)
 	}
-	var one int
-	if err := client.QueryRowContext(ctx, "SELECT 1").Scan(&one); err == nil {
-		t.Fatal("a client connection survived the fence")
+	for i, client := range clients {
+		var one int
+		if err := client.QueryRowContext(ctx, "SELECT 1").Scan(&one); err == nil {
+			t.Fatalf("client connection %d survived the fence", i)
+		}
 	}
 	st := r.SlaveStatus(t)
 	if st["Slave_IO_Running"] != "Yes" || st["Slave_SQL_Running"] != "Yes" {
