@@ -49,7 +49,14 @@ type supervisorctl struct {
 	startTimeout         time.Duration
 	wantFile, statusFile string
 	reqs                 chan request
+
+	// Owned by loop: the last status, answered again to status requests for
+	// statusCacheFor (the jobs ask every second; each supervisorctl is a Python start-up).
+	last   Status
+	lastAt time.Time
 }
+
+const statusCacheFor = 5 * time.Second
 
 func newSupervisorctl(sd Supervisord, svc string, ready func() []ipv6.HostPort, wantFile, statusFile string, log logrus.FieldLogger) *supervisorctl {
 	if sd.Ctl == "" {
@@ -95,6 +102,9 @@ func (s *supervisorctl) loop(ctx context.Context) {
 }
 
 func (s *supervisorctl) serve(ctx context.Context, r request) (Status, error) {
+	if r.op == "status" && time.Since(s.lastAt) < statusCacheFor {
+		return s.last, nil
+	}
 	var err error
 	switch r.op {
 	case "start":
@@ -115,6 +125,7 @@ func (s *supervisorctl) serve(ctx context.Context, r request) (Status, error) {
 		err = fmt.Errorf("unknown request %q", r.op)
 	}
 	st, serr := s.status(ctx)
+	st.LastAction = s.last.LastAction
 	if r.op != "status" {
 		st.LastAction = r.op + ": " + r.why
 	}
@@ -123,6 +134,11 @@ func (s *supervisorctl) serve(ctx context.Context, r request) (Status, error) {
 	}
 	if err != nil {
 		st.LastError = err.Error()
+	}
+	if serr == nil {
+		s.last, s.lastAt = st, time.Now()
+	} else {
+		s.lastAt = time.Time{}
 	}
 	if b, jerr := json.MarshalIndent(st, "", "  "); jerr == nil {
 		_ = writeFileAtomic(s.statusFile, append(b, '\n'), 0o644)
