@@ -83,13 +83,13 @@ func setJobState(ctx context.Context, db *sql.DB, id int64, state int, result st
 func (a *Agent) restorePhysical(ctx context.Context, db *sql.DB, r jobRow, flashback bool) (string, error) {
 	l, err := a.listen(r)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("listen for the stream: %w", err)
 	}
 	defer l.Close()
 	markWaiting(ctx, db, r)
 	conn, err := accept(ctx, l, 5*time.Minute)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("wait for the stream: %w", err)
 	}
 	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
 	stage := filepath.Join(filepath.Dir(a.l.DataDir()), "restore-"+stamp) // same file system as the datadir
@@ -112,12 +112,12 @@ func (a *Agent) restorePhysical(ctx context.Context, db *sql.DB, r jobRow, flash
 		return "", err
 	}
 	if _, err := a.sup.ask(ctx, "stop", r.task); err != nil {
-		return "", err
+		return "", fmt.Errorf("stop mariadbd: %w", err)
 	}
 	old := a.l.DataDir() + ".old-" + stamp
 	if err := os.Rename(a.l.DataDir(), old); err != nil {
 		a.sup.ask(ctx, "start", r.task+" failed")
-		return "", err
+		return "", fmt.Errorf("set the datadir aside: %w", err)
 	}
 	var carry []string
 	if flashback {
@@ -129,7 +129,7 @@ func (a *Agent) restorePhysical(ctx context.Context, db *sql.DB, r jobRow, flash
 		moveLogs(fresh, old)
 		os.Rename(old, a.l.DataDir())
 		a.sup.ask(ctx, "start", r.task+" failed")
-		return "", err
+		return "", fmt.Errorf("put the restored datadir in place: %w", err)
 	}
 	if _, err := a.sup.ask(ctx, "start", r.task); err != nil {
 		return "", a.swapBack(ctx, old, stamp, fmt.Errorf("mariadbd did not start on the restored data: %w", err))
@@ -207,7 +207,7 @@ func (a *Agent) rejoinAt(ctx context.Context, at gtid.List, old string, carry []
 		return "", nil
 	}
 	if _, err := a.sup.ask(ctx, "stop", "flashback: replica settings"); err != nil {
-		return "", err
+		return "", fmt.Errorf("stop mariadbd: %w", err)
 	}
 	for _, n := range carry {
 		if err := copyFile(filepath.Join(old, n), filepath.Join(a.l.DataDir(), n)); err != nil {
@@ -311,13 +311,13 @@ func (a *Agent) restoreLogical(ctx context.Context, db *sql.DB, r jobRow, flashb
 	}
 	l, err := a.listen(r)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("listen for the stream: %w", err)
 	}
 	defer l.Close()
 	markWaiting(ctx, db, r)
 	conn, err := accept(ctx, l, 5*time.Minute)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("wait for the stream: %w", err)
 	}
 	defer conn.Close()
 	zr, err := gzip.NewReader(bufio.NewReader(conn))
@@ -360,6 +360,14 @@ func (a *Agent) restoreLogical(ctx context.Context, db *sql.DB, r jobRow, flashb
 	}
 	if err := load(ctx, bin, cnf, sqlIn); err != nil {
 		return "", a.swapBack(ctx, old, stamp, err)
+	}
+	// The dump's accounts (mysql.*) take effect now, not at the next restart: a dump that
+	// locks the partition's login out is found here, while its copy can still come back.
+	if err := a.flushPrivileges(ctx); err != nil {
+		return "", a.swapBack(ctx, old, stamp, err)
+	}
+	if err := a.serves(ctx); err != nil {
+		return "", a.swapBack(ctx, old, stamp, fmt.Errorf("the partition's login does not work on the loaded data: %w", err))
 	}
 	if !flashback {
 		os.RemoveAll(old)
@@ -431,7 +439,7 @@ func (t *tailKeeper) Write(p []byte) (int, error) {
 // what a failed load comes back to.
 func (a *Agent) safetyCopy(ctx context.Context, task, stamp string) (string, error) {
 	if _, err := a.sup.ask(ctx, "stop", task+": safety copy"); err != nil {
-		return "", err
+		return "", fmt.Errorf("stop mariadbd: %w", err)
 	}
 	dd := a.l.DataDir()
 	old := dd + ".old-" + stamp
@@ -470,6 +478,18 @@ func (a *Agent) stopReplicas(ctx context.Context) (bool, error) {
 	}
 	defer rows.Close()
 	return rows.Next(), rows.Err()
+}
+
+func (a *Agent) flushPrivileges(ctx context.Context) error {
+	db, err := a.l.openLocal()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "FLUSH NO_WRITE_TO_BINLOG PRIVILEGES"); err != nil {
+		return fmt.Errorf("FLUSH PRIVILEGES: %w", err)
+	}
+	return nil
 }
 
 // dropUserDatabases drops every database outside MariaDB's own, outside the binary log.
