@@ -26,6 +26,7 @@ import (
 	"replication-manager-pro/eventlog"
 	"replication-manager-pro/ha"
 	"replication-manager-pro/haproxy"
+	"replication-manager-pro/ipv6"
 	"replication-manager-pro/mariadb"
 	_ "replication-manager-pro/orchestrator/local" // registers prov-orchestrator "local"
 	"replication-manager-pro/orchestrator/slapos"
@@ -383,7 +384,11 @@ func newMonitorCmd() *cobra.Command {
 				Clusters: slapos.ClusterSourceFunc(svc.SlapOSCluster),
 				Bundles:  slapos.ConfiguratorBundles(clusterTLS),
 				ProxyUp:  svc.proxyUp,
-				Log:      log,
+				// What partition agents report they did joins the event log (API, UI, stream).
+				Report: func(name string, server ipv6.HostPort, r slapos.AgentReport) {
+					events.Add(eventlog.Event{Cluster: name, Server: server.String(), Kind: "agent", Message: r.String(), Error: r.Error})
+				},
+				Log: log,
 			}
 			apiOpt := api.Options{Fleet: fleet, Events: events, Defaults: cfg.Default, LoadConfig: cf.reloader(cmd), Log: log,
 				Nodes: nodes, Provisioned: svc.provisioned(log), Services: svc, Proxies: svc, Backups: backupAPI{fleet}}

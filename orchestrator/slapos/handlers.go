@@ -95,7 +95,7 @@ func (h *Handlers) ClusterActions() []string { return ClusterActions }
 // NodeActions and ClusterActions list the actions, for routers mounting them one by one.
 var (
 	NodeActions = []string{ActionNeedStart, ActionNeedStop, ActionNeedRestart, ActionNeedReprov,
-		ActionNeedProv, ActionNeedUnprov, ActionNeedConfigChange, ActionConfig, ActionWatch}
+		ActionNeedProv, ActionNeedUnprov, ActionNeedConfigChange, ActionConfig, ActionWatch, ActionReport}
 	ClusterActions = []string{ActionNeedRollingRestart, ActionNeedRollingReprov}
 )
 
@@ -118,7 +118,9 @@ type Handlers struct {
 	// asked for the config route only: user tokens never consume a one-shot request. nil:
 	// user tokens are refused.
 	Authorize func(r *http.Request, c *config.Cluster) bool
-	Log       logrus.FieldLogger
+	// Report receives what partition agents report they did (report.go); nil: logged only.
+	Report ReportFunc
+	Log    logrus.FieldLogger
 
 	keys keyCache
 }
@@ -321,7 +323,7 @@ func (h *Handlers) running(c Cluster, t orchestrator.Target) bool {
 // Unknown cluster: 500 "500 -No cluster!"; unknown server: 500 "500 -No valid server!".
 func (h *Handlers) Node(w http.ResponseWriter, r *http.Request, cluster, host, port, action string) {
 	switch action {
-	case ActionNeedStart, ActionNeedStop, ActionConfig, ActionWatch:
+	case ActionNeedStart, ActionNeedStop, ActionConfig, ActionWatch, ActionReport:
 	default:
 		if _, ok := needs[action]; !ok {
 			write(w, http.StatusNotFound, "404 -Unknown action!")
@@ -336,12 +338,16 @@ func (h *Handlers) Node(w http.ResponseWriter, r *http.Request, cluster, host, p
 		h.config(w, r, c, t, who)
 		return
 	}
-	if action == ActionWatch { // watch.go: the native agent's route, never anonymous
+	if action == ActionWatch || action == ActionReport { // the native agent's routes, never anonymous
 		if who != accessPartition {
 			h.refuse(w, r, c.Orchestrator.Cluster(), t.Addr.String(), bodyNeedCredential)
 			return
 		}
-		h.watch(w, r, c.Orchestrator.Cluster(), t)
+		if action == ActionWatch {
+			h.watch(w, r, c.Orchestrator.Cluster(), t) // watch.go
+		} else {
+			h.report(w, r, c.Orchestrator.Cluster(), t) // report.go
+		}
 		return
 	}
 	n, err := c.Orchestrator.Node(t.Addr)
@@ -495,7 +501,11 @@ func (h *Handlers) ClusterAction(w http.ResponseWriter, r *http.Request, cluster
 func (h *Handlers) Register(mux *http.ServeMux) {
 	for _, a := range NodeActions {
 		a := a
-		mux.HandleFunc("GET /api/clusters/{cluster}/servers/{host}/{port}/"+a, func(w http.ResponseWriter, r *http.Request) {
+		method := "GET "
+		if a == ActionReport {
+			method = "" // POST; the handler answers 405 to the rest
+		}
+		mux.HandleFunc(method+"/api/clusters/{cluster}/servers/{host}/{port}/"+a, func(w http.ResponseWriter, r *http.Request) {
 			h.Node(w, r, r.PathValue("cluster"), r.PathValue("host"), r.PathValue("port"), a)
 		})
 	}
