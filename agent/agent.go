@@ -79,6 +79,7 @@ type Agent struct {
 	proxy  bool
 	c      *client
 	sup    service
+	rep    *reporter // report.go: what the agent did, to the manager
 	log    logrus.FieldLogger
 	legacy bool
 
@@ -141,7 +142,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	log := cfg.Log.WithFields(logrus.Fields{"cluster": cfg.Cluster, "server": cfg.Addr.String()})
 	a := &Agent{cfg: cfg, l: Layout{Root: cfg.Partition}, pl: ProxyLayout{Root: cfg.Partition, Cluster: cfg.Cluster},
-		proxy: cfg.Kind == KindProxySQL, c: c, log: log, legacy: cfg.Legacy}
+		proxy: cfg.Kind == KindProxySQL, c: c, log: log, legacy: cfg.Legacy, rep: newReporter(c, log)}
 	spec := mariadbdSpec(a.l, cfg.Mariadbd, cfg.ExtraArgs, cfg.Addr)
 	if a.proxy {
 		spec = proxysqlSpec(a.pl, cfg.ProxySQL, cfg.ExtraArgs, cfg.Addr)
@@ -151,6 +152,7 @@ func New(cfg Config) (*Agent, error) {
 		return a, nil
 	}
 	sup := newSupervisor(spec, log)
+	sup.report = a.rep.send
 	if cfg.StopTimeout > 0 {
 		sup.stopTimeout = cfg.StopTimeout
 	}
@@ -177,6 +179,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	rctx, rcancel := context.WithCancel(context.Background())
+	repDone := make(chan struct{})
+	go func() { defer close(repDone); a.rep.loop(rctx) }()
+	defer func() { rcancel(); <-repDone }() // after the service stopped: its last reports go too
 	sctx, scancel := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); a.sup.loop(sctx) }()
@@ -274,9 +280,12 @@ func (a *Agent) autostart(ctx context.Context) bool {
 		}
 		return false
 	}
-	if _, err := a.sup.ask(ctx, "start", "autostart"); err != nil {
+	st, err := a.sup.ask(ctx, "start", "autostart")
+	if err != nil {
 		a.log.WithError(err).Warnf("%s autostart", a.sup.name())
 	}
+	res, msg := outcome(err)
+	a.rep.send(slapos.AgentReport{Action: "start", Via: "autostart", Result: res, Error: msg, Detail: pidDetail(st)})
 	return true
 }
 
@@ -323,10 +332,12 @@ func (a *Agent) bootstrap(ctx context.Context) error {
 	return nil
 }
 
-// act runs one action the manager asked for.
+// act runs one action the manager asked for, and reports it.
 func (a *Agent) act(ctx context.Context, action, via string) {
 	log := a.log.WithField("action", action).WithField("via", via)
+	rep := slapos.AgentReport{Action: action, Via: via}
 	var err error
+	var st Status
 	switch action {
 	case slapos.WatchConfigChange:
 		var b []byte
@@ -335,22 +346,28 @@ func (a *Agent) act(ctx context.Context, action, via string) {
 			if changed, err = a.installBundle(b); err == nil {
 				if changed {
 					log.Info("new configuration installed: it takes effect at the next restart")
+					rep.Result, rep.Detail = "done", "takes effect at the next restart"
 				} else {
 					log.Info("configuration unchanged")
+					rep.Result = "unchanged"
 				}
+				a.rep.send(rep)
 				return
 			}
 		}
 	case slapos.WatchStop:
-		_, err = a.sup.ask(ctx, "stop", "the manager asked ("+via+")")
+		st, err = a.sup.ask(ctx, "stop", "the manager asked ("+via+")")
 	case slapos.WatchRestart:
-		_, err = a.sup.ask(ctx, "restart", "the manager asked ("+via+")")
+		st, err = a.sup.ask(ctx, "restart", "the manager asked ("+via+")")
 	case slapos.WatchStart:
-		_, err = a.sup.ask(ctx, "start", "the manager asked ("+via+")")
+		st, err = a.sup.ask(ctx, "start", "the manager asked ("+via+")")
 	default:
 		log.Warn("unknown action: ignored")
 		return
 	}
+	rep.Result, rep.Error = outcome(err)
+	rep.Detail = pidDetail(st)
+	a.rep.send(rep)
 	if err != nil {
 		log.WithError(err).Error("action failed")
 		return

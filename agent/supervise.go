@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"replication-manager-pro/ipv6"
+	"replication-manager-pro/orchestrator/slapos"
 )
 
 // Restart backoff after a crash: 1 s, doubling, at most maxBackoff; a server that ran
@@ -69,6 +70,9 @@ type supervisor struct {
 	startTimeout time.Duration
 
 	reqs chan request
+	// report, when set, receives what the supervisor did on its own (a death, a restart
+	// after one, a clean exit); it must not block.
+	report func(slapos.AgentReport)
 
 	// Owned by loop.
 	cmd      *exec.Cmd
@@ -181,9 +185,12 @@ func (s *supervisor) loop(ctx context.Context) {
 		case <-retry:
 			s.retry = nil
 			if s.wanted && s.cmd == nil {
-				if err := s.start(ctx); err != nil {
+				err := s.start(ctx)
+				if err != nil {
 					s.log.WithError(err).Warnf("%s restart failed", s.spec.name)
 				}
+				res, msg := outcome(err)
+				s.tell(slapos.AgentReport{Action: "crash-restart", Via: "supervisor", Result: res, Error: msg, Detail: pidDetail(s.status)})
 			}
 		}
 	}
@@ -199,6 +206,7 @@ func (s *supervisor) reap() {
 		s.setWanted(false)
 		s.log.Infof("%s exited cleanly (shutdown): left stopped until the manager asks for a start", s.spec.name)
 		s.setState("stopped", "")
+		s.tell(slapos.AgentReport{Action: "exit", Via: "supervisor", Result: "done", Detail: "clean shutdown: left stopped until the manager asks for a start"})
 		return
 	}
 	if !s.wanted {
@@ -222,6 +230,15 @@ func (s *supervisor) reap() {
 		Warnf("%s died (%v): restarting: %s", s.spec.name, err, lastErrorLine(s.spec.errorLog, s.logFrom))
 	s.setState("crashed", err.Error())
 	s.retry = time.NewTimer(s.backoff)
+	s.tell(slapos.AgentReport{Action: "crash", Via: "supervisor", Result: "failed",
+		Error:  fmt.Sprintf("%s died (%v): %s", s.spec.name, err, lastErrorLine(s.spec.errorLog, s.logFrom)),
+		Detail: "restarting in " + s.backoff.String()})
+}
+
+func (s *supervisor) tell(r slapos.AgentReport) {
+	if s.report != nil {
+		s.report(r)
+	}
 }
 
 // start runs the process unless it runs already, and waits until it accepts connections.

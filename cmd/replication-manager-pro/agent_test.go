@@ -290,6 +290,14 @@ func TestSlapOSAgentRunsPartition(t *testing.T) {
 		p := pidOf(t, l0)
 		return p != 0 && p != pid && accepting(db0)
 	})
+	// What the agent did is in the manager's event log, through the report route.
+	for _, want := range []string{"agent: start (watch): done: pid ", "agent: crash (supervisor): failed",
+		"agent: crash-restart (supervisor): done: pid ", "agent: exit (supervisor): done: clean shutdown"} {
+		agentWait(t, 20*time.Second, "the manager's events show "+strconv.Quote(want), func() bool {
+			code, b, _ := api.Do(ctx, http.MethodGet, "/api/clusters/cluster1/topology/logs?n=500", nil, 10*time.Second)
+			return code == 200 && strings.Contains(string(b), want) && strings.Contains(string(b), `"kind":"agent"`)
+		})
+	}
 
 	// An agent on the legacy routes, not starting by itself: the manager's start.
 	f := false
