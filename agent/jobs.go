@@ -18,6 +18,7 @@ import (
 
 	"replication-manager-pro/backup"
 	"replication-manager-pro/ipv6"
+	"replication-manager-pro/orchestrator/slapos"
 )
 
 // The database jobs of replication-manager's protocol (SlapOS' dbjobs script): the manager
@@ -126,12 +127,16 @@ func (a *Agent) runJobs(ctx context.Context) {
 		result, err := a.runJob(ctx, db, row)
 		a.inJob.Store(false)
 		failed := err != nil
+		took := time.Since(t0).Round(time.Millisecond).String()
 		if err != nil {
 			result = "failed: " + err.Error()
 			log.WithError(err).Error("job failed")
 		} else {
-			log.WithField("took", time.Since(t0).Round(time.Millisecond).String()).Info("job done")
+			log.WithField("took", took).Info("job done")
 		}
+		res, msg := outcome(err)
+		a.rep.send(slapos.AgentReport{Action: "job:" + task, Via: "jobs", Result: res, Error: msg,
+			Detail: "job " + strconv.FormatInt(row.id, 10) + ", " + took})
 		// A restore replaced the data, its job row with it, and restarted mariadbd: open
 		// again and put the row back, waiting a while for a server the supervisor is
 		// restarting (a row left without its end would look pending to the manager).

@@ -261,6 +261,14 @@ func TestSlapOSSimulatedSeedStory(t *testing.T) {
 	if log := tailOf(replica.AgentLog(), 100); !strings.Contains(log, "task=mariabackup") || !strings.Contains(log, "job done") {
 		t.Fatalf("the backup was not taken by the partition's agent:\n%s", log)
 	}
+	// The agent's report of it, in the manager's event log (the report route, from another
+	// computer's namespace).
+	if err := waitForT(ctx, 20*time.Second, func() bool {
+		code, b, _ := sim.API.Do(ctx, http.MethodGet, "/api/clusters/cluster1/topology/logs?n=1000", nil, 10*time.Second)
+		return code == 200 && strings.Contains(string(b), "agent: job:mariabackup (jobs): done")
+	}); err != nil {
+		t.Fatalf("the manager's events do not show the agent's backup job: %v", err)
+	}
 
 	// database-amount 3 -> 4: a fourth partition, provisioned, seeded and replicating.
 	req4 := seedRequest(t, dir, 4, set)
