@@ -157,6 +157,32 @@ func (p *writablePoller) wait() (both []string, rounds int, lastRW map[string]ti
 	return p.both, p.rounds, p.lastRW
 }
 
+// freezeWithDirectWrite opens an application connection to old (not through a proxy),
+// freezes old (SIGSTOP: the TCP connections stay up, nothing answers; resumed at the end of
+// the test at the latest) and sends an INSERT of id on that connection while it is frozen.
+// The channel gets what the client sees of it.
+func freezeWithDirectWrite(t *testing.T, old *testenv.Server, id int) <-chan error {
+	t.Helper()
+	direct := old.DB(t, testenv.WithUser("app", "app-pw"), testenv.WithTimeouts(time.Second, 30*time.Second))
+	dconn, err := direct.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dconn.Close() })
+	old.Stop()
+	t.Cleanup(old.Cont)
+	directErr := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+		defer cancel()
+		// One text statement (no placeholder: a prepared one would wait for the resume to
+		// be prepared, and arrive after the fence), in the server's socket while it is frozen.
+		_, err := dconn.ExecContext(ctx, fmt.Sprintf("INSERT INTO rmp.w VALUES (%d, NOW(6))", id))
+		directErr <- err
+	}()
+	return directErr
+}
+
 func TestFrozenMasterOnDefaultSettingsFailsOverAndIsFenced(t *testing.T) {
 	c := testenv.StartCluster(t, 3, testenv.ReplicationDefaults())
 	createWriterTable(t, c)
@@ -173,21 +199,7 @@ func TestFrozenMasterOnDefaultSettingsFailsOverAndIsFenced(t *testing.T) {
 	// A client connected to the master directly (not through a proxy), whose INSERT
 	// reaches the master while it is frozen.
 	old := c.Master()
-	direct := old.DB(t, testenv.WithUser("app", "app-pw"), testenv.WithTimeouts(time.Second, 30*time.Second))
-	dconn, err := direct.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dconn.Close()
-	old.Stop() // SIGSTOP: the TCP connections stay up, nothing answers
-	t.Cleanup(old.Cont)
-	directErr := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-		defer cancel()
-		_, err := dconn.ExecContext(ctx, "INSERT INTO rmp.w VALUES (999999, NOW(6))")
-		directErr <- err
-	}()
+	directErr := freezeWithDirectWrite(t, old, 999999)
 
 	s := waitNewMaster(t, m, old.Addr(), 15*time.Second)
 	w.waitAcked(t, len(w.Acked())+20)
@@ -252,21 +264,7 @@ func TestFrozenMasterWithoutSemiSyncSavesWhatItAcknowledged(t *testing.T) {
 	runMonitor(t, m)
 	waitHeartbeats(t, m, c, "Master,Slave,Slave")
 	old := c.Master()
-	direct := old.DB(t, testenv.WithUser("app", "app-pw"), testenv.WithTimeouts(time.Second, 30*time.Second))
-	dconn, err := direct.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dconn.Close()
-	old.Stop()
-	t.Cleanup(old.Cont)
-	directErr := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-		defer cancel()
-		_, err := dconn.ExecContext(ctx, "INSERT INTO rmp.w VALUES (777777, NOW(6))")
-		directErr <- err
-	}()
+	directErr := freezeWithDirectWrite(t, old, 777777)
 	s := waitNewMaster(t, m, old.Addr(), 15*time.Second)
 	old.Cont()
 	var acked bool
@@ -391,21 +389,7 @@ func TestFrozenMasterFencesItselfWhenTheManagerIsGone(t *testing.T) {
 	t.Cleanup(stop)
 	waitHeartbeats(t, m, c, "Master,Slave,Slave")
 
-	direct := old.DB(t, testenv.WithUser("app", "app-pw"), testenv.WithTimeouts(time.Second, 30*time.Second))
-	dconn, err := direct.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dconn.Close()
-	old.Stop()
-	t.Cleanup(old.Cont)
-	directErr := make(chan error, 1)
-	go func() {
-		ictx, icancel := context.WithTimeout(context.Background(), 40*time.Second)
-		defer icancel()
-		_, err := dconn.ExecContext(ictx, "INSERT INTO rmp.w VALUES (424242, NOW(6))")
-		directErr <- err
-	}()
+	directErr := freezeWithDirectWrite(t, old, 424242)
 	s := waitNewMaster(t, m, old.Addr(), 15*time.Second)
 	newMaster := serverByAddr(t, c, masterOf(s))
 	stop() // nobody will isolate the old master when it resumes

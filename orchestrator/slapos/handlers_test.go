@@ -93,7 +93,17 @@ func get(t *testing.T, url string) (int, string) {
 // getAuth GETs url with "Authorization: <auth>" (none when empty).
 func getAuth(t *testing.T, url, auth string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	return doAuth(t, http.MethodGet, url, auth, "")
+}
+
+// doAuth sends method with body to url with "Authorization: <auth>" (none when empty).
+func doAuth(t *testing.T, method, url, auth, body string) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package slapos
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,20 +12,7 @@ import (
 // postAuth POSTs body to url with "Authorization: <auth>" (none when empty).
 func postAuth(t *testing.T, url, auth, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return doAuth(t, http.MethodPost, url, auth, body)
 }
 
 // A partition agent's report reaches the manager's Report with the node's address, only
