@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,18 +79,28 @@ func setJobState(ctx context.Context, db *sql.DB, id int64, state int, result st
 	c.ExecContext(ctx, "UPDATE replication_manager_schema.jobs SET state=? WHERE id=?", state, id)
 }
 
-// restorePhysical restores a physical backup the manager streams to the row's port: extracted
-// and prepared beside the datadir while mariadbd still runs, then swapped in.
-func (a *Agent) restorePhysical(ctx context.Context, db *sql.DB, r jobRow, flashback bool) (string, error) {
+// receiveStream listens on the job row's port, marks the row waiting for the stream (the
+// original's state 2) and accepts the manager's connection, for at most five minutes.
+func (a *Agent) receiveStream(ctx context.Context, db *sql.DB, r jobRow) (net.Conn, error) {
 	l, err := a.listen(r)
 	if err != nil {
-		return "", fmt.Errorf("listen for the stream: %w", err)
+		return nil, fmt.Errorf("listen for the stream: %w", err)
 	}
 	defer l.Close()
 	markWaiting(ctx, db, r)
 	conn, err := accept(ctx, l, 5*time.Minute)
 	if err != nil {
-		return "", fmt.Errorf("wait for the stream: %w", err)
+		return nil, fmt.Errorf("wait for the stream: %w", err)
+	}
+	return conn, nil
+}
+
+// restorePhysical restores a physical backup the manager streams to the row's port: extracted
+// and prepared beside the datadir while mariadbd still runs, then swapped in.
+func (a *Agent) restorePhysical(ctx context.Context, db *sql.DB, r jobRow, flashback bool) (string, error) {
+	conn, err := a.receiveStream(ctx, db, r)
+	if err != nil {
+		return "", err
 	}
 	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
 	stage := filepath.Join(filepath.Dir(a.l.DataDir()), "restore-"+stamp) // same file system as the datadir
@@ -309,15 +320,9 @@ func (a *Agent) restoreLogical(ctx context.Context, db *sql.DB, r jobRow, flashb
 	if err != nil {
 		return "", err
 	}
-	l, err := a.listen(r)
+	conn, err := a.receiveStream(ctx, db, r)
 	if err != nil {
-		return "", fmt.Errorf("listen for the stream: %w", err)
-	}
-	defer l.Close()
-	markWaiting(ctx, db, r)
-	conn, err := accept(ctx, l, 5*time.Minute)
-	if err != nil {
-		return "", fmt.Errorf("wait for the stream: %w", err)
+		return "", err
 	}
 	defer conn.Close()
 	zr, err := gzip.NewReader(bufio.NewReader(conn))

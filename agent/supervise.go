@@ -121,9 +121,15 @@ func (s *supervisor) name() string { return s.spec.name }
 
 // ask sends a request to the loop and waits for its answer.
 func (s *supervisor) ask(ctx context.Context, op, why string) (Status, error) {
+	return askLoop(ctx, s.reqs, op, why)
+}
+
+// askLoop sends a request to a service's loop goroutine (the only owner of its state) and
+// waits for the answer.
+func askLoop(ctx context.Context, reqs chan<- request, op, why string) (Status, error) {
 	r := request{op: op, why: why, reply: make(chan reply, 1)}
 	select {
-	case s.reqs <- r:
+	case reqs <- r:
 	case <-ctx.Done():
 		return Status{}, ctx.Err()
 	}

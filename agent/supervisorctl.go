@@ -73,18 +73,7 @@ func newSupervisorctl(sd Supervisord, svc string, ready func() []ipv6.HostPort, 
 func (s *supervisorctl) name() string { return s.svc }
 
 func (s *supervisorctl) ask(ctx context.Context, op, why string) (Status, error) {
-	r := request{op: op, why: why, reply: make(chan reply, 1)}
-	select {
-	case s.reqs <- r:
-	case <-ctx.Done():
-		return Status{}, ctx.Err()
-	}
-	select {
-	case a := <-r.reply:
-		return a.status, a.err
-	case <-ctx.Done():
-		return Status{}, ctx.Err()
-	}
+	return askLoop(ctx, s.reqs, op, why)
 }
 
 // loop serves requests until ctx ends. The program is left as it is then: supervisord,
