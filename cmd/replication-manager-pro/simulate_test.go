@@ -16,6 +16,7 @@ import (
 
 	"replication-manager-pro/api"
 	"replication-manager-pro/internal/realtest"
+	"replication-manager-pro/internal/testenv"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/mariadb"
 	"replication-manager-pro/slaposim"
@@ -98,15 +99,36 @@ func readPid(path string) int {
 // replica with the writes made meanwhile, without anyone typing a command. Then
 // database-amount goes to 4 and the request is rendered again: the fourth partition is
 // provisioned, seeded with the tenant's data and replicating.
+//
+// It runs twice: with HAProxy in front, and with the cluster's ProxySQL under its partition
+// agent in the root partition, as SlapOS deploys it.
 func TestSlapOSSimulatedSeedStory(t *testing.T) {
-	realtest.LookPath(t, "mariadbd", "mariadb-server")
-	realtest.LookPath(t, "haproxy", "haproxy")
-	realtest.LookPath(t, "mariadb", "mariadb-client")
-	realtest.Root(t, "network namespaces (the simulated computers)")
 	if testing.Short() {
 		t.Skip("end-to-end simulation skipped in -short mode")
 	}
-	dir := t.TempDir()
+	realtest.LookPath(t, "mariadbd", "mariadb-server")
+	realtest.LookPath(t, "mariadb", "mariadb-client")
+	realtest.Root(t, "network namespaces (the simulated computers)")
+	t.Run("haproxy", func(t *testing.T) {
+		realtest.LookPath(t, "haproxy", "haproxy")
+		seedStory(t, "")
+	})
+	t.Run("proxysql", func(t *testing.T) { seedStory(t, testenv.RequireProxySQL(t)) })
+}
+
+// seedStory is TestSlapOSSimulatedSeedStory with ProxySQL (its binary) or, "", HAProxy.
+func seedStory(t *testing.T, proxysql string) {
+	proxyName := "HAProxy"
+	if proxysql != "" {
+		proxyName = "ProxySQL"
+	}
+	// Short: HAProxy's socket path under it has at most 97 characters (t.TempDir() adds
+	// the subtest's name).
+	dir, err := os.MkdirTemp("", "rmp-seed-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	set := map[string]any{"failover-mode": "automatic"}
 	req3 := seedRequest(t, dir, 3, set)
 	shared := filepath.Join(dir, "shared.json")
@@ -115,7 +137,7 @@ func TestSlapOSSimulatedSeedStory(t *testing.T) {
 	progress := &lockedBuffer{}
 	t0 := time.Now()
 	sim, err := slaposim.Start(ctx, slaposim.Options{Parameters: req3, SharedInstances: shared, Dir: filepath.Join(dir, "sim"),
-		Network: "netns", Self: simSelf, MonitorArgs: []string{"--monitoring-ticker", "1"}, Log: progress})
+		Network: "netns", Self: simSelf, MonitorArgs: []string{"--monitoring-ticker", "1"}, Log: progress, ProxySQL: proxysql})
 	if err != nil {
 		t.Fatalf("simulation: %v\n%s", err, progress.String())
 	}
@@ -138,15 +160,15 @@ func TestSlapOSSimulatedSeedStory(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tenant URL %s: %v\n%s", maskURL(pub.URL), err, logs())
 	}
-	t.Logf("tenant URL over IPv6 through HAProxy: TLS %s", cipher)
-	// The HAProxy that routes is not Failed in the manager's eyes (it once probed the API
-	// port at the root partition's address, where HAProxy does not listen).
+	t.Logf("tenant URL over IPv6 through %s: TLS %s", proxyName, cipher)
+	// The proxy that routes is not Failed in the manager's eyes (HAProxy's API port was once
+	// probed at the root partition's address, where HAProxy does not listen).
 	var proxies []api.Proxy
 	if err := waitForT(ctx, time.Minute, func() bool {
 		proxies = nil
 		return sim.API.JSON(ctx, "/api/clusters/cluster1/topology/proxies", &proxies) == nil && len(proxies) == 1 && proxies[0].State == "ProxyRunning"
 	}); err != nil {
-		t.Fatalf("the routing HAProxy is not ProxyRunning: %+v\n%s", proxies, logs())
+		t.Fatalf("the routing %s is not ProxyRunning: %+v\n%s", proxyName, proxies, logs())
 	}
 	if _, err := slaposim.TenantAnswers(ctx, pub.URL, ""); err == nil {
 		t.Fatal("the tenant's account accepted a connection without TLS (REQUIRE SSL)")
