@@ -80,8 +80,9 @@ func (f *Fence) Arm(ctx context.Context, wait time.Duration) (bool, error) {
 	return false, fmt.Errorf("fence on %s: %w", f.s.addr, err)
 }
 
-// fenceSQL is Isolate in one compound statement, so that a frozen server runs all of it the
-// moment it resumes, without a round trip to the manager. SET GLOBAL read_only=ON alone
+// fenceSQL ends the clients, sets read_only and ends late clients in one compound
+// statement, so that a frozen server runs all of it the moment it resumes, without a round
+// trip to the manager (Fence.Arm), and a returning one at once (Isolate). SET GLOBAL read_only=ON alone
 // would wait there for the commits its clients had in flight (with semi-sync, for an
 // acknowledgement no replica sends), reading OFF meanwhile; their connections are ended
 // first, so it does not wait, and they get an error, never an OK. The connections spared
@@ -119,21 +120,10 @@ func (f *Fence) Close() error { return f.c.Close() }
 // Isolate takes a returning former master out of service until it is rejoined or reseeded:
 // every client connection is ended first (a write that waits for a semi-sync
 // acknowledgement must never get one, and read_only would wait for it), then read_only is
-// set, then the clients that connected meanwhile are ended too. Replication threads and
-// the server's daemons are left alone.
+// set, then the clients that connected meanwhile are ended too: the fence's statement
+// (fenceSQL), run now. Replication threads and the server's daemons are left alone.
 func (s *Server) Isolate(ctx context.Context) error {
-	p, err := s.PinSession(ctx)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	if err := p.KillClients(ctx); err != nil {
-		return err
-	}
-	if _, err := p.c.ExecContext(ctx, "SET GLOBAL read_only=ON"); err != nil {
-		return fmt.Errorf("set read_only=ON on %s: %w", s.addr, err)
-	}
-	return p.KillClients(ctx)
+	return s.exec(ctx, "isolate (end clients, read_only=ON)", fenceSQL)
 }
 
 // PrepareStopFromDeadSource bounds what stopping a semi-sync replica's IO thread costs when

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -447,7 +448,13 @@ func (s *Server) QueryString(t testing.TB, query string, args ...any) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var v sql.NullString
-	if err := s.admin().QueryRowContext(ctx, query, args...).Scan(&v); err != nil {
+	err := s.admin().QueryRowContext(ctx, query, args...).Scan(&v)
+	if errors.Is(err, mysql.ErrInvalidConn) {
+		// The pooled connection was ended under it (a fence or an isolation kills every
+		// client, this one included): a read is safe to ask again on a new one.
+		err = s.admin().QueryRowContext(ctx, query, args...).Scan(&v)
+	}
+	if err != nil {
 		t.Fatalf("testenv: server %d: %s: %v", s.index, query, err)
 	}
 	return v.String
