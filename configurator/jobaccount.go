@@ -1,10 +1,5 @@
 package configurator
 
-import (
-	"fmt"
-	"strings"
-)
-
 // The job account: the login etc/mysql/dbjob.cnf carries in a bundle served without a
 // partition credential (slapos-legacy-anonymous-routes), in place of the
 // db-servers-credential (an ALL PRIVILEGES ... WITH GRANT OPTION account).
@@ -17,7 +12,8 @@ import (
 // variables, manage accounts, stop the server or connect from another host (the account is
 // @localhost). Jobs that restore data (reseed*, flashback*: a dump replayed into the server)
 // need the admin account and fail under the job account: serve bundles with partition
-// credentials to run them.
+// credentials to run them. The manager makes the account on every database of a cluster
+// that serves anonymous bundles (slapos.JobAccountKeeper, with mariadb's EnsureJobAccount).
 const (
 	JobUser = "repman_job"
 	JobHost = "localhost"
@@ -35,34 +31,4 @@ var JobGrants = []string{
 	// (failover-readonly-state).
 	"UPDATE ON replication_manager_schema.jobs",
 	"READ_ONLY ADMIN ON *.*",
-}
-
-// JobsTableSQL creates replication_manager_schema.jobs as replication-manager does
-// (repman-compat.md F.4), so that the table-level grant of JobGrants can be given before the
-// manager first queues a job.
-const JobsTableSQL = "CREATE DATABASE IF NOT EXISTS replication_manager_schema;\n" +
-	"CREATE TABLE IF NOT EXISTS replication_manager_schema.jobs (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, " +
-	"task VARCHAR(20), port INT, server VARCHAR(255), done TINYINT NOT NULL DEFAULT 0, " +
-	"state TINYINT NOT NULL DEFAULT 0, result VARCHAR(1000), start DATETIME, end DATETIME, " +
-	"KEY idx1 (task, done), KEY idx2 (result(1), task), KEY idx3 (task, state), UNIQUE KEY (task));\n"
-
-// JobAccountSQL returns the statements that create (or update) the job account with
-// password on a master, to be replicated to every replica (run them with the binary log
-// on): the jobs table, the account and its grants. The text holds the password: never log
-// it.
-func JobAccountSQL(password string) string {
-	var b strings.Builder
-	b.WriteString(JobsTableSQL)
-	acct := sqlQuote(JobUser) + "@" + sqlQuote(JobHost)
-	fmt.Fprintf(&b, "CREATE USER IF NOT EXISTS %s IDENTIFIED BY %s;\n", acct, sqlQuote(password))
-	fmt.Fprintf(&b, "ALTER USER %s IDENTIFIED BY %s;\n", acct, sqlQuote(password))
-	for _, g := range JobGrants {
-		fmt.Fprintf(&b, "GRANT %s TO %s;\n", g, acct)
-	}
-	return b.String()
-}
-
-// sqlQuote quotes s as a MariaDB string literal.
-func sqlQuote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`, "\x00", `\0`).Replace(s) + "'"
 }

@@ -222,3 +222,40 @@ func (s *Server) RotateLogTables(ctx context.Context, keep int, now time.Time) (
 	}
 	return n, nil
 }
+
+// EnsureJobAccount creates the account a partition's job runner logs in with (user@host,
+// with grants, each a GRANT clause without TO), or sets its password and grants again, and
+// the jobs table its grants may name. Binary log off, like the jobs table: the manager does
+// it on every server itself, so nothing replicates (no errant transaction on a replica)
+// and a server bootstrapped later is not left without it. The password reaches the server
+// as its hash only.
+func (s *Server) EnsureJobAccount(ctx context.Context, user, host, password string, grants []string) error {
+	if err := s.EnsureJobsTable(ctx); err != nil {
+		return err
+	}
+	c, err := s.noBinlog(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	acct := account(user, host)
+	hash := quoteString(NativePasswordHash(password))
+	stmts := []string{
+		"CREATE USER IF NOT EXISTS " + acct + " IDENTIFIED BY PASSWORD " + hash,
+		"ALTER USER " + acct + " IDENTIFIED BY PASSWORD " + hash,
+	}
+	for _, g := range grants {
+		stmts = append(stmts, "GRANT "+g+" TO "+acct)
+	}
+	for i, q := range stmts {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			what := "create"
+			if i > 1 {
+				what = "grant " + grants[i-2] + " to"
+			}
+			// The statement itself carries the hash: it is not in the error.
+			return fmt.Errorf("%s job account %s on %s: %w", what, acct, s.addr, err)
+		}
+	}
+	return nil
+}

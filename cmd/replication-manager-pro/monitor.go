@@ -155,7 +155,24 @@ func monitorFactory(events *eventlog.Log, log *logrus.Logger, orchs *orchestrato
 			forgetLead()
 			return nil, nil, err
 		}
-		return m, func() { hb.Stop(); stopBackups(); closeRouters(); forget(); forgetLead() }, nil
+		ja, err := startJobAccount(c, m, log)
+		if err != nil {
+			hb.Stop()
+			stopBackups()
+			closeRouters()
+			forget()
+			m.Close()
+			forgetLead()
+			return nil, nil, err
+		}
+		return m, func() {
+			ja.Stop()
+			hb.Stop()
+			stopBackups()
+			closeRouters()
+			forget()
+			forgetLead()
+		}, nil
 	}
 }
 
@@ -487,4 +504,28 @@ func startHeartbeat(c *config.Cluster, m *cluster.Monitor, log *logrus.Logger) (
 		Interval: s.MonitoringTickerDuration(), User: cred.User, Password: cred.Password,
 		Options: mariadb.Options{ConnectTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout},
 	}, log.WithField("cluster", c.Name)), nil
+}
+
+// startJobAccount keeps the job account on the cluster's databases when its anonymous
+// bundles carry that account (prov-orchestrator slapos with slapos-legacy-anonymous-routes;
+// nil otherwise), made with db-servers-credential.
+func startJobAccount(c *config.Cluster, m *cluster.Monitor, log *logrus.Logger) (*slapos.JobAccountKeeper, error) {
+	s := &c.Settings
+	if s.ProvOrchestrator != slapos.Name || !s.SlapOSLegacyAnonymousRoutes || s.APICredentialsSecureConfig {
+		return nil, nil
+	}
+	cred, err := s.DBCredential()
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: db-servers-credential: %w", c.Name, err)
+	}
+	timeout := time.Duration(s.DBServersConnectTimeout) * time.Second
+	opt := mariadb.Options{ConnectTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout}
+	return slapos.StartJobAccount(slapos.JobAccountConfig{
+		Cluster: c.Name, WorkDir: slapos.WorkingDir(s), Interval: s.MonitoringTickerDuration(),
+		Snapshot: m.Snapshot, Paused: func() bool { return m.Busy() || !m.Leading() },
+		Open: func(addr ipv6.HostPort) (slapos.JobAccountServer, error) {
+			return mariadb.Open(addr, cred.User, cred.Password, opt)
+		},
+		Log: log.WithField("cluster", c.Name),
+	}), nil
 }

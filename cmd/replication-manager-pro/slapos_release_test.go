@@ -67,7 +67,6 @@ func startSlapOSRelease(t *testing.T) *slaposRelease {
 	r := &slaposRelease{root: t.TempDir(), log: &lockedBuffer{}, dbs: c.Servers}
 	for _, s := range c.Servers {
 		// What SlapOS's mariadb_initial_setup.sql creates on each partition (binlog off).
-		s.Exec(t, "SET sql_log_bin=0")
 		for _, h := range []string{"localhost", "%"} {
 			s.Exec(t, fmt.Sprintf("CREATE USER IF NOT EXISTS 'heartbeat'@'%s' IDENTIFIED BY '%s'", h, testenv.RootPassword))
 			s.Exec(t, fmt.Sprintf("GRANT ALL ON replication_manager_schema.* TO 'heartbeat'@'%s'", h))
@@ -202,6 +201,29 @@ echo "proxy need-stop $(command curl -k -s -o /dev/null -w '%{http_code}' $HTTP/
 		if !strings.Contains(out, want) {
 			t.Fatalf("script output lacks %q:\n%s\ndaemon log:\n%s", want, out, r.log.String())
 		}
+	}
+	// SlapOS's dbjobs logs in with the anonymous bundle's dbjob.cnf (the job account, not the
+	// manager's): the manager made that account on both databases, the read-only replica
+	// too, and it can take a job row there.
+	jobCnf := filepath.Join(r.root, "config", "etc", "mysql", "dbjob.cnf")
+	if b, err := os.ReadFile(jobCnf); err != nil || strings.Contains(string(b), testenv.RootPassword) {
+		t.Fatalf("dbjob.cnf: %v\n%s", err, b)
+	}
+	client := realtest.LookPath(t, "mariadb", "mariadb-client")
+	for _, s := range r.dbs {
+		var out []byte
+		var err error
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			out, err = exec.Command(client, "--defaults-file="+jobCnf, "--socket="+filepath.Join(s.Dir(), "sock"), "-N", "-e",
+				"UPDATE replication_manager_schema.jobs SET state=state; SELECT CURRENT_USER(), @@read_only").CombinedOutput()
+			if err == nil {
+				break
+			}
+		}
+		if err != nil || !strings.Contains(string(out), "repman_job@localhost") {
+			t.Fatalf("the job account of the anonymous bundle on %s: %v %s\ndaemon log:\n%s", s.Addr(), err, out, r.log.String())
+		}
+		t.Logf("job account on %s: %s", s.Addr(), strings.TrimSpace(string(out)))
 	}
 	// The ProxySQL does not run here: after failover-falsepositive-ping-counter failed
 	// checks it is Failed and its start is asked through the slapos orchestrator, which the
