@@ -18,6 +18,15 @@ func ClusterTLSDir(s *config.Settings, cluster string) string {
 	return path.Join(WorkingDir(s), cluster)
 }
 
+// ClusterTLSPaths are the cluster's certificate files (ClusterTLS), by file name.
+func ClusterTLSPaths(s *config.Settings, cluster string) map[string]string {
+	out := map[string]string{}
+	for _, n := range tlsNames {
+		out[n] = path.Join(ClusterTLSDir(s, cluster), n)
+	}
+	return out
+}
+
 // TLSHosts are the names the cluster's server certificate is made for: the databases' hosts
 // and the proxies' addresses (ProxySQL and HAProxy, IPv4 and IPv6), since a client reaching
 // a database through a proxy verifies the name it dialled.

@@ -28,11 +28,7 @@ func TestCLIChildProcess(t *testing.T) {
 	root := newRootCmd()
 	root.SetArgs(strings.Split(raw, "\x1f"))
 	if err := root.Execute(); err != nil {
-		var ee exitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.code)
-		}
-		os.Exit(1)
+		os.Exit(exitCode(err)) // as main does: prints the error
 	}
 	os.Exit(0)
 }

@@ -223,6 +223,36 @@ func TestThreeManagersOneActsPerCluster(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The three hold one partition key, one tenant key and one CA per cluster (shared
+	// through etcd before monitoring): what one leader handed out, the next recognises.
+	for _, f := range []string{filepath.Join("slapos", "partition.key"), filepath.Join("tenants", "tenant.key"),
+		filepath.Join("c1", "ca-cert.pem"), filepath.Join("c2", "server-key.pem")} {
+		var copies []string
+		for _, name := range []string{"mgr0", "mgr1", "mgr2"} {
+			b, err := os.ReadFile(filepath.Join(filepath.Dir(mgrs[name].config), "data", f))
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			copies = append(copies, string(b))
+		}
+		if copies[0] == "" || copies[0] != copies[1] || copies[0] != copies[2] {
+			t.Fatalf("the managers hold different %s", f)
+		}
+	}
+	// A manager joining with a key of its own is refused before it monitors anything.
+	odd := haConfig(t, "mgr3", e.Endpoints(), hosts)
+	oddKey := filepath.Join(filepath.Dir(odd), "data", "tenants", "tenant.key")
+	os.MkdirAll(filepath.Dir(oddKey), 0o700)
+	os.WriteFile(oddKey, []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	m3 := startManager(t, "mgr3", odd)
+	select {
+	case <-m3.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a manager with its own tenant key started")
+	}
+	if !strings.Contains(m3.out.String(), oddKey+" differs from the copy the other managers share") {
+		t.Fatalf("refusal does not name the file:\n%s", m3.out.String())
+	}
 	time.Sleep(2 * time.Second) // let the monitors settle (routers, heartbeats) before the faults
 	before := actionsOf(t, cli, "c1")
 

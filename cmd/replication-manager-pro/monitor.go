@@ -386,6 +386,9 @@ func newMonitorCmd() *cobra.Command {
 			}
 			if coord != nil {
 				defer coord.Close() // after the monitors stop (deferred below): hands every cluster over
+				if err := shareSecrets(ctx, coord, cfg); err != nil {
+					return err
+				}
 			}
 			orchs := newOrchestrators(log)
 			svc := services{orchs: orchs}

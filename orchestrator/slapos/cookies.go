@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"replication-manager-pro/config"
+	"replication-manager-pro/configurator"
 	"replication-manager-pro/ipv6"
 )
 
@@ -42,15 +43,9 @@ func (c Cookie) file() (string, error) {
 	return "@" + s, nil
 }
 
-// WorkingDir is the directory holding the clusters' node directories: monitoring-datadir,
-// or <monitoring-basedir>/data when monitoring-basedir is not "system", as
-// replication-manager decides (the SlapOS wrapper passes both).
-func WorkingDir(s *config.Settings) string {
-	if s.MonitoringBasedir != "" && s.MonitoringBasedir != "system" {
-		return filepath.Join(s.MonitoringBasedir, "data")
-	}
-	return s.MonitoringDatadir
-}
+// WorkingDir is the directory holding the clusters' node directories
+// (configurator.WorkingDir: replication-manager's rule, the SlapOS wrapper passes both keys).
+func WorkingDir(s *config.Settings) string { return configurator.WorkingDir(s) }
 
 // NodeDirName is a node's directory name: "<Host>_<Port>" with IPv6 hosts in brackets,
 // e.g. "[2001:db8::1]_2099" (replication-manager's layout, which scripts may rely on).
