@@ -119,60 +119,51 @@ func monitorFactory(events *eventlog.Log, log *logrus.Logger, orchs *orchestrato
 		if err != nil {
 			return nil, nil, err
 		}
-		forgetLead := func() {}
+		// What was started so far, undone in reverse order on release or on a failure.
+		var started []func()
+		undo := func() {
+			for i := len(started) - 1; i >= 0; i-- {
+				started[i]()
+			}
+		}
+		fail := func(err error) (*cluster.Monitor, func(), error) {
+			undo()
+			m.Close()
+			return nil, nil, err
+		}
 		if coord != nil {
 			// Several managers: this one acts on the cluster only while it leads it.
 			lead := coord.Lead(c.Name, func() bool { _, busy := m.Running(); return busy })
 			m.SetShared(lead, lead.Store())
-			forgetLead = func() { coord.Forget(c.Name) }
+			started = append(started, func() { coord.Forget(c.Name) })
 		}
 		routers, closeRouters, err := routersFor(c, log)
 		if err != nil {
-			return nil, nil, err
+			return fail(err)
 		}
+		started = append(started, closeRouters)
 		forget, err := orchs.build(c, m)
 		if err != nil {
-			closeRouters()
-			m.Close()
-			forgetLead()
-			return nil, nil, err
+			return fail(err)
 		}
+		started = append(started, forget)
 		m.SetRouters(routers)
 		stopBackups, err := startBackups(c, m, orchs.forMonitor(m), log) // backup.go
 		if err != nil {
-			closeRouters()
-			forget()
-			m.Close()
-			forgetLead()
-			return nil, nil, err
+			return fail(err)
 		}
+		started = append(started, stopBackups)
 		hb, err := startHeartbeat(c, m, log)
 		if err != nil {
-			stopBackups()
-			closeRouters()
-			forget()
-			m.Close()
-			forgetLead()
-			return nil, nil, err
+			return fail(err)
 		}
+		started = append(started, hb.Stop)
 		ja, err := startJobAccount(c, m, log)
 		if err != nil {
-			hb.Stop()
-			stopBackups()
-			closeRouters()
-			forget()
-			m.Close()
-			forgetLead()
-			return nil, nil, err
+			return fail(err)
 		}
-		return m, func() {
-			ja.Stop()
-			hb.Stop()
-			stopBackups()
-			closeRouters()
-			forget()
-			forgetLead()
-		}, nil
+		started = append(started, ja.Stop)
+		return m, undo, nil
 	}
 }
 
