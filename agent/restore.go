@@ -297,6 +297,9 @@ func (a *Agent) swapBack(ctx context.Context, old, stamp string, cause error) er
 	}
 	// The error log of the failed attempt stays with the partition.
 	moveLogs(failed, old)
+	// Only the newest failed attempt is kept: a job retried after each failure must not fill
+	// the partition's disk with copies.
+	pruneFailed(dd, failed)
 	if err := os.Rename(old, dd); err != nil {
 		return fmt.Errorf("%w; the previous data could not come back (%v): it is in %s", cause, err, old)
 	}
@@ -307,6 +310,18 @@ func (a *Agent) swapBack(ctx context.Context, old, stamp string, cause error) er
 		return fmt.Errorf("%w; the previous data is back but mariadbd does not serve the partition's login on it: %v", cause, err)
 	}
 	return fmt.Errorf("%w (the previous data is back and running; the failed restore is kept in %s)", cause, failed)
+}
+
+// pruneFailed removes the data directories of earlier failed restores (dd.failed-*) but keep.
+// (Not filepath.Glob: a node directory may hold brackets, "[::1]_3306".)
+func pruneFailed(dd, keep string) {
+	entries, _ := os.ReadDir(filepath.Dir(dd))
+	prefix := filepath.Base(dd) + ".failed-"
+	for _, e := range entries {
+		if p := filepath.Join(filepath.Dir(dd), e.Name()); strings.HasPrefix(e.Name(), prefix) && p != keep {
+			os.RemoveAll(p)
+		}
+	}
 }
 
 // dumpPos finds the GTID position a dump states near its start (mariadb-dump --gtid

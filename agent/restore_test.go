@@ -44,3 +44,25 @@ func TestDumpPosition(t *testing.T) {
 		}
 	}
 }
+
+// Only the newest failed restore is kept beside the data directory, also in a directory
+// whose name has brackets; the data directory and other files are left alone.
+func TestPruneFailedKeepsTheNewest(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "[::1]_3306")
+	dd := filepath.Join(base, "mysql")
+	for _, d := range []string{dd, dd + ".failed-20261201T000000", dd + ".failed-20261202T000000", dd + ".old-x", filepath.Join(base, "other.failed-1")} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pruneFailed(dd, dd+".failed-20261202T000000")
+	entries, _ := os.ReadDir(base)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	want := []string{"mysql", "mysql.failed-20261202T000000", "mysql.old-x", "other.failed-1"}
+	if !reflect.DeepEqual(names, want) {
+		t.Fatalf("left %v, want %v", names, want)
+	}
+}
