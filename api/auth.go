@@ -334,7 +334,7 @@ const (
 func Grants() []string {
 	g := []string{GrantClusterCreate, GrantClusterDelete, GrantClusterFailover, GrantClusterSwitchover, GrantClusterResetFailoverControl,
 		GrantClusterReplicationBootstrap, GrantClusterReplicationCleanup, GrantClusterSettings,
-		GrantDBBackup, GrantDBMaintenance, GrantDBReseed, GrantDBStart, GrantDBStop, GrantDBTenants, GrantGlobalSettings, GrantProvConfig}
+		GrantDBBackup, GrantDBMaintenance, GrantDBReseed, GrantDBShowProcess, GrantDBShowSchema, GrantDBShowStatus, GrantDBShowVariables, GrantDBStart, GrantDBStop, GrantDBTenants, GrantGlobalSettings, GrantProvConfig}
 	sort.Strings(g)
 	return g
 }

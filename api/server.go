@@ -54,6 +54,9 @@ type Options struct {
 	Provisioned func(m *cluster.Member) bool
 	// Backups lists backups and jobs and queues server jobs (backups.go). nil: 501.
 	Backups BackupControl
+	// Inspect opens a read-only handle to one server for the inspection routes
+	// (inspect.go: processlist, variables, status...). nil: those routes answer 501.
+	Inspect InspectOpener
 	// Services starts and stops databases (server actions start/stop). nil: 501.
 	Services ServiceControl
 	// Nodes serves the endpoints orchestrator agents poll without a token: need-* and the

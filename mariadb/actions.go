@@ -185,12 +185,15 @@ type Thread struct {
 	Command string
 	Time    time.Duration
 	State   string
-	Info    string // the statement, truncated by the server
+	Info    string // the statement, truncated by the server: may hold a password (RedactSQL)
+	// Progress is the percentage done of a statement that reports it (ALTER TABLE, LOAD
+	// DATA...), 0 otherwise.
+	Progress float64
 }
 
 // Processlist lists the server's connections (all of them with the PROCESS privilege).
 func (s *Server) Processlist(ctx context.Context) ([]Thread, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT ID, USER, HOST, DB, COMMAND, TIME_MS, STATE, LEFT(INFO, 1024)
+	rows, err := s.db.QueryContext(ctx, `SELECT ID, USER, HOST, DB, COMMAND, TIME_MS, STATE, LEFT(INFO, 1024), PROGRESS
  FROM information_schema.PROCESSLIST ORDER BY ID`)
 	if err != nil {
 		return nil, fmt.Errorf("processlist of %s: %w", s.addr, err)
@@ -204,7 +207,7 @@ func (s *Server) Processlist(ctx context.Context) ([]Thread, error) {
 			state                     sql.NullString
 			ms                        float64
 		)
-		if err := rows.Scan(&t.ID, &user, &host, &db, &cmd, &ms, &state, &info); err != nil {
+		if err := rows.Scan(&t.ID, &user, &host, &db, &cmd, &ms, &state, &info, &t.Progress); err != nil {
 			return nil, fmt.Errorf("processlist of %s: %w", s.addr, err)
 		}
 		t.User, t.Host, t.DB, t.Command, t.State, t.Info = user.String, host.String, db.String, cmd.String, state.String, info.String

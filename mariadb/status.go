@@ -303,37 +303,17 @@ func (s *Server) semiSyncStatus(ctx context.Context, st *Status) error {
 	return nil
 }
 
-// replications runs SHOW ALL SLAVES STATUS and decodes each row by column name, so that
-// columns added or moved by another MariaDB version do not shift values.
+// replications runs SHOW ALL SLAVES STATUS, decoded by column name (scanByName).
 func (s *Server) replications(ctx context.Context) ([]Replication, error) {
 	rows, err := s.db.QueryContext(ctx, "SHOW ALL SLAVES STATUS")
 	if err != nil {
 		return nil, fmt.Errorf("show all slaves status: %w", err)
 	}
 	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, fmt.Errorf("show all slaves status: %w", err)
-	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
 	var out []Replication
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("show all slaves status: %w", err)
-		}
-		var r Replication
-		for i, c := range cols {
-			if err := r.set(c, vals[i]); err != nil {
-				return nil, fmt.Errorf("show all slaves status %q: %w", r.ConnectionName, err)
-			}
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	err = scanByName(rows, func() { out = append(out, Replication{}) },
+		func(col string, v sql.NullString) error { return out[len(out)-1].set(col, v) })
+	if err != nil {
 		return nil, fmt.Errorf("show all slaves status: %w", err)
 	}
 	return out, nil
@@ -428,10 +408,7 @@ func (r *Replication) set(col string, v sql.NullString) error {
 	case "replicate_ignore_server_ids":
 		r.ReplicateIgnoreServerIDs = s
 	}
-	if err != nil {
-		return fmt.Errorf("column %s=%q: %w", col, s, err)
-	}
-	return nil
+	return err
 }
 
 func atoi(s string) (int, error) {

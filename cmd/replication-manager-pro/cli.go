@@ -212,7 +212,7 @@ func newClientCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.AddCommand(newClientStatusCmd(f), newClientTopologyCmd(f), newClientControlCmd(f, "failover"),
-		newClientControlCmd(f, "switchover"), newClientAPICmd(f), newClientDatabasesCmd(f), newClientManagersCmd(f))
+		newClientControlCmd(f, "switchover"), newClientAPICmd(f), newClientDatabasesCmd(f), newClientManagersCmd(f), newClientServerCmd(f))
 	cmd.AddCommand(newClientBackupCmds(f)...)
 	return cmd
 }

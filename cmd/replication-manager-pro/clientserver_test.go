@@ -1,0 +1,58 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"replication-manager-pro/internal/testenv"
+)
+
+// "client server" against a daemon watching a real cluster: each view prints its table,
+// --like filters variables, an unknown view or server fails with exit 1.
+func TestClientServerViews(t *testing.T) {
+	c := testenv.StartCluster(t, 2)
+	c.Master().Exec(t, "CREATE DATABASE clidb")
+	c.Master().Exec(t, "CREATE TABLE clidb.t (id INT PRIMARY KEY) ENGINE=InnoDB")
+	hosts := []string{c.Servers[0].Addr(), c.Servers[1].Addr()}
+	port, _ := startDaemon(t, hosts)
+	conn := []string{"--insecure", "--port", strconv.Itoa(port), "--user", "admin", "--password", cliAPIPassword}
+	client := func(args ...string) (string, string, int) {
+		t.Helper()
+		return runCmd(t, append(append([]string{"client", "server"}, args...), conn...)...)
+	}
+	for _, k := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{hosts[0]}, []string{"id", "server_id", "gtid_binlog_pos"}},
+		{[]string{hosts[0], "processlist"}, []string{"ID", "COMMAND", "Binlog Dump"}},
+		{[]string{hosts[0], "variables", "--like", "max_conn"}, []string{"max_connections"}},
+		{[]string{hosts[0], "status", "--like", "uptime"}, []string{"Uptime"}},
+		{[]string{hosts[0], "master-status"}, []string{"file ", "position "}},
+		{[]string{hosts[1], "slaves"}, []string{hosts[0], "Yes/Yes"}},
+		{[]string{hosts[0], "schemas"}, []string{"clidb"}},
+		{[]string{hosts[0], "tables"}, []string{"clidb", "InnoDB"}},
+		{[]string{hosts[0], "schemas", "--json"}, []string{`"name":"clidb"`}},
+	} {
+		out, errs, code := client(k.args...)
+		if code != 0 {
+			t.Errorf("client server %v: exit %d %s", k.args, code, errs)
+			continue
+		}
+		for _, w := range k.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("client server %v: no %q in\n%s", k.args, w, out)
+			}
+		}
+		if k.args[len(k.args)-1] == "max_conn" && strings.Contains(out, "innodb_") {
+			t.Errorf("--like did not filter:\n%s", out)
+		}
+	}
+	if _, errs, code := client(hosts[0], "bogus"); code != 1 || !strings.Contains(errs, "unknown view") {
+		t.Errorf("unknown view: exit %d %s", code, errs)
+	}
+	if _, errs, code := client("127.0.0.1:1", "processlist"); code != 1 || !strings.Contains(errs, "404") {
+		t.Errorf("unknown server: exit %d %s", code, errs)
+	}
+}
