@@ -46,6 +46,16 @@ type ServerReader interface {
 // block on the network (the first read connects, under the request's deadline).
 type InspectOpener func(m *cluster.Member, addr ipv6.HostPort) (ServerReader, error)
 
+// OpenServerReader is the daemon's InspectOpener (and New's default): a short-lived pool
+// to the server with the cluster's db-servers-credential (cluster.OpenServer).
+func OpenServerReader(m *cluster.Member, addr ipv6.HostPort) (ServerReader, error) {
+	s, err := cluster.OpenServer(&m.Config, addr)
+	if err != nil {
+		return nil, err // not a nil *mariadb.Server inside a non-nil interface
+	}
+	return s, nil
+}
+
 // inspectTimeout bounds one inspection request: connect plus the statement. A frozen
 // server costs the caller this much at most.
 const inspectTimeout = 10 * time.Second
@@ -104,16 +114,12 @@ func (s *Server) inspectTarget(w http.ResponseWriter, r *http.Request, rc *reqCt
 	return addr, ok
 }
 
-// readServer runs one read against the server {s}: 404 unknown server, 501 without an
-// opener, 503 server unreachable, 502 the server refused the statement (a privilege the
+// readServer runs one read against the server {s}: 404 unknown server, 503 server
+// unreachable, 502 the server refused the statement (a privilege the
 // monitoring user lacks), each naming the server.
 func (s *Server) readServer(w http.ResponseWriter, r *http.Request, rc *reqCtx, read func(context.Context, ServerReader) (any, error)) {
 	addr, ok := s.inspectTarget(w, r, rc)
 	if !ok {
-		return
-	}
-	if s.opt.Inspect == nil {
-		writeJSON(w, http.StatusNotImplemented, inspectError{Error: "server inspection is not available in this process", Server: addr.String()})
 		return
 	}
 	sr, err := s.opt.Inspect(rc.member, addr)

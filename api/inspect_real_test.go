@@ -9,22 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"replication-manager-pro/cluster"
 	"replication-manager-pro/internal/testenv"
-	"replication-manager-pro/ipv6"
 	"replication-manager-pro/topology"
 )
-
-// withInspect wires the inspection routes as the daemon does.
-func withInspect(o *Options) {
-	o.Inspect = func(m *cluster.Member, addr ipv6.HostPort) (ServerReader, error) {
-		s, err := cluster.OpenServer(&m.Config, addr)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
-	}
-}
 
 func decodeInto(t *testing.T, where string, r resp, code int, v any) {
 	t.Helper()
@@ -44,7 +31,7 @@ func TestServerInspectionOnRealCluster(t *testing.T) {
 	c := testenv.StartCluster(t, 2)
 	hosts := []string{c.Servers[0].Addr(), c.Servers[1].Addr()}
 	dir := t.TempDir()
-	e := newEnv(t, dir, writeConfig(t, dir, "", realCluster("c1", hosts, "")), withInspect)
+	e := newEnv(t, dir, writeConfig(t, dir, "", realCluster("c1", hosts, "")), nil)
 	tok := e.login("admin", apiPassword)
 	waitStates(t, e, "c1", topology.StateMaster, topology.StateSlave)
 	ids := []string{topology.ServerIDFor(mustHP(t, hosts[0])), topology.ServerIDFor(mustHP(t, hosts[1]))}
@@ -190,22 +177,5 @@ func TestServerInspectionOnRealCluster(t *testing.T) {
 	}
 	if d := time.Since(start); d > inspectTimeout+5*time.Second {
 		t.Errorf("the stopped server took %s to answer", d)
-	}
-}
-
-// TestServerInspectionWithoutOpener: a process that did not wire the opener answers 501
-// for the live views, the detail still 200.
-func TestServerInspectionWithoutOpener(t *testing.T) {
-	dir := t.TempDir()
-	e := newEnv(t, dir, writeConfig(t, dir, "", clusterDef{name: "c1", hosts: []string{"127.0.0.1:1"}}), nil)
-	tok := e.login("admin", apiPassword)
-	id := topology.ServerIDFor(mustHP(t, "127.0.0.1:1"))
-	if r := e.do("GET", "/api/clusters/c1/servers/"+id, tok, nil); r.code != 200 {
-		t.Errorf("detail: %d %s", r.code, r.body)
-	}
-	r := e.do("GET", "/api/clusters/c1/servers/"+id+"/processlist", tok, nil)
-	var eb inspectError
-	if r.code != http.StatusNotImplemented || json.Unmarshal([]byte(r.body), &eb) != nil || eb.Server != "127.0.0.1:1" {
-		t.Errorf("processlist without opener: %d %s", r.code, r.body)
 	}
 }

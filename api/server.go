@@ -55,7 +55,7 @@ type Options struct {
 	// Backups lists backups and jobs and queues server jobs (backups.go). nil: 501.
 	Backups BackupControl
 	// Inspect opens a read-only handle to one server for the inspection routes
-	// (inspect.go: processlist, variables, status...). nil: those routes answer 501.
+	// (inspect.go: processlist, variables, status...). nil: OpenServerReader.
 	Inspect InspectOpener
 	// Services starts and stops databases (server actions start/stop). nil: 501.
 	Services ServiceControl
@@ -150,6 +150,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Inspect == nil {
+		o.Inspect = OpenServerReader
 	}
 	s := &Server{opt: o, log: o.Log.WithField("component", "api")}
 	d := o.Defaults

@@ -3,6 +3,7 @@ package mariadb
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -402,6 +403,17 @@ func TestKillThread(t *testing.T) {
 	}
 	if err := conn.PingContext(ctxT(t, 5*time.Second)); err == nil {
 		t.Error("killed connection still answers")
+	}
+	// The killed thread leaves the thread list a moment after its socket closes; a KILL in
+	// between succeeds. Wait until it is gone (bounded) before the second kill.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		threads, err := s.Processlist(ctxT(t, 5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(threads, func(th Thread) bool { return th.ID == id }) {
+			break
+		}
 	}
 	if err := s.KillThread(ctxT(t, 5*time.Second), id); !errors.Is(err, ErrNoSuchThread) {
 		t.Errorf("second kill: %v, want ErrNoSuchThread", err)

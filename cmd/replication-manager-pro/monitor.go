@@ -402,7 +402,7 @@ func newMonitorCmd() *cobra.Command {
 				Log: log,
 			}
 			apiOpt := api.Options{Fleet: fleet, Events: events, Defaults: cfg.Default, LoadConfig: cf.reloader(cmd), Log: log,
-				Nodes: nodes, Provisioned: svc.provisioned(log), Services: svc, Proxies: svc, Backups: backupAPI{fleet}, Inspect: openServerReader}
+				Nodes: nodes, Provisioned: svc.provisioned(log), Services: svc, Proxies: svc, Backups: backupAPI{fleet}, Inspect: api.OpenServerReader}
 			if coord != nil {
 				apiOpt.HA = coord
 			}
@@ -522,14 +522,4 @@ func startJobAccount(c *config.Cluster, m *cluster.Monitor, log *logrus.Logger) 
 		},
 		Log: log.WithField("cluster", c.Name),
 	}), nil
-}
-
-// openServerReader lets the API's inspection routes read one server (processlist,
-// variables...) with the cluster's credential, through a connection of their own.
-func openServerReader(m *cluster.Member, addr ipv6.HostPort) (api.ServerReader, error) {
-	s, err := cluster.OpenServer(&m.Config, addr)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }
