@@ -31,22 +31,32 @@ func (s *Server) GlobalStatus(ctx context.Context) ([]Variable, error) {
 }
 
 func (s *Server) nameValues(ctx context.Context, q string) ([]Variable, error) {
+	return queryAll(ctx, s, strings.ToLower(q), q, func(rows *sql.Rows, v *Variable) error {
+		var val sql.NullString
+		err := rows.Scan(&v.Name, &val)
+		v.Value = val.String
+		return err
+	})
+}
+
+// queryAll runs q and scans every row into a T; errors name what was read and the server.
+// The result is never nil, so that an empty answer encodes as [].
+func queryAll[T any](ctx context.Context, s *Server, what, q string, scan func(*sql.Rows, *T) error) ([]T, error) {
 	rows, err := s.db.QueryContext(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("%s on %s: %w", strings.ToLower(q), s.addr, err)
+		return nil, fmt.Errorf("%s of %s: %w", what, s.addr, err)
 	}
 	defer rows.Close()
-	out := []Variable{}
+	out := []T{}
 	for rows.Next() {
-		var name string
-		var v sql.NullString
-		if err := rows.Scan(&name, &v); err != nil {
-			return nil, fmt.Errorf("%s on %s: %w", strings.ToLower(q), s.addr, err)
+		var v T
+		if err := scan(rows, &v); err != nil {
+			return nil, fmt.Errorf("%s of %s: %w", what, s.addr, err)
 		}
-		out = append(out, Variable{Name: name, Value: v.String})
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s on %s: %w", strings.ToLower(q), s.addr, err)
+		return nil, fmt.Errorf("%s of %s: %w", what, s.addr, err)
 	}
 	return out, nil
 }
@@ -124,26 +134,12 @@ func systemSchemaList() string {
 
 // Schemas lists every database with its table count and sizes, by name.
 func (s *Server) Schemas(ctx context.Context) ([]Schema, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT s.SCHEMA_NAME, COUNT(t.TABLE_NAME),
+	return queryAll(ctx, s, "schemas", `SELECT s.SCHEMA_NAME, COUNT(t.TABLE_NAME),
  COALESCE(SUM(t.DATA_LENGTH), 0), COALESCE(SUM(t.INDEX_LENGTH), 0)
  FROM information_schema.SCHEMATA s LEFT JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = s.SCHEMA_NAME
- GROUP BY s.SCHEMA_NAME ORDER BY s.SCHEMA_NAME`)
-	if err != nil {
-		return nil, fmt.Errorf("schemas of %s: %w", s.addr, err)
-	}
-	defer rows.Close()
-	out := []Schema{}
-	for rows.Next() {
-		var sc Schema
-		if err := rows.Scan(&sc.Name, &sc.Tables, &sc.DataLength, &sc.IndexLength); err != nil {
-			return nil, fmt.Errorf("schemas of %s: %w", s.addr, err)
-		}
-		out = append(out, sc)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("schemas of %s: %w", s.addr, err)
-	}
-	return out, nil
+ GROUP BY s.SCHEMA_NAME ORDER BY s.SCHEMA_NAME`, func(rows *sql.Rows, sc *Schema) error {
+		return rows.Scan(&sc.Name, &sc.Tables, &sc.DataLength, &sc.IndexLength)
+	})
 }
 
 // Table is one base table of a user database.
@@ -162,26 +158,13 @@ func (s *Server) Tables(ctx context.Context, limit int) ([]Table, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("tables of %s: limit %d", s.addr, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME, COALESCE(ENGINE, ''),
+	return queryAll(ctx, s, "tables", `SELECT TABLE_SCHEMA, TABLE_NAME, COALESCE(ENGINE, ''),
  COALESCE(TABLE_ROWS, 0), COALESCE(DATA_LENGTH, 0), COALESCE(INDEX_LENGTH, 0)
  FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN (`+systemSchemaList()+`)
- ORDER BY DATA_LENGTH + INDEX_LENGTH DESC, TABLE_SCHEMA, TABLE_NAME LIMIT `+strconv.Itoa(limit))
-	if err != nil {
-		return nil, fmt.Errorf("tables of %s: %w", s.addr, err)
-	}
-	defer rows.Close()
-	out := []Table{}
-	for rows.Next() {
-		var t Table
-		if err := rows.Scan(&t.Schema, &t.Name, &t.Engine, &t.Rows, &t.DataLength, &t.IndexLength); err != nil {
-			return nil, fmt.Errorf("tables of %s: %w", s.addr, err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("tables of %s: %w", s.addr, err)
-	}
-	return out, nil
+ ORDER BY DATA_LENGTH + INDEX_LENGTH DESC, TABLE_SCHEMA, TABLE_NAME LIMIT `+strconv.Itoa(limit),
+		func(rows *sql.Rows, t *Table) error {
+			return rows.Scan(&t.Schema, &t.Name, &t.Engine, &t.Rows, &t.DataLength, &t.IndexLength)
+		})
 }
 
 // scanByName reads rows by column name, so that columns added or moved by another MariaDB

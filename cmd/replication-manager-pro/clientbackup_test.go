@@ -26,11 +26,7 @@ func TestClientBackupJobsReseed(t *testing.T) {
 	c.WaitSync(t)
 	hosts := []string{c.Servers[0].Addr(), c.Servers[1].Addr(), c.Servers[2].Addr()}
 	port, _ := startDaemon(t, hosts)
-	conn := []string{"--insecure", "--port", strconv.Itoa(port), "--user", "admin", "--password", cliAPIPassword}
-	client := func(args ...string) (string, string, int) {
-		t.Helper()
-		return runCmd(t, append(append([]string{"client"}, args...), conn...)...)
-	}
+	client := clientRunner(t, port)
 	waitJob := func(server, kind string) string {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)

@@ -16,11 +16,8 @@ func TestClientServerViews(t *testing.T) {
 	c.Master().Exec(t, "CREATE TABLE clidb.t (id INT PRIMARY KEY) ENGINE=InnoDB")
 	hosts := []string{c.Servers[0].Addr(), c.Servers[1].Addr()}
 	port, _ := startDaemon(t, hosts)
-	conn := []string{"--insecure", "--port", strconv.Itoa(port), "--user", "admin", "--password", cliAPIPassword}
-	client := func(args ...string) (string, string, int) {
-		t.Helper()
-		return runCmd(t, append(append([]string{"client", "server"}, args...), conn...)...)
-	}
+	cli := clientRunner(t, port)
+	client := func(args ...string) (string, string, int) { return cli(append([]string{"server"}, args...)...) }
 	for _, k := range []struct {
 		args []string
 		want []string
@@ -54,5 +51,14 @@ func TestClientServerViews(t *testing.T) {
 	}
 	if _, errs, code := client("127.0.0.1:1", "processlist"); code != 1 || !strings.Contains(errs, "404") {
 		t.Errorf("unknown server: exit %d %s", code, errs)
+	}
+}
+
+// clientRunner runs "client ARGS" against the daemon listening on port, as admin.
+func clientRunner(t *testing.T, port int) func(args ...string) (string, string, int) {
+	conn := []string{"--insecure", "--port", strconv.Itoa(port), "--user", "admin", "--password", cliAPIPassword}
+	return func(args ...string) (string, string, int) {
+		t.Helper()
+		return runCmd(t, append(append([]string{"client"}, args...), conn...)...)
 	}
 }
