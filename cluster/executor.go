@@ -489,23 +489,28 @@ func (x *Executor) freeze(ctx context.Context, addr ipv6.HostPort) error {
 	if err != nil {
 		return err
 	}
-	sctx, cancel := x.sqlCtx(ctx)
-	defer cancel()
-	if err := s.SetReadOnly(sctx, true); err != nil {
+	pctx, pcancel := x.sqlCtx(ctx)
+	sess, err := s.PinSession(pctx)
+	pcancel()
+	if err != nil {
 		return err
 	}
-	for deadline := time.Now().Add(x.cfg.WaitKill); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	deadline := time.Now().Add(x.cfg.WaitKill)
+	if err := x.readOnlyOnFreeze(ctx, sess, addr); err != nil {
+		sess.Close()
+		return err
+	}
+	sctx, cancel := x.sqlCtx(ctx)
+	defer cancel()
+	for ; time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		writing, err := s.ClientWritesRunning(sctx)
 		if err != nil {
+			sess.Close()
 			return err
 		}
 		if !writing {
 			break
 		}
-	}
-	sess, err := s.PinSession(sctx)
-	if err != nil {
-		return err
 	}
 	if err := sess.KillClients(sctx); err != nil {
 		sess.Close()
@@ -526,6 +531,25 @@ func (x *Executor) freeze(ctx context.Context, addr ipv6.HostPort) error {
 	x.frozen = sess
 	x.setState(func(st *RunState) { st.FinalPos = final })
 	return nil
+}
+
+// readOnlyOnFreeze sets read_only on the old master within switchover-wait-kill. Setting it
+// waits for every running write statement; one waiting for a row lock that an open
+// transaction holds would hold it, and every write behind it, until innodb_lock_wait_timeout
+// (50 s by default). Past the grace, the clients are ended first (their transactions roll
+// back; none got an OK) and read_only is set then.
+func (x *Executor) readOnlyOnFreeze(ctx context.Context, sess *mariadb.Session, addr ipv6.HostPort) error {
+	rctx, cancel := context.WithTimeout(ctx, x.cfg.WaitKill+x.cfg.StepTimeout)
+	defer cancel()
+	err := sess.SetReadOnlyWithin(rctx, x.cfg.WaitKill)
+	if !errors.Is(err, mariadb.ErrLockWait) {
+		return err
+	}
+	x.log.WithField("server", addr.String()).Warn("read_only waited past switchover-wait-kill for writes held by row locks: ending the clients first")
+	if err := sess.KillClients(rctx); err != nil {
+		return err
+	}
+	return sess.SetReadOnlyWithin(rctx, x.cfg.StepTimeout/2)
 }
 
 // waitCatchUp makes the candidate apply everything before it is promoted: the old master's

@@ -563,6 +563,64 @@ func seqOf(t *testing.T, s *testenv.Server) uint64 {
 	return g.Seq
 }
 
+// TestSwitchoverPastARowLockWaiter: on the old master, a transaction holds a row lock and
+// another write waits for it. read_only waits for that write, which waits for the
+// transaction, until innodb_lock_wait_timeout (50 s): it once hung the freeze until its step
+// timed out and the switchover was aborted (seen under sysbench in CI). The freeze now ends
+// the clients past switchover-wait-kill: the switchover completes, the holder's change is
+// rolled back, and neither client got an OK.
+func TestSwitchoverPastARowLockWaiter(t *testing.T) {
+	c := testenv.StartCluster(t, 3)
+	createWriterTable(t, c)
+	c.Master().Exec(t, "CREATE TABLE rmp.hot (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+	c.Master().Exec(t, "INSERT INTO rmp.hot VALUES (1, 0)")
+	c.Master().Exec(t, "GRANT UPDATE ON rmp.* TO app@'%'")
+	m, _ := failoverMonitor(t, c, func(mc *MonitorConfig) { mc.Failover.Mode = "manual" })
+	runMonitor(t, m)
+	waitFor(t, m, 5*time.Second, "healthy", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
+
+	ctx := context.Background()
+	app := c.Master().DB(t, testenv.WithUser("app", "app-pw"))
+	holder, err := app.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, "UPDATE rmp.hot SET v=1 WHERE id=1"); err != nil {
+		t.Fatal(err)
+	}
+	waiterErr := make(chan error, 1)
+	go func() {
+		_, err := app.ExecContext(ctx, "UPDATE rmp.hot SET v=2 WHERE id=1")
+		waiterErr <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c.Master().QueryString(t, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Update%' OR INFO LIKE 'UPDATE rmp.hot SET v=2%'") != "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second write is not waiting")
+		}
+	}
+	target, _ := ipv6.ParseHostPort(c.Servers[1].Addr(), 3306)
+	if _, res, err := m.Switchover(ctx, &target, false); err != nil {
+		t.Fatalf("switchover: %v (%+v)", err, res)
+	}
+	if err := <-waiterErr; err == nil {
+		t.Fatal("the waiting write got an OK on the frozen old master")
+	}
+	if _, err := holder.ExecContext(ctx, "COMMIT"); err == nil {
+		t.Fatal("the lock holder's COMMIT got an OK after the freeze")
+	}
+	assertRepointed(t, c, target.String())
+	if v := serverByAddr(t, c, target.String()).QueryString(t, "SELECT v FROM rmp.hot WHERE id=1"); v != "0" {
+		t.Fatalf("new master has v=%s, want 0: a change that got no OK was kept", v)
+	}
+}
+
 func TestSwitchoverUnderLoadLosesNothing(t *testing.T) {
 	c := testenv.StartCluster(t, 3)
 	createWriterTable(t, c)

@@ -3,6 +3,7 @@ package mariadb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -140,6 +141,43 @@ func (p *Session) KillClients(ctx context.Context) error {
 		if _, err := p.c.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatUint(id, 10)); err != nil && errNumber(err) != 1094 {
 			return fmt.Errorf("kill connection %d on %s: %w", id, p.s.addr, err)
 		}
+	}
+	return nil
+}
+
+// ErrLockWait is returned when a statement waited for a lock longer than its bound.
+var ErrLockWait = errors.New("lock wait timeout")
+
+// SetReadOnlyWithin sets read_only=ON through the session, waiting at most wait (rounded up
+// to whole seconds, at least one: lock_wait_timeout's unit) for the global read lock it
+// takes. That lock waits for every running write statement, and one waiting for a row lock
+// held by an open transaction would keep it, and every other write, waiting until
+// innodb_lock_wait_timeout: past wait, the error wraps ErrLockWait and the caller ends the
+// clients first.
+func (p *Session) SetReadOnlyWithin(ctx context.Context, wait time.Duration) error {
+	secs := int64((wait + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	if _, err := p.c.ExecContext(ctx, "SET SESSION lock_wait_timeout="+strconv.FormatInt(secs, 10)); err != nil {
+		return fmt.Errorf("set read_only=ON on %s: %w", p.s.addr, err)
+	}
+	_, err := p.c.ExecContext(ctx, "SET GLOBAL read_only=ON")
+	if errNumber(err) == 1205 {
+		err = ErrLockWait
+	}
+	if err != nil {
+		return fmt.Errorf("set read_only=ON on %s: %w", p.s.addr, err)
+	}
+	// The session's later statements (the read lock) have their own bounds.
+	if _, err := p.c.ExecContext(ctx, "SET SESSION lock_wait_timeout=DEFAULT"); err != nil {
+		return fmt.Errorf("session on %s: %w", p.s.addr, err)
+	}
+	if v, err := p.s.Version(ctx); err != nil {
+		return fmt.Errorf("set read_only=ON on %s: %w", p.s.addr, err)
+	} else if !v.MariaDB {
+		// As SetReadOnly: privileged clients too, where MySQL has it.
+		return p.s.exec(ctx, "set super_read_only=ON", "SET GLOBAL super_read_only=ON")
 	}
 	return nil
 }
