@@ -550,22 +550,23 @@ func newDemoCmd() *cobra.Command {
 			}
 			exe, _ := os.Executable()
 			front := fmt.Sprintf("HAProxy in front (writes 127.0.0.1:%d and [::1]:%d, reads 127.0.0.1:%d)", e.WritePort, e.WritePort, e.ReadPort)
-			sql := fmt.Sprintf("mariadb -h 127.0.0.1 -P %d -u app -p%s demo   (through HAProxy to the master)", e.WritePort, e.AppPassword)
+			sql := fmt.Sprintf("mariadb -h 127.0.0.1 -P %d -u app -p demo   (through HAProxy to the master; password %s)", e.WritePort, e.AppPassword)
 			if e.Proxy == "proxysql" {
 				front = fmt.Sprintf("ProxySQL in front (IPv6 [::1]:%d, IPv4 127.0.0.1:%d: writes to the master, reads to the replicas;\n"+
 					"admin [::1]:%d and 127.0.0.1:%d, its credentials in %s)", e.ProxySQLPort, e.ProxySQLPort,
 					e.ProxySQLAdminPort, e.ProxySQLAdminPort, filepath.Join(e.Dir, "proxysql", "proxysql.cnf"))
-				sql = fmt.Sprintf("mariadb -h ::1 -P %d -u app -p%s demo         (through ProxySQL over IPv6)\n"+
-					"              mariadb -h 127.0.0.1 -P %d -u app -p%s demo   (through ProxySQL over IPv4)",
-					e.ProxySQLPort, e.AppPassword, e.ProxySQLPort, e.AppPassword)
+				sql = fmt.Sprintf("mariadb -h ::1 -P %d -u app -p demo         (through ProxySQL over IPv6; password %s)\n"+
+					"              mariadb -h 127.0.0.1 -P %d -u app -p demo   (through ProxySQL over IPv4)",
+					e.ProxySQLPort, e.AppPassword, e.ProxySQLPort)
 			}
 			fmt.Fprintf(out, `
 The demo cluster "demo" runs: 3 MariaDB servers in GTID replication (%s),
 %s, monitored with automatic failover.
 
   Web UI      http://127.0.0.1:%d/   user admin, password %s
-  Client      %s client topology --host 127.0.0.1 --port %d --user admin --password %s --insecure --cluster demo
-  Switchover  %s client switchover --host 127.0.0.1 --port %d --user admin --password %s --insecure --cluster demo
+  Client      export REPLICATION_MANAGER_PASSWORD=%s   (the client reads it: no password in process arguments)
+              %s client topology --host 127.0.0.1 --port %d --insecure --cluster demo
+  Switchover  %s client switchover --host 127.0.0.1 --port %d --insecure --cluster demo
   SQL         %s
   TLS         the servers and the proxy serve TLS; verify them with the cluster CA %s
               (mariadb --ssl-ca=%s ...); tenant databases: %s client databases add REFERENCE ...
@@ -573,7 +574,7 @@ The demo cluster "demo" runs: 3 MariaDB servers in GTID replication (%s),
 
 Ctrl-C stops everything and removes %s.
 `, strings.Join(e.Hosts, ", "), front, e.HTTPPort, e.AdminPassword,
-				exe, e.APIPort, e.AdminPassword, exe, e.APIPort, e.AdminPassword, sql, e.CAPath, e.CAPath, exe, logPath, dir)
+				e.AdminPassword, exe, e.APIPort, exe, e.APIPort, sql, e.CAPath, e.CAPath, exe, logPath, dir)
 			<-ctx.Done()
 			fmt.Fprintln(out, "\nstopping the demo ...")
 			e.Stop()
