@@ -38,7 +38,8 @@ func fillPattern(p string) string {
 		return strings.Replace(p, "{c}", "c9", 1)
 	}
 	return strings.NewReplacer("{c}", "c1", "{s}", deadID, "{host}", "127.0.0.1", "{port}", "1",
-		"{topology}", "master-slave", "{setting}", "failover-mode", "{reference}", "SOFTINST-1", "{p}", "px1").Replace(p)
+		"{topology}", "master-slave", "{setting}", "failover-mode", "{reference}", "SOFTINST-1", "{p}", "px1",
+		"{method}", "logicalbackup", "{task}", "optimize").Replace(p)
 }
 
 func TestProtectedRoutesRefuseMissingOrBadTokens(t *testing.T) {

@@ -2,7 +2,9 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"replication-manager-pro/ipv6"
 )
@@ -22,6 +24,10 @@ type BackupControl interface {
 	// ServerJob queues a job on a server: backup-physical, backup-logical,
 	// reseed-physicalbackup, reseed-logicalbackup, optimize. It returns the queued job.
 	ServerJob(cluster string, server ipv6.HostPort, action string, force bool) (any, error)
+	// CancelJobs cancels the queued or running jobs of a server whose kind (or the
+	// original's task name) is in tasks, and returns their ids; ErrUnknownJob names a task
+	// it does not know.
+	CancelJobs(cluster string, server ipv6.HostPort, tasks []string) ([]int64, error)
 }
 
 // ErrUnknownJob is returned by ServerJob for an action it does not know.
@@ -40,6 +46,19 @@ func (s *Server) backupRoutes() []route {
 		{pattern: clusterPrefix + "/jobs", protected: true, handler: s.handleJobs},
 		{pattern: clusterPrefix + "/servers/{s}/jobs", protected: true, handler: s.handleJobs},
 	}
+	rt = append(rt,
+		// The newer original's names: reseed/{method}, reseed-cancel, job-cancel/{task}.
+		route{pattern: serverPrefix + "reseed/{method}", protected: true, grant: GrantDBReseed, action: true, params: []argSpec{pForce},
+			handler: s.handleReseedMethod},
+		route{pattern: serverPrefix + "reseed-cancel", protected: true, grant: GrantDBReseed, action: true,
+			handler: func(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+				s.handleCancelJobs(w, r, rc, []string{"reseed-physicalbackup", "reseed-logicalbackup"})
+			}},
+		route{pattern: serverPrefix + "job-cancel/{task}", protected: true, grant: GrantDBBackup, action: true,
+			handler: func(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+				s.handleCancelJobs(w, r, rc, []string{param(r, "task")})
+			}},
+	)
 	for a, g := range backupActions {
 		a := a
 		rt = append(rt, route{pattern: serverPrefix + a, protected: true, grant: g, action: true, params: []argSpec{pForce},
@@ -104,4 +123,48 @@ func (s *Server) handleServerJob(w http.ResponseWriter, r *http.Request, rc *req
 		return
 	}
 	writeJSON(w, http.StatusAccepted, j)
+}
+
+// reseedMethods maps the original's reseed/{method} names (newer and older releases) to the
+// job actions. Its logicalmaster (a dump streamed from the master) has no equivalent: our
+// reseeds take the newest stored backup of the kind, or a donor's stream when there is none.
+var reseedMethods = map[string]string{
+	"logicalbackup": "reseed-logicalbackup", "mysqldump": "reseed-logicalbackup",
+	"physicalbackup": "reseed-physicalbackup", "mariabackup": "reseed-physicalbackup", "xtrabackup": "reseed-physicalbackup",
+}
+
+func (s *Server) handleReseedMethod(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	method := param(r, "method")
+	action, ok := reseedMethods[method]
+	if !ok {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf(
+			"reseed method %q is not supported: use logicalbackup or physicalbackup (mysqldump, mariabackup and xtrabackup are accepted as their old names)", method)})
+		return
+	}
+	s.handleServerJob(w, r, rc, action)
+}
+
+// handleCancelJobs cancels a server's queued or running jobs of the tasks: 200 with their
+// ids, 404 when none was queued or running, 400 for an unknown task.
+func (s *Server) handleCancelJobs(w http.ResponseWriter, r *http.Request, rc *reqCtx, tasks []string) {
+	if s.opt.Backups == nil {
+		http.Error(w, "jobs are not available", http.StatusNotImplemented)
+		return
+	}
+	addr, ok := s.serverByID(rc.member, param(r, "s"))
+	if !ok {
+		http.Error(w, "Server Not Found", http.StatusNotFound)
+		return
+	}
+	ids, err := s.opt.Backups.CancelJobs(rc.member.Name, addr, tasks)
+	switch {
+	case errors.Is(err, ErrUnknownJob):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+	case len(ids) == 0:
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no %s job queued or running on %s", strings.Join(tasks, " or "), addr)})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"canceled": ids})
+	}
 }

@@ -318,6 +318,33 @@ func (q *Queue) Cancel(id int64) error {
 	return fmt.Errorf("job %d is not queued nor running", id)
 }
 
+// CancelKinds cancels the queued and running jobs of server whose kind is in kinds (Cancel
+// for each) and returns their ids.
+func (q *Queue) CancelKinds(server string, kinds []Kind) []int64 {
+	want := map[Kind]bool{}
+	for _, k := range kinds {
+		want[k] = true
+	}
+	q.mu.Lock()
+	var ids []int64
+	if p := q.running[server]; p != nil && want[p.job.Kind] {
+		ids = append(ids, p.job.ID)
+	}
+	for _, p := range q.pending[server] {
+		if want[p.job.Kind] {
+			ids = append(ids, p.job.ID)
+		}
+	}
+	q.mu.Unlock()
+	var out []int64
+	for _, id := range ids {
+		if q.Cancel(id) == nil { // one that ended meanwhile is not counted
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // List returns the jobs of server ("" for every server), newest first.
 func (q *Queue) List(server string) []Job {
 	q.mu.Lock()

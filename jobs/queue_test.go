@@ -88,3 +88,44 @@ func TestKindsMapToTheOriginalsTasks(t *testing.T) {
 		}
 	}
 }
+
+// CancelKinds ends the running and the queued jobs of the kinds on one server, and leaves
+// other kinds and other servers alone.
+func TestQueueCancelKinds(t *testing.T) {
+	q := NewQueue("c1", "", nil)
+	defer q.Close()
+	waitCancel := func(ctx context.Context, j Job) (Outcome, error) { <-ctx.Done(); return Outcome{}, ctx.Err() }
+	running, _ := q.Enqueue("s1:3306", ReseedPhysical, "api", waitCancel)
+	queued, _ := q.Enqueue("s1:3306", ReseedLogical, "api", waitCancel)
+	other, _ := q.Enqueue("s1:3306", Optimize, "api", waitCancel)
+	elsewhere, _ := q.Enqueue("s2:3306", ReseedLogical, "api", waitCancel)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if j, _ := q.Get(running.ID); j.State == Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first job does not run")
+		}
+	}
+	ids := q.CancelKinds("s1:3306", []Kind{ReseedPhysical, ReseedLogical})
+	if len(ids) != 2 || ids[0] != running.ID || ids[1] != queued.ID {
+		t.Fatalf("canceled %v, want [%d %d]", ids, running.ID, queued.ID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, id := range ids {
+		if j, _ := q.Wait(ctx, id); j.State != Failed || !strings.Contains(j.Error, "cancel") {
+			t.Fatalf("job %d: %+v", id, j)
+		}
+	}
+	for _, id := range []int64{other.ID, elsewhere.ID} {
+		if j, _ := q.Get(id); j.State == Failed {
+			t.Fatalf("job %d of another kind or server was canceled: %+v", id, j)
+		}
+	}
+	if ids := q.CancelKinds("s1:3306", []Kind{ReseedPhysical}); len(ids) != 0 {
+		t.Fatalf("nothing left to cancel, got %v", ids)
+	}
+	q.CancelKinds("s1:3306", []Kind{Optimize})
+	q.CancelKinds("s2:3306", []Kind{ReseedLogical})
+}

@@ -631,6 +631,30 @@ func (a backupAPI) Jobs(name, server string) (any, error) {
 	return l, nil
 }
 
+func (a backupAPI) CancelJobs(name string, server ipv6.HostPort, tasks []string) ([]int64, error) {
+	b, err := a.service(name)
+	if err != nil {
+		return nil, err
+	}
+	var kinds []jobs.Kind
+	for _, t := range tasks {
+		k, ok := jobs.ParseKind(t)
+		if !ok {
+			names := make([]string, 0, len(jobs.Kinds))
+			for _, k := range jobs.Kinds {
+				names = append(names, string(k))
+			}
+			return nil, fmt.Errorf("task %q: %w (known: %s, or the original's task names)", t, api.ErrUnknownJob, strings.Join(names, ", "))
+		}
+		kinds = append(kinds, k)
+	}
+	ids := b.queue.CancelKinds(server.String(), kinds)
+	if ids == nil {
+		ids = []int64{}
+	}
+	return ids, nil
+}
+
 func (a backupAPI) ServerJob(name string, server ipv6.HostPort, action string, force bool) (any, error) {
 	b, err := a.service(name)
 	if err != nil {

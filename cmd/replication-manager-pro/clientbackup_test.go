@@ -99,6 +99,43 @@ func TestClientBackupJobsReseed(t *testing.T) {
 		!regexp.MustCompile(`restart +failed`).MatchString(out) {
 		t.Fatalf("stop and start are not jobs: exit %d\n%s%s", code, out, errs)
 	}
+
+	// The newer original's routes: reseed/{method}, job-cancel/{task}, reseed-cancel.
+	srv2 := "/api/clusters/c1/servers/" + url.PathEscape(hosts[2]) + "/actions/"
+	if code, body := apiPost(t, port, srv2+"reseed/logicalmaster"); code != http.StatusBadRequest || !strings.Contains(body, "logicalbackup") {
+		t.Fatalf("unsupported reseed method: HTTP %d %s", code, body)
+	}
+	if code, body := apiPost(t, port, srv2+"job-cancel/defragment"); code != http.StatusBadRequest || !strings.Contains(body, "defragment") {
+		t.Fatalf("unknown task: HTTP %d %s", code, body)
+	}
+	if code, body := apiPost(t, port, srv2+"reseed-cancel"); code != http.StatusNotFound || !strings.Contains(body, "no reseed") {
+		t.Fatalf("reseed-cancel with nothing running: HTTP %d %s", code, body)
+	}
+	code, body = apiPost(t, port, srv2+"reseed/logicalbackup")
+	var queued struct{ ID int64 }
+	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &queued) != nil || queued.ID == 0 {
+		t.Fatalf("reseed/logicalbackup: HTTP %d %s", code, body)
+	}
+	// Canceled at once it is either still queued or running (200, then failed "canceled"),
+	// or already done (404): never both.
+	code, body = apiPost(t, port, srv2+"job-cancel/reseedmysqldump")
+	out, _, _ = client("jobs", "--server", hosts[2])
+	switch code {
+	case http.StatusOK:
+		if !strings.Contains(body, strconv.FormatInt(queued.ID, 10)) {
+			t.Fatalf("job-cancel canceled %s, want job %d", body, queued.ID)
+		}
+		for deadline := time.Now().Add(30 * time.Second); !regexp.MustCompile(`(?m)^` + strconv.FormatInt(queued.ID, 10) + `\s.*failed`).MatchString(out); time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("canceled job %d not failed:\n%s", queued.ID, out)
+			}
+			out, _, _ = client("jobs", "--server", hosts[2])
+		}
+	case http.StatusNotFound:
+		t.Logf("the reseed was done before its cancel: %s", body)
+	default:
+		t.Fatalf("job-cancel: HTTP %d %s", code, body)
+	}
 }
 
 // apiPost logs in as admin and POSTs to a route of the daemon's API.
