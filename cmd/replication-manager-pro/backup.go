@@ -22,6 +22,7 @@ import (
 	"replication-manager-pro/backup"
 	"replication-manager-pro/cluster"
 	"replication-manager-pro/config"
+	"replication-manager-pro/configurator"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/jobs"
 	"replication-manager-pro/mariadb"
@@ -360,16 +361,22 @@ func (b *backupService) RotateLogTables(server ipv6.HostPort, origin string) (jo
 	})
 }
 
+// logDir is where a server's collected logs go: <working dir>/<cluster>/<host>_<port>/log,
+// the node directory the original uses (IPv6 hosts keep their brackets).
+func logDir(s *config.Settings, cluster string, server ipv6.HostPort) string {
+	return filepath.Join(configurator.NodeDatadir(s, cluster, server), "log")
+}
+
 // Logs queues the collection of server's error log (the original's "error" task) into
-// <monitoring-datadir>/<cluster>/<host>_<port>/log/log_error.log, through the jobs
-// protocol; its slow query log likewise.
+// <node dir>/log/log_error.log (logDir), through the jobs protocol; its slow query log
+// into log_slow_query.log likewise.
 func (b *backupService) Logs(kind jobs.Kind, server ipv6.HostPort, origin string) (jobs.Job, error) {
 	return b.queue.Enqueue(server.String(), kind, origin, func(ctx context.Context, j jobs.Job) (jobs.Outcome, error) {
 		name := "log_error.log"
 		if kind == jobs.SlowLog {
 			name = "log_slow_query.log"
 		}
-		dir := filepath.Join(b.s.MonitoringDatadir, b.name, strings.NewReplacer(":", "_").Replace(server.String()), "log")
+		dir := logDir(&b.s, b.name, server)
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return jobs.Outcome{}, err
 		}

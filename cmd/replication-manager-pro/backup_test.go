@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"replication-manager-pro/backup"
+	"replication-manager-pro/config"
 	"replication-manager-pro/internal/realtest"
 	"replication-manager-pro/internal/testenv"
 	"replication-manager-pro/ipv6"
@@ -86,5 +87,16 @@ backup-restic-password = "restic-secret"
 	s.Restart()
 	if n := s.QueryString(t, "SELECT COUNT(*) FROM lost.t"); n != "3" {
 		t.Fatalf("restored rows: %s", n)
+	}
+}
+
+// Collected logs go to the node directory the original uses, IPv6 brackets kept, under the
+// working directory (<monitoring-basedir>/data on SlapOS), not a flattened "[__1]_3306".
+func TestLogDirIsTheNodeDirectory(t *testing.T) {
+	s := config.Defaults()
+	s.MonitoringDatadir, s.MonitoringBasedir = "/var/lib/rmp", "/srv/repman"
+	got := logDir(&s, "c1", ipv6.HostPort{Host: "::1", Port: 3306})
+	if want := "/srv/repman/data/c1/[::1]_3306/log"; got != want {
+		t.Fatalf("log dir %s, want %s", got, want)
 	}
 }
