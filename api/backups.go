@@ -22,7 +22,8 @@ type BackupControl interface {
 	// Jobs lists a cluster's jobs (of one server when server is not empty), newest first.
 	Jobs(cluster, server string) (any, error)
 	// ServerJob queues a job on a server: backup-physical, backup-logical,
-	// reseed-physicalbackup, reseed-logicalbackup, optimize. It returns the queued job.
+	// reseed-physicalbackup, reseed-logicalbackup, optimize, backup-error-log,
+	// backup-slowquery-log. It returns the queued job.
 	ServerJob(cluster string, server ipv6.HostPort, action string, force bool) (any, error)
 	// CancelJobs cancels the queued or running jobs of a server whose kind (or the
 	// original's task name) is in tasks, and returns their ids; ErrUnknownJob names a task
@@ -37,6 +38,7 @@ var ErrUnknownJob = errors.New("unknown job")
 var backupActions = map[string]string{
 	"backup-physical": GrantDBBackup, "backup-logical": GrantDBBackup,
 	"reseed-physicalbackup": GrantDBReseed, "reseed-logicalbackup": GrantDBReseed, "optimize": GrantDBBackup,
+	"backup-error-log": GrantDBBackup, "backup-slowquery-log": GrantDBBackup,
 }
 
 // backupRoutes are the routes of backups and jobs (docs/backup.md).

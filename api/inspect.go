@@ -12,6 +12,7 @@ import (
 	"replication-manager-pro/cluster"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/mariadb"
+	"replication-manager-pro/slowlog"
 	"replication-manager-pro/topology"
 )
 
@@ -39,6 +40,8 @@ type ServerReader interface {
 	AllSlavesStatus(ctx context.Context) ([]mariadb.Replication, error)
 	Schemas(ctx context.Context) ([]mariadb.Schema, error)
 	Tables(ctx context.Context, limit int) ([]mariadb.Table, error)
+	SlowLogInfo(ctx context.Context) (mariadb.SlowLogInfo, error)
+	SlowLogTable(ctx context.Context, limit int) ([]slowlog.Entry, error)
 	Close() error
 }
 

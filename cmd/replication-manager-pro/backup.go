@@ -678,6 +678,15 @@ func (a backupAPI) ServerJob(name string, server ipv6.HostPort, action string, f
 		return b.Reseed(backup.Logical, server, force, "api")
 	case "optimize":
 		return b.Optimize(server, "api")
+	case "backup-error-log", "backup-slowquery-log":
+		if b.seeder.Remote == nil {
+			return nil, fmt.Errorf("%s: logs are collected through the partitions' jobs (prov-orchestrator slapos or onpremise); %s's own files are read directly when it runs on this machine", action, server)
+		}
+		kind := jobs.ErrorLog
+		if action == "backup-slowquery-log" {
+			kind = jobs.SlowLog
+		}
+		return b.Logs(kind, server, "api")
 	}
 	return nil, fmt.Errorf("%s: %w", action, api.ErrUnknownJob)
 }

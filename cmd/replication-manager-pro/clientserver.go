@@ -14,6 +14,7 @@ import (
 
 	"replication-manager-pro/api"
 	"replication-manager-pro/ipv6"
+	"replication-manager-pro/slowlog"
 )
 
 // serverViews maps each view of "client server" to its route under /servers/{s} and its
@@ -30,6 +31,8 @@ var serverViews = map[string]struct {
 	"slaves":        {"/all-slaves-status", printSlaves},
 	"schemas":       {"/schemas", printSchemas},
 	"tables":        {"/tables", printTables},
+	"slow":          {"/slow-queries", printSlowQueries},
+	"digests":       {"/digest-statements-slow", printSlowDigests},
 }
 
 // newClientServerCmd builds "client server <id|host:port> [view]": the API's read-only
@@ -37,8 +40,8 @@ var serverViews = map[string]struct {
 func newClientServerCmd(f *clientFlags) *cobra.Command {
 	var like string
 	cmd := &cobra.Command{
-		Use:   "server <id|host:port> [detail|processlist|variables|status|master-status|slaves|schemas|tables]",
-		Short: "Inspect one server of the cluster: its detail (default), processlist, variables, status, binlog, replication, schemas, tables",
+		Use:   "server <id|host:port> [detail|processlist|variables|status|master-status|slaves|schemas|tables|slow|digests]",
+		Short: "Inspect one server of the cluster: its detail (default), processlist, variables, status, binlog, replication, schemas, tables, slow queries and their digests",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			view := "detail"
@@ -47,7 +50,7 @@ func newClientServerCmd(f *clientFlags) *cobra.Command {
 			}
 			v, ok := serverViews[view]
 			if !ok {
-				return fail(cmd, fmt.Errorf("unknown view %q (detail, processlist, variables, status, master-status, slaves, schemas, tables)", view))
+				return fail(cmd, fmt.Errorf("unknown view %q (detail, processlist, variables, status, master-status, slaves, schemas, tables, slow, digests)", view))
 			}
 			var raw json.RawMessage
 			if err := clientGetJSON(cmd, f, "/servers/"+url.PathEscape(args[0])+v.route, &raw); err != nil {
@@ -183,4 +186,25 @@ func printTables(w io.Writer, b []byte) error {
 	return table(w, b, "DATABASE\tTABLE\tENGINE\tROWS\tDATA\tINDEX", func(t api.TableJSON) []any {
 		return []any{t.Schema, t.Name, dash(t.Engine), t.Rows, t.DataLength, t.IndexLength}
 	})
+}
+
+func printSlowQueries(w io.Writer, b []byte) error {
+	return table(w, b, "TIME\tUSER\tDB\tSECONDS\tROWS_EXAMINED\tSQL", func(e slowlog.Entry) []any {
+		return []any{e.Time.Format("2006-01-02T15:04:05Z"), dash(e.User), dash(e.DB), fmt.Sprintf("%.3f", e.QueryTime), e.RowsExamined, oneLine(e.SQL, 100)}
+	})
+}
+
+func printSlowDigests(w io.Writer, b []byte) error {
+	return table(w, b, "DIGEST\tCOUNT\tTOTAL_S\tMAX_S\tROWS_EXAMINED\tDB\tSHAPE", func(d slowlog.Digest) []any {
+		return []any{d.ID, d.Count, fmt.Sprintf("%.3f", d.TotalTime), fmt.Sprintf("%.3f", d.MaxTime), d.RowsExamined, dash(d.DB), oneLine(d.Text, 100)}
+	})
+}
+
+// oneLine folds a statement onto one line of at most n characters.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n-3] + "..."
+	}
+	return s
 }

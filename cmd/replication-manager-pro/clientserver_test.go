@@ -14,6 +14,16 @@ func TestClientServerViews(t *testing.T) {
 	c := testenv.StartCluster(t, 2)
 	c.Master().Exec(t, "CREATE DATABASE clidb")
 	c.Master().Exec(t, "CREATE TABLE clidb.t (id INT PRIMARY KEY) ENGINE=InnoDB")
+	// A slow statement in mysql.slow_log for the slow and digests views.
+	c.Master().Exec(t, "SET GLOBAL log_output='TABLE'")
+	c.Master().Exec(t, "SET GLOBAL slow_query_log=ON")
+	conn, err := c.Master().DB(t).Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.ExecContext(t.Context(), "SET SESSION long_query_time=0.05")
+	conn.ExecContext(t.Context(), "SELECT SLEEP(0.1)")
+	conn.Close()
 	hosts := []string{c.Servers[0].Addr(), c.Servers[1].Addr()}
 	port, _ := startDaemon(t, hosts)
 	cli := clientRunner(t, port)
@@ -31,6 +41,8 @@ func TestClientServerViews(t *testing.T) {
 		{[]string{hosts[0], "schemas"}, []string{"clidb"}},
 		{[]string{hosts[0], "tables"}, []string{"clidb", "InnoDB"}},
 		{[]string{hosts[0], "schemas", "--json"}, []string{`"name":"clidb"`}},
+		{[]string{hosts[0], "slow"}, []string{"SECONDS", "SLEEP(0.1)"}},
+		{[]string{hosts[0], "digests"}, []string{"COUNT", "sleep(?)"}},
 	} {
 		out, errs, code := client(k.args...)
 		if code != 0 {

@@ -1,0 +1,172 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"replication-manager-pro/configurator"
+	"replication-manager-pro/ipv6"
+	"replication-manager-pro/mariadb"
+	"replication-manager-pro/slowlog"
+)
+
+// The slow query log of a server (docs/api.md "Server inspection"): its entries
+// (slow-queries) and their digests (digest-statements-slow), from the first source that
+// exists: mysql.slow_log when log_output includes TABLE; the copy the jobs collected
+// (actions/backup-slowquery-log, the scheduler) in the node directory; the server's own file
+// when the server runs on this machine. Statements are redacted like the processlist.
+
+// GrantDBShowLogs is the original's grant for reading a server's logs.
+const GrantDBShowLogs = "db-show-logs"
+
+// maxSlowEntries bounds what one answer reads: the newest entries.
+const maxSlowEntries = 1000
+
+// maxSlowFileTail is how much of the end of a slow log file is read.
+const maxSlowFileTail = 16 << 20
+
+func (s *Server) slowLogRoutes() []route {
+	p := clusterPrefix + "/servers/{s}"
+	return []route{
+		{pattern: p + "/slow-queries", protected: true, grant: GrantDBShowLogs,
+			handler: func(w http.ResponseWriter, r *http.Request, rc *reqCtx) { s.handleSlowLog(w, r, rc, false) }},
+		{pattern: p + "/digest-statements-slow", protected: true, grant: GrantDBShowLogs,
+			handler: func(w http.ResponseWriter, r *http.Request, rc *reqCtx) { s.handleSlowLog(w, r, rc, true) }},
+	}
+}
+
+func (s *Server) handleSlowLog(w http.ResponseWriter, r *http.Request, rc *reqCtx, digests bool) {
+	addr, ok := s.inspectTarget(w, r, rc)
+	if !ok {
+		return
+	}
+	sr, err := s.opt.Inspect(rc.member, addr)
+	if err != nil {
+		s.inspectFailed(w, r, rc, addr, err)
+		return
+	}
+	defer sr.Close()
+	ctx, cancel := context.WithTimeout(r.Context(), inspectTimeout)
+	defer cancel()
+	info, err := sr.SlowLogInfo(ctx)
+	if err != nil {
+		s.inspectFailed(w, r, rc, addr, err)
+		return
+	}
+	var entries []slowlog.Entry
+	var source string
+	collected := filepath.Join(configurator.NodeDatadir(&rc.member.Config.Settings, rc.member.Name, addr), "log", "log_slow_query.log")
+	switch {
+	case info.HasOutput("TABLE"):
+		source = "table mysql.slow_log"
+		if entries, err = sr.SlowLogTable(ctx, maxSlowEntries); err != nil {
+			s.inspectFailed(w, r, rc, addr, err)
+			return
+		}
+	default:
+		for _, f := range slowLogFiles(collected, info, addr) {
+			entries, err = readSlowFile(f)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				writeJSON(w, http.StatusInternalServerError, inspectError{Error: fmt.Sprintf("slow log %s: %v", f, err), Server: addr.String()})
+				return
+			}
+			source = "file " + f
+			break
+		}
+	}
+	if source == "" {
+		why := "slow_query_log is OFF"
+		if info.Enabled {
+			why = fmt.Sprintf("log_output is %s and the file %s is not on this machine", info.Output, info.File)
+		}
+		writeJSON(w, http.StatusNotFound, inspectError{Server: addr.String(), Error: fmt.Sprintf(
+			"no slow query log to read for %s: %s; set log_output=TABLE, or collect the file (actions/backup-slowquery-log) into %s", addr, why, collected)})
+		return
+	}
+	for i := range entries {
+		entries[i].SQL = mariadb.RedactSQL(entries[i].SQL)
+	}
+	w.Header().Set("X-Slow-Log-Source", source)
+	if digests {
+		writeJSON(w, http.StatusOK, slowlog.Digests(entries))
+		return
+	}
+	for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 { // newest first
+		entries[i], entries[j] = entries[j], entries[i]
+	}
+	if entries == nil {
+		entries = []slowlog.Entry{}
+	}
+	writeJSON(w, http.StatusOK, entries)
+}
+
+// slowLogFiles are the files to try, in order: the collected copy, then the server's own
+// file when the server's address is this machine's (another machine's path here would be
+// some other file).
+func slowLogFiles(collected string, info mariadb.SlowLogInfo, addr ipv6.HostPort) []string {
+	out := []string{collected}
+	if info.Enabled && info.HasOutput("FILE") && info.File != "" && isLocalHost(addr.Host) {
+		out = append(out, info.File)
+	}
+	return out
+}
+
+// isLocalHost reports whether host (an IP literal or a name) is an address of this machine.
+func isLocalHost(host string) bool {
+	ips := []net.IP{net.ParseIP(host)}
+	if ips[0] == nil {
+		resolved, err := net.LookupIP(host)
+		if err != nil {
+			return false
+		}
+		ips = resolved
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, ip := range ips {
+		if ip.IsLoopback() {
+			return true
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// readSlowFile parses the end of a slow log file (its last maxSlowFileTail bytes; the
+// entry cut at the start is skipped by the parser).
+func readSlowFile(path string) ([]slowlog.Entry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file")
+	}
+	if st.Size() > maxSlowFileTail {
+		if _, err := f.Seek(st.Size()-maxSlowFileTail, io.SeekStart); err != nil {
+			return nil, err
+		}
+	}
+	return slowlog.Parse(f, maxSlowEntries)
+}

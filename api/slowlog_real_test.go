@@ -1,0 +1,80 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"replication-manager-pro/internal/testenv"
+	"replication-manager-pro/slowlog"
+	"replication-manager-pro/topology"
+)
+
+// TestSlowLogOnRealServer reads a real server's slow query log through slow-queries and
+// digest-statements-slow: from mysql.slow_log (log_output=TABLE), then from the file
+// MariaDB itself wrote (log_output=FILE: the parser against the real format, the server
+// being on this machine). A password in a logged statement is redacted; with the slow log
+// off the answer is 404 and says what to do.
+func TestSlowLogOnRealServer(t *testing.T) {
+	c := testenv.StartCluster(t, 2)
+	srv := c.Servers[0]
+	dir := t.TempDir()
+	e := newEnv(t, dir, writeConfig(t, dir, "", realCluster("c1", []string{srv.Addr(), c.Servers[1].Addr()}, "")), nil)
+	tok := e.login("admin", apiPassword)
+	waitStates(t, e, "c1", topology.StateMaster, topology.StateSlave)
+	base := "/api/clusters/c1/servers/" + topology.ServerIDFor(mustHP(t, srv.Addr()))
+
+	var eb inspectError
+	decodeInto(t, "slow log off", e.do("GET", base+"/slow-queries", tok, nil), 404, &eb)
+	if !strings.Contains(eb.Error, "slow_query_log is OFF") || !strings.Contains(eb.Error, "log_output=TABLE") {
+		t.Fatalf("404 body: %q", eb.Error)
+	}
+	const secret = "Slow-S3cret-pw"
+	db := srv.DB(t)
+	for _, out := range []string{"TABLE", "FILE"} {
+		srv.Exec(t, "SET GLOBAL slow_query_log=OFF")
+		srv.Exec(t, "TRUNCATE mysql.slow_log")
+		srv.Exec(t, "SET GLOBAL log_output='"+out+"'")
+		srv.Exec(t, "SET GLOBAL slow_query_log_file='"+srv.Dir()+"/slow-"+out+".log'")
+		srv.Exec(t, "SET GLOBAL long_query_time=0.05")
+		srv.Exec(t, "SET GLOBAL slow_query_log=ON")
+		conn, err := db.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.ExecContext(t.Context(), "SET SESSION long_query_time=0.05") // pooled sessions keep their own
+		for i := 0; i < 3; i++ {
+			conn.ExecContext(t.Context(), fmt.Sprintf("SELECT SLEEP(0.1), %d", i))
+			conn.ExecContext(t.Context(), "SELECT SLEEP(0.1), PASSWORD('"+secret+"')")
+		}
+		conn.Close()
+		var entries []slowlog.Entry
+		r := e.do("GET", base+"/slow-queries", tok, nil)
+		decodeInto(t, out+" slow-queries", r, 200, &entries)
+		if strings.Contains(r.body, secret) {
+			t.Fatalf("%s: the password is in the answer", out)
+		}
+		sleeps := 0
+		for _, en := range entries {
+			if strings.Contains(en.SQL, "SLEEP(0.1)") {
+				sleeps++
+				if en.QueryTime < 0.09 || en.User != "root" || en.Time.IsZero() {
+					t.Errorf("%s: entry %+v", out, en)
+				}
+			}
+		}
+		if sleeps != 6 {
+			t.Fatalf("%s: %d sleeping statements, want 6: %+v", out, sleeps, entries)
+		}
+		var ds []slowlog.Digest
+		decodeInto(t, out+" digests", e.do("GET", base+"/digest-statements-slow", tok, nil), 200, &ds)
+		counts := map[string]int{}
+		for _, d := range ds {
+			counts[d.Text] = d.Count
+		}
+		if counts["select sleep(?), ?"] != 3 || counts["select sleep(?), password(?)"] != 3 {
+			t.Fatalf("%s: digests %v", out, counts)
+		}
+		t.Logf("%s: %d entries, %d digests", out, len(entries), len(ds))
+	}
+}
