@@ -42,6 +42,7 @@ type ServerReader interface {
 	Tables(ctx context.Context, limit int) ([]mariadb.Table, error)
 	SlowLogInfo(ctx context.Context) (mariadb.SlowLogInfo, error)
 	SlowLogTable(ctx context.Context, limit int) ([]slowlog.Entry, error)
+	ErrorLogFile(ctx context.Context) (string, error)
 	Close() error
 }
 

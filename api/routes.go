@@ -111,7 +111,7 @@ func (s *Server) routes() []route {
 	rt = append(rt, s.backupRoutes()...)      // backups.go: backups, jobs, backup and reseed actions
 	rt = append(rt, s.uiRoutes()...)          // uiroutes.go: stream, history, plans, routing, settings view
 	rt = append(rt, s.inspectRoutes()...)     // inspect.go: one server's detail, processlist, variables, status...
-	rt = append(rt, s.slowLogRoutes()...)     // slowlog.go: slow-queries, digest-statements-slow
+	rt = append(rt, s.slowLogRoutes()...)     // serverlogs.go: slow-queries, digest-statements-slow, errorlog
 	if n := s.opt.Nodes; n != nil {
 		// Agent endpoints: outside the user authentication; the handlers check the
 		// partition's credential themselves (orchestrator/slapos, docs/slapos.md).

@@ -83,3 +83,16 @@ func (s *Server) SlowLogTable(ctx context.Context, limit int) ([]slowlog.Entry, 
 	}
 	return out, nil
 }
+
+// ErrorLogFile returns the server's error log path (log_error, absolute; relative names
+// are under datadir), "" when it logs to stderr (its supervisor keeps that).
+func (s *Server) ErrorLogFile(ctx context.Context) (string, error) {
+	var file, datadir string
+	if err := s.db.QueryRowContext(ctx, "SELECT @@log_error, @@datadir").Scan(&file, &datadir); err != nil {
+		return "", fmt.Errorf("log_error of %s: %w", s.addr, err)
+	}
+	if file != "" && !strings.HasPrefix(file, "/") {
+		file = strings.TrimRight(datadir, "/") + "/" + file
+	}
+	return file, nil
+}

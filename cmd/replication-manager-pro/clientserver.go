@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"replication-manager-pro/api"
+	"replication-manager-pro/errlog"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/slowlog"
 )
@@ -33,6 +34,7 @@ var serverViews = map[string]struct {
 	"tables":        {"/tables", printTables},
 	"slow":          {"/slow-queries", printSlowQueries},
 	"digests":       {"/digest-statements-slow", printSlowDigests},
+	"errorlog":      {"/errorlog", printErrorLog},
 }
 
 // newClientServerCmd builds "client server <id|host:port> [view]": the API's read-only
@@ -40,8 +42,8 @@ var serverViews = map[string]struct {
 func newClientServerCmd(f *clientFlags) *cobra.Command {
 	var like string
 	cmd := &cobra.Command{
-		Use:   "server <id|host:port> [detail|processlist|variables|status|master-status|slaves|schemas|tables|slow|digests]",
-		Short: "Inspect one server of the cluster: its detail (default), processlist, variables, status, binlog, replication, schemas, tables, slow queries and their digests",
+		Use:   "server <id|host:port> [detail|processlist|variables|status|master-status|slaves|schemas|tables|slow|digests|errorlog]",
+		Short: "Inspect one server of the cluster: its detail (default), processlist, variables, status, binlog, replication, schemas, tables, slow queries and their digests, error log",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			view := "detail"
@@ -50,7 +52,7 @@ func newClientServerCmd(f *clientFlags) *cobra.Command {
 			}
 			v, ok := serverViews[view]
 			if !ok {
-				return fail(cmd, fmt.Errorf("unknown view %q (detail, processlist, variables, status, master-status, slaves, schemas, tables, slow, digests)", view))
+				return fail(cmd, fmt.Errorf("unknown view %q (detail, processlist, variables, status, master-status, slaves, schemas, tables, slow, digests, errorlog)", view))
 			}
 			var raw json.RawMessage
 			if err := clientGetJSON(cmd, f, "/servers/"+url.PathEscape(args[0])+v.route, &raw); err != nil {
@@ -207,4 +209,10 @@ func oneLine(s string, n int) string {
 		s = s[:n-3] + "..."
 	}
 	return s
+}
+
+func printErrorLog(w io.Writer, b []byte) error {
+	return table(w, b, "TIME\tLEVEL\tTEXT", func(e errlog.Entry) []any {
+		return []any{e.Time, e.Level, oneLine(e.Text, 140)}
+	})
 }

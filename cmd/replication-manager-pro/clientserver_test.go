@@ -43,6 +43,7 @@ func TestClientServerViews(t *testing.T) {
 		{[]string{hosts[0], "schemas", "--json"}, []string{`"name":"clidb"`}},
 		{[]string{hosts[0], "slow"}, []string{"SECONDS", "SLEEP(0.1)"}},
 		{[]string{hosts[0], "digests"}, []string{"COUNT", "sleep(?)"}},
+		{[]string{hosts[0], "errorlog"}, []string{"LEVEL", "ready for connections"}},
 	} {
 		out, errs, code := client(k.args...)
 		if code != 0 {

@@ -12,12 +12,13 @@ import (
 	"path/filepath"
 
 	"replication-manager-pro/configurator"
+	"replication-manager-pro/errlog"
 	"replication-manager-pro/ipv6"
 	"replication-manager-pro/mariadb"
 	"replication-manager-pro/slowlog"
 )
 
-// The slow query log of a server (docs/api.md "Server inspection"): its entries
+// The logs of a server (docs/api.md "Server inspection"). The slow query log: its entries
 // (slow-queries) and their digests (digest-statements-slow), from the first source that
 // exists: mysql.slow_log when log_output includes TABLE; the copy the jobs collected
 // (actions/backup-slowquery-log, the scheduler) in the node directory; the server's own file
@@ -39,7 +40,66 @@ func (s *Server) slowLogRoutes() []route {
 			handler: func(w http.ResponseWriter, r *http.Request, rc *reqCtx) { s.handleSlowLog(w, r, rc, false) }},
 		{pattern: p + "/digest-statements-slow", protected: true, grant: GrantDBShowLogs,
 			handler: func(w http.ResponseWriter, r *http.Request, rc *reqCtx) { s.handleSlowLog(w, r, rc, true) }},
+		{pattern: p + "/errorlog", protected: true, grant: GrantDBShowLogs, handler: s.handleErrorLog},
 	}
+}
+
+// handleErrorLog answers the server's error log, newest first: the copy the jobs collected
+// (actions/backup-error-log), else the server's own log_error file when the server runs on
+// this machine. Texts are redacted like statements (a failed replicated statement is quoted
+// in full).
+func (s *Server) handleErrorLog(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	addr, ok := s.inspectTarget(w, r, rc)
+	if !ok {
+		return
+	}
+	sr, err := s.opt.Inspect(rc.member, addr)
+	if err != nil {
+		s.inspectFailed(w, r, rc, addr, err)
+		return
+	}
+	defer sr.Close()
+	ctx, cancel := context.WithTimeout(r.Context(), inspectTimeout)
+	defer cancel()
+	own, err := sr.ErrorLogFile(ctx)
+	if err != nil {
+		s.inspectFailed(w, r, rc, addr, err)
+		return
+	}
+	collected := filepath.Join(configurator.NodeDatadir(&rc.member.Config.Settings, rc.member.Name, addr), "log", "log_error.log")
+	files := []string{collected}
+	if own != "" && isLocalHost(addr.Host) {
+		files = append(files, own)
+	}
+	for _, f := range files {
+		var entries []errlog.Entry
+		err := readTail(f, func(rd io.Reader) (err error) { entries, err = errlog.Parse(rd, maxSlowEntries); return err })
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, inspectError{Error: fmt.Sprintf("error log %s: %v", f, err), Server: addr.String()})
+			return
+		}
+		for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 { // newest first
+			entries[i], entries[j] = entries[j], entries[i]
+		}
+		for i := range entries {
+			entries[i].Text = mariadb.RedactSQL(entries[i].Text)
+		}
+		if entries == nil {
+			entries = []errlog.Entry{}
+		}
+		w.Header().Set("X-Error-Log-Source", "file "+f)
+		writeJSON(w, http.StatusOK, entries)
+		return
+	}
+	where := "it logs to stderr (log_error is empty): its supervisor keeps that"
+	if own != "" {
+		where = fmt.Sprintf("its file %s is not on this machine", own)
+	}
+	writeJSON(w, http.StatusNotFound, inspectError{Server: addr.String(), Error: fmt.Sprintf(
+		"no error log to read for %s: %s; collect it (actions/backup-error-log) into %s", addr, where, collected)})
 }
 
 func (s *Server) handleSlowLog(w http.ResponseWriter, r *http.Request, rc *reqCtx, digests bool) {
@@ -72,7 +132,7 @@ func (s *Server) handleSlowLog(w http.ResponseWriter, r *http.Request, rc *reqCt
 		}
 	default:
 		for _, f := range slowLogFiles(collected, info, addr) {
-			entries, err = readSlowFile(f)
+			err = readTail(f, func(rd io.Reader) (err error) { entries, err = slowlog.Parse(rd, maxSlowEntries); return err })
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
@@ -148,25 +208,25 @@ func isLocalHost(host string) bool {
 	return false
 }
 
-// readSlowFile parses the end of a slow log file (its last maxSlowFileTail bytes; the
-// entry cut at the start is skipped by the parser).
-func readSlowFile(path string) ([]slowlog.Entry, error) {
+// readTail hands parse the end of a log file: its last maxSlowFileTail bytes (the entry cut
+// at the start is skipped by the parsers).
+func readTail(path string, parse func(io.Reader) error) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file")
+		return fmt.Errorf("not a regular file")
 	}
 	if st.Size() > maxSlowFileTail {
 		if _, err := f.Seek(st.Size()-maxSlowFileTail, io.SeekStart); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return slowlog.Parse(f, maxSlowEntries)
+	return parse(f)
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"replication-manager-pro/errlog"
 	"replication-manager-pro/internal/testenv"
 	"replication-manager-pro/slowlog"
 	"replication-manager-pro/topology"
@@ -76,5 +77,36 @@ func TestSlowLogOnRealServer(t *testing.T) {
 			t.Fatalf("%s: digests %v", out, counts)
 		}
 		t.Logf("%s: %d entries, %d digests", out, len(entries), len(ds))
+	}
+}
+
+// TestErrorLogOnRealServer reads a real server's error log through errorlog: the server's
+// own file (it runs on this machine), newest first, with continuation lines kept.
+func TestErrorLogOnRealServer(t *testing.T) {
+	c := testenv.StartCluster(t, 2)
+	dir := t.TempDir()
+	e := newEnv(t, dir, writeConfig(t, dir, "", realCluster("c1", []string{c.Servers[0].Addr(), c.Servers[1].Addr()}, "")), nil)
+	tok := e.login("admin", apiPassword)
+	waitStates(t, e, "c1", topology.StateMaster, topology.StateSlave)
+	var entries []errlog.Entry
+	r := e.do("GET", "/api/clusters/c1/servers/"+topology.ServerIDFor(mustHP(t, c.Servers[1].Addr()))+"/errorlog", tok, nil)
+	decodeInto(t, "errorlog", r, 200, &entries)
+	ready, replica := false, false
+	for i, en := range entries {
+		if en.Time == "" || en.Level == "" {
+			t.Fatalf("entry %d: %+v", i, en)
+		}
+		if i > 0 && en.Time > entries[i-1].Time {
+			t.Fatalf("not newest first at %d: %s after %s", i, en.Time, entries[i-1].Time)
+		}
+		if strings.Contains(en.Text, "ready for connections") && strings.Contains(en.Text, "\nVersion:") {
+			ready = true
+		}
+		if strings.Contains(en.Text, "Slave I/O thread") || strings.Contains(en.Text, "Slave SQL thread") {
+			replica = true
+		}
+	}
+	if !ready || !replica {
+		t.Fatalf("errorlog lacks the start (with its Version line: %v) or the replication threads (%v): %d entries", ready, replica, len(entries))
 	}
 }
