@@ -104,14 +104,22 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	writeJSON(w, http.StatusOK, l)
 }
 
-func (s *Server) handleServerJob(w http.ResponseWriter, r *http.Request, rc *reqCtx, action string) {
+// jobTarget resolves {s} for a job route: 501 without jobs, 404 for an unknown server.
+func (s *Server) jobTarget(w http.ResponseWriter, r *http.Request, rc *reqCtx) (ipv6.HostPort, bool) {
 	if s.opt.Backups == nil {
 		http.Error(w, "jobs are not available", http.StatusNotImplemented)
-		return
+		return ipv6.HostPort{}, false
 	}
 	addr, ok := s.serverByID(rc.member, param(r, "s"))
 	if !ok {
 		http.Error(w, "Server Not Found", http.StatusNotFound)
+	}
+	return addr, ok
+}
+
+func (s *Server) handleServerJob(w http.ResponseWriter, r *http.Request, rc *reqCtx, action string) {
+	addr, ok := s.jobTarget(w, r, rc)
+	if !ok {
 		return
 	}
 	force := rc.in.bool(pForce.name)
@@ -149,13 +157,8 @@ func (s *Server) handleReseedMethod(w http.ResponseWriter, r *http.Request, rc *
 // handleCancelJobs cancels a server's queued or running jobs of the tasks: 200 with their
 // ids, 404 when none was queued or running, 400 for an unknown task.
 func (s *Server) handleCancelJobs(w http.ResponseWriter, r *http.Request, rc *reqCtx, tasks []string) {
-	if s.opt.Backups == nil {
-		http.Error(w, "jobs are not available", http.StatusNotImplemented)
-		return
-	}
-	addr, ok := s.serverByID(rc.member, param(r, "s"))
+	addr, ok := s.jobTarget(w, r, rc)
 	if !ok {
-		http.Error(w, "Server Not Found", http.StatusNotFound)
 		return
 	}
 	ids, err := s.opt.Backups.CancelJobs(rc.member.Name, addr, tasks)

@@ -122,6 +122,19 @@ func (s *Server) inspectTarget(w http.ResponseWriter, r *http.Request, rc *reqCt
 // unreachable, 502 the server refused the statement (a privilege the
 // monitoring user lacks), each naming the server.
 func (s *Server) readServer(w http.ResponseWriter, r *http.Request, rc *reqCtx, read func(context.Context, ServerReader) (any, error)) {
+	s.withServer(w, r, rc, func(ctx context.Context, addr ipv6.HostPort, sr ServerReader) {
+		v, err := read(ctx, sr)
+		if err != nil {
+			s.inspectFailed(w, r, rc, addr, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+}
+
+// withServer resolves {s} (404 naming it when unknown), opens a reader to it (failures
+// answered by inspectFailed) and runs f under the inspection deadline.
+func (s *Server) withServer(w http.ResponseWriter, r *http.Request, rc *reqCtx, f func(context.Context, ipv6.HostPort, ServerReader)) {
 	addr, ok := s.inspectTarget(w, r, rc)
 	if !ok {
 		return
@@ -134,12 +147,7 @@ func (s *Server) readServer(w http.ResponseWriter, r *http.Request, rc *reqCtx, 
 	defer sr.Close()
 	ctx, cancel := context.WithTimeout(r.Context(), inspectTimeout)
 	defer cancel()
-	v, err := read(ctx, sr)
-	if err != nil {
-		s.inspectFailed(w, r, rc, addr, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	f(ctx, addr, sr)
 }
 
 func (s *Server) inspectFailed(w http.ResponseWriter, r *http.Request, rc *reqCtx, addr ipv6.HostPort, err error) {

@@ -49,18 +49,10 @@ func (s *Server) slowLogRoutes() []route {
 // this machine. Texts are redacted like statements (a failed replicated statement is quoted
 // in full).
 func (s *Server) handleErrorLog(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	addr, ok := s.inspectTarget(w, r, rc)
-	if !ok {
-		return
-	}
-	sr, err := s.opt.Inspect(rc.member, addr)
-	if err != nil {
-		s.inspectFailed(w, r, rc, addr, err)
-		return
-	}
-	defer sr.Close()
-	ctx, cancel := context.WithTimeout(r.Context(), inspectTimeout)
-	defer cancel()
+	s.withServer(w, r, rc, func(ctx context.Context, addr ipv6.HostPort, sr ServerReader) { s.errorLog(ctx, w, r, rc, addr, sr) })
+}
+
+func (s *Server) errorLog(ctx context.Context, w http.ResponseWriter, r *http.Request, rc *reqCtx, addr ipv6.HostPort, sr ServerReader) {
 	own, err := sr.ErrorLogFile(ctx)
 	if err != nil {
 		s.inspectFailed(w, r, rc, addr, err)
@@ -103,18 +95,12 @@ func (s *Server) handleErrorLog(w http.ResponseWriter, r *http.Request, rc *reqC
 }
 
 func (s *Server) handleSlowLog(w http.ResponseWriter, r *http.Request, rc *reqCtx, digests bool) {
-	addr, ok := s.inspectTarget(w, r, rc)
-	if !ok {
-		return
-	}
-	sr, err := s.opt.Inspect(rc.member, addr)
-	if err != nil {
-		s.inspectFailed(w, r, rc, addr, err)
-		return
-	}
-	defer sr.Close()
-	ctx, cancel := context.WithTimeout(r.Context(), inspectTimeout)
-	defer cancel()
+	s.withServer(w, r, rc, func(ctx context.Context, addr ipv6.HostPort, sr ServerReader) {
+		s.slowLog(ctx, w, r, rc, addr, sr, digests)
+	})
+}
+
+func (s *Server) slowLog(ctx context.Context, w http.ResponseWriter, r *http.Request, rc *reqCtx, addr ipv6.HostPort, sr ServerReader, digests bool) {
 	info, err := sr.SlowLogInfo(ctx)
 	if err != nil {
 		s.inspectFailed(w, r, rc, addr, err)
