@@ -242,6 +242,15 @@ func TestUIEndToEnd(t *testing.T) {
 	ui.screenshot("ui-timeline.png")
 	master := ui.eval(`state.servers.find(s => s.state === 'Master').url`)
 
+	// One server, live, from its row's Inspect button: the master's processlist (its
+	// replica's binlog dump thread), its slow queries or why there are none, its error log.
+	ui.js(fmt.Sprintf(`document.querySelector('#servers tbody tr[data-server="%s"] button.inspect').click()`, master))
+	ui.wait(`state.tab`, "server")
+	ui.waitFor(`document.querySelector('#processlist tbody').textContent`, "the master's processlist", func(v string) bool { return strings.Contains(v, "Binlog Dump") })
+	ui.waitFor(`document.querySelector('#slow-digests tbody').textContent`, "its slow queries or why there are none", func(v string) bool { return v != "" })
+	ui.waitFor(`document.querySelector('#errorlog tbody').textContent`, "its error log", func(v string) bool { return strings.Contains(v, "ready for connections") })
+	ui.screenshot("ui-server.png")
+
 	// Managers: the demo's manager works alone.
 	ui.js(`showTab('managers')`)
 	ui.wait(`document.querySelector('#managers tbody').textContent`, "this manager works alone and leads every cluster")

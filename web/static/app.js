@@ -267,7 +267,8 @@ function renderServers(servers) {
       el("td", {}, gtidOf(s) || "-"),
       el("td", {}, lagOf(s) || "-"),
       el("td", {}, readOnlyOf(s) ? "ON" : "OFF"),
-      el("td", {}, el("button", { class: "small", onclick: () => maintenance(s, maint) }, maint ? "End maintenance" : "Maintenance"))));
+      el("td", {}, el("button", { class: "small", onclick: () => maintenance(s, maint) }, maint ? "End maintenance" : "Maintenance"),
+        " ", el("button", { class: "small inspect", onclick: () => inspectServer(s) }, "Inspect"))));
     if (s.state !== "Master") sel.append(el("option", { value: addrOf(s) }, addrOf(s)));
   }
   sel.value = [...sel.options].some((o) => o.value === prev) ? prev : "";

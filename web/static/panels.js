@@ -64,7 +64,7 @@ function setStatus(text) { document.getElementById("action-status").textContent 
 
 // ---- Tabs -------------------------------------------------------------------------
 
-const tabs = ["overview", "plans", "proxies", "databases", "backups", "settings", "managers"];
+const tabs = ["overview", "plans", "proxies", "databases", "backups", "settings", "managers", "server"];
 
 function showTab(name, focus) {
   if (!tabs.includes(name)) name = "overview";
@@ -91,6 +91,7 @@ function loadTab() {
     case "backups": loadBackups(); break;
     case "settings": loadSettings(); break;
     case "managers": loadManagers(); break;
+    case "server": loadServer(); break;
   }
 }
 
@@ -315,3 +316,51 @@ document.getElementById("reseed-start").addEventListener("click", async () => {
     " backup: its data is replaced by the backup's, then it replicates again from the master." });
   if (ok) serverJob("reseed-" + kind + "backup", "reseed of " + name.textContent);
 });
+
+// ---- One server, live: processlist, slow queries by shape, error log --------------------
+
+// inspectServer opens the server tab on one server (the Inspect button of its row).
+function inspectServer(s) {
+  state.inspect = s.id;
+  showTab("server");
+}
+
+// apiError is the message of a failed call: the "error" of a JSON body, else the text.
+function apiError(err) {
+  try { return JSON.parse(err.message).error || err.message; } catch { return err.message; }
+}
+
+// fillTable replaces a table's rows with what load returns (rows of cells), or one row
+// saying why there are none.
+async function fillTable(id, cols, load) {
+  const tbody = document.getElementById(id).querySelector("tbody");
+  try {
+    const rows = await load();
+    tbody.replaceChildren(...(rows.length ? rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c == null ? "" : String(c)))))
+      : [el("tr", {}, el("td", { colspan: String(cols) }, "none"))]));
+  } catch (err) {
+    tbody.replaceChildren(el("tr", {}, el("td", { colspan: String(cols), class: "error" }, apiError(err))));
+  }
+}
+
+async function loadServer() {
+  const sel = document.getElementById("inspect-server");
+  const prev = state.inspect || sel.value;
+  sel.replaceChildren(...state.servers.map((s) => el("option", { value: s.id }, addrOf(s) + (s.state ? " (" + s.state + ")" : ""))));
+  if ([...sel.options].some((o) => o.value === prev)) sel.value = prev;
+  state.inspect = sel.value;
+  if (!sel.value) return;
+  const srv = base() + "/servers/" + encodeURIComponent(sel.value);
+  await Promise.all([
+    fillTable("processlist", 8, async () => (await api(srv + "/processlist") || [])
+      .filter((p) => p.command !== "Daemon")
+      .map((p) => [p.id, p.user, p.host, p.db, p.command, p.time, p.state, p.info])),
+    fillTable("slow-digests", 6, async () => (await api(srv + "/digest-statements-slow") || []).slice(0, 50)
+      .map((d) => [d.count, d.totalTime.toFixed(3), d.maxTime.toFixed(3), d.rowsExamined, d.db, d.digestText])),
+    fillTable("errorlog", 3, async () => (await api(srv + "/errorlog") || []).slice(0, 100)
+      .map((e) => [e.time, e.level, e.text])),
+  ]);
+}
+
+document.getElementById("inspect-form").addEventListener("submit", (e) => { e.preventDefault(); loadServer(); });
+document.getElementById("inspect-server").addEventListener("change", (e) => { state.inspect = e.target.value; loadServer(); });
