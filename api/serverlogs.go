@@ -24,8 +24,8 @@ import (
 // (actions/backup-slowquery-log, the scheduler) in the node directory; the server's own file
 // when the server runs on this machine. Statements are redacted like the processlist.
 
-// GrantDBShowLogs is the original's grant for reading a server's logs.
-const GrantDBShowLogs = "db-show-logs"
+// GrantDBLogs is the original's grant for reading a server's logs (its errorlog and slow-queries routes).
+const GrantDBLogs = "db-logs"
 
 // maxSlowEntries bounds what one answer reads: the newest entries.
 const maxSlowEntries = 1000
@@ -36,11 +36,11 @@ const maxSlowFileTail = 16 << 20
 func (s *Server) slowLogRoutes() []route {
 	p := clusterPrefix + "/servers/{s}"
 	return []route{
-		{pattern: p + "/slow-queries", protected: true, grant: GrantDBShowLogs,
+		{pattern: p + "/slow-queries", protected: true, grant: GrantDBLogs,
 			handler: func(w http.ResponseWriter, r *http.Request, rc *reqCtx) { s.handleSlowLog(w, r, rc, false) }},
-		{pattern: p + "/digest-statements-slow", protected: true, grant: GrantDBShowLogs,
+		{pattern: p + "/digest-statements-slow", protected: true, grant: GrantDBLogs,
 			handler: func(w http.ResponseWriter, r *http.Request, rc *reqCtx) { s.handleSlowLog(w, r, rc, true) }},
-		{pattern: p + "/errorlog", protected: true, grant: GrantDBShowLogs, handler: s.handleErrorLog},
+		{pattern: p + "/errorlog", protected: true, grant: GrantDBLogs, handler: s.handleErrorLog},
 	}
 }
 
