@@ -106,6 +106,13 @@ func (s *Server) routes() []route {
 		{pattern: serverPrefix + "stop", protected: true, grant: GrantDBStop, action: true, handler: s.serverAction(actStop)},
 		// An extension: stop then start, one job (grant db-stop, the more dangerous half).
 		{pattern: serverPrefix + "restart", protected: true, grant: GrantDBStop, action: true, handler: s.serverAction(actRestart)},
+		// A replica's replication by hand, as plans of the one action path (cluster/replicacontrol.go).
+		{pattern: serverPrefix + "stop-slave", protected: true, grant: GrantDBReplication, action: true, params: []argSpec{pDryRun},
+			handler: s.replicaControl(cluster.PlanStopReplica)},
+		{pattern: serverPrefix + "start-slave", protected: true, grant: GrantDBReplication, action: true, params: []argSpec{pDryRun},
+			handler: s.replicaControl(cluster.PlanStartReplica)},
+		{pattern: serverPrefix + "skip-replication-event", protected: true, grant: GrantDBReplication, action: true, params: []argSpec{pDryRun, pForce},
+			handler: s.replicaControl(cluster.PlanSkipEvent)},
 	}
 	rt = append(rt, s.compatImplemented()...) // compat.go: topology/proxies, proxy actions, settings
 	rt = append(rt, s.backupRoutes()...)      // backups.go: backups, jobs, backup and reseed actions

@@ -110,3 +110,32 @@ func TestErrorLogOnRealServer(t *testing.T) {
 		t.Fatalf("errorlog lacks the start (with its Version line: %v) or the replication threads (%v): %d entries", ready, replica, len(entries))
 	}
 }
+
+// TestReplicaControlRoutes: stop-slave, start-slave and skip-replication-event through the
+// API on a real replica: 200 with the plan, 409 with the refusal (a skip on a healthy
+// replica, a stop of a stopped one).
+func TestReplicaControlRoutes(t *testing.T) {
+	c := testenv.StartCluster(t, 2)
+	dir := t.TempDir()
+	e := newEnv(t, dir, writeConfig(t, dir, "", realCluster("c1", []string{c.Servers[0].Addr(), c.Servers[1].Addr()}, "")), nil)
+	tok := e.login("admin", apiPassword)
+	waitStates(t, e, "c1", topology.StateMaster, topology.StateSlave)
+	act := "/api/clusters/c1/servers/" + topology.ServerIDFor(mustHP(t, c.Servers[1].Addr())) + "/actions/"
+	var res ControlResult
+	decodeInto(t, "skip on a healthy replica", e.do("POST", act+"skip-replication-event", tok, nil), 409, &res)
+	if !strings.Contains(res.Plan.Refused, "runs") {
+		t.Fatalf("refusal %q", res.Plan.Refused)
+	}
+	decodeInto(t, "stop-slave", e.do("POST", act+"stop-slave", tok, nil), 200, &res)
+	if st := c.Servers[1].SlaveStatus(t); st["Slave_IO_Running"] != "No" {
+		t.Fatalf("IO thread %s after stop-slave", st["Slave_IO_Running"])
+	}
+	waitFor(t, "the monitor to see the stop", func() bool {
+		r := e.do("POST", act+"stop-slave?dryRun=true", tok, nil)
+		return r.code == 409 && strings.Contains(r.body, "stopped already")
+	})
+	decodeInto(t, "start-slave", e.do("POST", act+"start-slave", tok, nil), 200, &res)
+	if st := c.Servers[1].SlaveStatus(t); st["Slave_IO_Running"] == "No" || st["Slave_SQL_Running"] != "Yes" {
+		t.Fatalf("after start-slave: IO %s SQL %s", st["Slave_IO_Running"], st["Slave_SQL_Running"])
+	}
+}

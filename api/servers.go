@@ -171,6 +171,22 @@ type ServiceRestarter interface {
 }
 
 // serverAction handles /api/clusters/{c}/servers/{s}/actions/*. Unknown server: 404.
+// GrantDBReplication is the original's grant for a server's replication actions.
+const GrantDBReplication = "db-replication"
+
+// replicaControl answers stop-slave, start-slave and skip-replication-event: the plan and
+// its result as the other actions (200, 409 refused or busy, 500 a step failed).
+func (s *Server) replicaControl(kind cluster.PlanKind) func(http.ResponseWriter, *http.Request, *reqCtx) {
+	return func(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+		addr, ok := s.serverByID(rc.member, param(r, "s"))
+		if !ok {
+			http.Error(w, "Server Not Found", http.StatusNotFound)
+			return
+		}
+		s.act(w, r, rc, cluster.ActionRequest{Kind: kind, Target: &addr, Force: rc.in.bool("force")})
+	}
+}
+
 func (s *Server) serverAction(kind serverActionKind) func(http.ResponseWriter, *http.Request, *reqCtx) {
 	return func(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		addr, ok := s.serverByID(rc.member, param(r, "s"))

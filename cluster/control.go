@@ -155,6 +155,11 @@ func (m *Monitor) decide(s *topology.Snapshot, req ActionRequest) Plan {
 		return DecideCleanup(s, m.cfg.Hosts)
 	case PlanReseed:
 		return m.decideReseed(s, req)
+	case PlanStopReplica, PlanStartReplica, PlanSkipEvent:
+		if req.Target == nil {
+			return refusal(Plan{Kind: req.Kind, Cluster: s.Cluster}, RefuseUnknownServer, "%s needs a server", req.Kind)
+		}
+		return DecideReplicaControl(s, req.Kind, *req.Target, req.Force)
 	}
 	return refusal(Plan{Kind: req.Kind, Cluster: s.Cluster}, RefuseUnsupportedKind, "unknown action %q", req.Kind)
 }

@@ -433,6 +433,9 @@ func (x *Executor) step(ctx context.Context, p Plan, st Step) (string, error) {
 	if isSeedStep(st.Kind) {
 		return x.seedStep(ctx, p, st)
 	}
+	if isReplicaControlStep(st.Kind) {
+		return x.replicaControlStep(ctx, st)
+	}
 	return "", fmt.Errorf("unknown step %q", st.Kind)
 }
 

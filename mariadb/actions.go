@@ -84,6 +84,30 @@ func (s *Server) StartReplica(ctx context.Context, channel string) error {
 	return s.replicaCmd(ctx, "START SLAVE", channel, "")
 }
 
+// SkipReplicationEvent makes a replica's SQL thread skip the event group it stopped on and
+// run again: its SQL thread stopped, sql_slave_skip_counter=1 for the connection, START
+// SLAVE. With GTID the skipped group is one whole transaction.
+func (s *Server) SkipReplicationEvent(ctx context.Context, channel string) error {
+	ch, err := channelClause(channel)
+	if err != nil {
+		return fmt.Errorf("skip an event on %s: %w", s.addr, err)
+	}
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("skip an event on %s: %w", s.addr, err)
+	}
+	defer c.Close()
+	// The counter is the default connection's; default_master_connection names another.
+	stmts := []string{"STOP SLAVE" + ch + " SQL_THREAD", "SET @@SESSION.default_master_connection=" + quoteString(channel),
+		"SET GLOBAL sql_slave_skip_counter=1", "START SLAVE" + ch}
+	for _, q := range stmts {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("skip an event on %s: %s: %w", s.addr, q, err)
+		}
+	}
+	return nil
+}
+
 // ResetReplicaAll forgets a replication connection entirely (RESET SLAVE ... ALL); its
 // threads must be stopped.
 func (s *Server) ResetReplicaAll(ctx context.Context, channel string) error {

@@ -212,7 +212,10 @@ func newClientCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.AddCommand(newClientStatusCmd(f), newClientTopologyCmd(f), newClientControlCmd(f, "failover"),
-		newClientControlCmd(f, "switchover"), newClientAPICmd(f), newClientDatabasesCmd(f), newClientManagersCmd(f), newClientServerCmd(f))
+		newClientControlCmd(f, "switchover"), newClientAPICmd(f), newClientDatabasesCmd(f), newClientManagersCmd(f), newClientServerCmd(f),
+		newClientReplicaCmd(f, "stop-slave", "stop-slave", "Stop a replica's replication (both threads)"),
+		newClientReplicaCmd(f, "start-slave", "start-slave", "Start a replica's replication again"),
+		newClientReplicaCmd(f, "skip-event", "skip-replication-event", "Make a replica whose SQL thread stopped on an error skip that transaction and replicate on"))
 	cmd.AddCommand(newClientBackupCmds(f)...)
 	return cmd
 }
@@ -357,41 +360,11 @@ func newClientControlCmd(f *clientFlags, kind string) *cobra.Command {
 		Use:  kind,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ctx, name, cancel, err := f.connectCluster(cmd)
-			if err != nil {
-				return fail(cmd, err)
-			}
-			defer cancel()
 			form := url.Values{}
 			if prefered != "" {
 				form.Set("prefmaster", prefered)
 			}
-			code, b, err := c.post(ctx, clusterPath(name, "/actions/"+kind), form)
-			if err != nil {
-				return fail(cmd, err)
-			}
-			out := cmd.OutOrStdout()
-			var res controlAnswer
-			if jerr := json.Unmarshal(b, &res); jerr != nil {
-				// Not a plan: a plain-text refusal (400 Master failed, 401, 403...).
-				if code == http.StatusOK {
-					fmt.Fprintf(out, "%s done\n", kind)
-					return nil
-				}
-				return fail(cmd, fmt.Errorf("%s: HTTP %d: %s", kind, code, strings.TrimSpace(string(b))))
-			}
-			if f.json {
-				out.Write(b)
-			} else {
-				printControl(out, kind, res)
-			}
-			if code != http.StatusOK {
-				if !f.json {
-					fmt.Fprintf(cmd.ErrOrStderr(), "error: %s: %s\n", kind, res.Error)
-				}
-				return exitError{code: 1}
-			}
-			return nil
+			return postControl(cmd, f, kind, "/actions/"+kind, form)
 		},
 	}
 	if kind == "failover" {
@@ -402,6 +375,69 @@ func newClientControlCmd(f *clientFlags, kind string) *cobra.Command {
 		cmd.Flags().StringVar(&prefered, "db-servers-prefered-master", "", "same as --prefered (the original client's name)")
 	}
 	return cmd
+}
+
+// newClientReplicaCmd is "client stop-slave|start-slave|skip-event --server H:P": a
+// replica's replication by hand, through the daemon's action path.
+func newClientReplicaCmd(f *clientFlags, use, action, short string) *cobra.Command {
+	var server string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server == "" {
+				return fail(cmd, fmt.Errorf("--server is needed"))
+			}
+			form := url.Values{}
+			if force {
+				form.Set("force", "true")
+			}
+			return postControl(cmd, f, use, "/servers/"+url.PathEscape(server)+"/actions/"+action, form)
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "the replica, host:port or its id")
+	if action == "skip-replication-event" {
+		cmd.Flags().BoolVar(&force, "force", false, "skip even when the SQL thread stopped without an error")
+	}
+	return cmd
+}
+
+// postControl posts an action route and prints its plan and result; exit 1 when refused
+// or failed.
+func postControl(cmd *cobra.Command, f *clientFlags, kind, rest string, form url.Values) error {
+	c, ctx, name, cancel, err := f.connectCluster(cmd)
+	if err != nil {
+		return fail(cmd, err)
+	}
+	defer cancel()
+	code, b, err := c.post(ctx, clusterPath(name, rest), form)
+	if err != nil {
+		return fail(cmd, err)
+	}
+	out := cmd.OutOrStdout()
+	var res controlAnswer
+	if jerr := json.Unmarshal(b, &res); jerr != nil {
+		// Not a plan: a plain-text refusal (400 Master failed, 401, 403...).
+		if code == http.StatusOK {
+			fmt.Fprintf(out, "%s done\n", kind)
+			return nil
+		}
+		return fail(cmd, fmt.Errorf("%s: HTTP %d: %s", kind, code, strings.TrimSpace(string(b))))
+	}
+	if f.json {
+		out.Write(b)
+	} else {
+		printControl(out, kind, res)
+	}
+	if code != http.StatusOK {
+		if !f.json {
+			fmt.Fprintf(cmd.ErrOrStderr(), "error: %s: %s\n", kind, res.Error)
+		}
+		return exitError{code: 1}
+	}
+	return nil
 }
 
 // controlAnswer reads api.ControlResult leniently: addresses as plain strings (a plan
@@ -436,7 +472,11 @@ func printControl(w io.Writer, kind string, res controlAnswer) {
 		fmt.Fprintf(w, "%s refused (%s): %s\n", kind, p.Code, p.Refused)
 		return
 	}
-	fmt.Fprintf(w, "%s from %s to %s\n", kind, p.OldMaster, p.NewMaster)
+	if p.NewMaster == "" || p.NewMaster == ":0" { // an action on one server
+		fmt.Fprintf(w, "%s on %s\n", kind, p.OldMaster)
+	} else {
+		fmt.Fprintf(w, "%s from %s to %s\n", kind, p.OldMaster, p.NewMaster)
+	}
 	if res.Result == nil {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"replication-manager-pro/internal/testenv"
 )
@@ -64,6 +65,29 @@ func TestClientServerViews(t *testing.T) {
 	}
 	if _, errs, code := client("127.0.0.1:1", "processlist"); code != 1 || !strings.Contains(errs, "404") {
 		t.Errorf("unknown server: exit %d %s", code, errs)
+	}
+	// A replica's replication by hand.
+	if out, errs, code := cli("skip-event", "--server", hosts[1]); code != 1 || !strings.Contains(out, "refused") {
+		t.Errorf("skip-event on a healthy replica: exit %d %s%s", code, out, errs)
+	}
+	if out, errs, code := cli("stop-slave", "--server", hosts[1]); code != 0 || !strings.Contains(out, "stop-slave on "+hosts[1]) || !strings.Contains(out, "stop-replication") {
+		t.Errorf("stop-slave: exit %d %s%s", code, out, errs)
+	}
+	if st := c.Servers[1].SlaveStatus(t); st["Slave_IO_Running"] != "No" {
+		t.Errorf("IO thread %s after stop-slave", st["Slave_IO_Running"])
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, errs, code := cli("start-slave", "--server", hosts[1])
+		if code == 0 {
+			break
+		}
+		// The monitor may not have seen the stop yet: "runs already".
+		if time.Now().After(deadline) || !strings.Contains(out, "runs already") {
+			t.Fatalf("start-slave: exit %d %s%s", code, out, errs)
+		}
+	}
+	if st := c.Servers[1].SlaveStatus(t); st["Slave_SQL_Running"] != "Yes" {
+		t.Errorf("SQL thread %s after start-slave", st["Slave_SQL_Running"])
 	}
 }
 
