@@ -43,6 +43,7 @@ type ServerReader interface {
 	SlowLogInfo(ctx context.Context) (mariadb.SlowLogInfo, error)
 	SlowLogTable(ctx context.Context, limit int) ([]slowlog.Entry, error)
 	ErrorLogFile(ctx context.Context) (string, error)
+	InnoDBStatus(ctx context.Context) (string, error)
 	Close() error
 }
 
@@ -86,6 +87,14 @@ func (s *Server) inspectRoutes() []route {
 		{pattern: p + "/all-slaves-status", protected: true, grant: GrantDBShowStatus, handler: read(readAllSlavesStatus)},
 		{pattern: p + "/schemas", protected: true, grant: GrantDBShowSchema, handler: read(readSchemas)},
 		{pattern: p + "/tables", protected: true, grant: GrantDBShowSchema, handler: read(readTables)},
+		// The latest deadlock's statements are in it: redacted like the processlist.
+		{pattern: p + "/status-innodb", protected: true, grant: GrantDBShowStatus, handler: read(func(ctx context.Context, sr ServerReader) (any, error) {
+			text, err := sr.InnoDBStatus(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]string{"status": mariadb.RedactSQL(text)}, nil
+		})},
 	}
 }
 

@@ -109,6 +109,12 @@ func TestErrorLogOnRealServer(t *testing.T) {
 	if !ready || !replica {
 		t.Fatalf("errorlog lacks the start (with its Version line: %v) or the replication threads (%v): %d entries", ready, replica, len(entries))
 	}
+	// InnoDB's own status text, on the same server.
+	var innodb map[string]string
+	decodeInto(t, "status-innodb", e.do("GET", "/api/clusters/c1/servers/"+topology.ServerIDFor(mustHP(t, c.Servers[1].Addr()))+"/status-innodb", tok, nil), 200, &innodb)
+	if !strings.Contains(innodb["status"], "TRANSACTIONS") {
+		t.Fatalf("status-innodb: %.300q", innodb["status"])
+	}
 }
 
 // TestReplicaControlRoutes: stop-slave, start-slave and skip-replication-event through the

@@ -192,3 +192,13 @@ func scanByName(rows *sql.Rows, newRow func(), set func(col string, v sql.NullSt
 	}
 	return rows.Err()
 }
+
+// InnoDBStatus returns SHOW ENGINE INNODB STATUS's text (the latest deadlock, the
+// transactions, the semaphores).
+func (s *Server) InnoDBStatus(ctx context.Context) (string, error) {
+	var typ, name, status string
+	if err := s.db.QueryRowContext(ctx, "SHOW ENGINE INNODB STATUS").Scan(&typ, &name, &status); err != nil {
+		return "", fmt.Errorf("innodb status of %s: %w", s.addr, err)
+	}
+	return status, nil
+}
