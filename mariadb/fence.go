@@ -87,7 +87,21 @@ func (f *Fence) Arm(ctx context.Context, wait time.Duration) (bool, error) {
 // acknowledgement no replica sends), reading OFF meanwhile; their connections are ended
 // first, so it does not wait, and they get an error, never an OK. The connections spared
 // are those Thread.killable spares: replication's, the server's daemons, its own.
-var fenceSQL = "BEGIN NOT ATOMIC " + endClientsSQL + " SET GLOBAL read_only = ON; " + endClientsSQL + " END"
+//
+// First, read_only is tried without waiting (lock_wait_timeout 0): with no write in flight
+// it takes at once, before any client's statement queued during the freeze is served a
+// read_only=OFF; with one in flight it fails at once (1205) and the kills make way.
+var fenceSQL = "BEGIN NOT ATOMIC " + readOnlyNowSQL + endClientsSQL + " SET GLOBAL read_only = ON; " + endClientsSQL + " END"
+
+// readOnlyNowSQL sets read_only if that needs no wait, and passes over the error when it
+// would; the session's lock_wait_timeout is restored either way (Isolate runs on a pooled
+// connection).
+const readOnlyNowSQL = `BEGIN
+  DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END;
+  SET SESSION lock_wait_timeout = 0;
+  SET GLOBAL read_only = ON;
+END;
+SET SESSION lock_wait_timeout = DEFAULT; `
 
 // endClientsSQL ends the client connections Thread.killable would, inside a compound
 // statement. A connection that cannot be ended (gone meanwhile, or not ours to kill) is
