@@ -89,8 +89,9 @@ func (f *Fence) Arm(ctx context.Context, wait time.Duration) (bool, error) {
 // are those Thread.killable spares: replication's, the server's daemons, its own.
 //
 // First, read_only is tried without waiting (lock_wait_timeout 0): with no write in flight
-// it takes at once, before any client's statement queued during the freeze is served a
-// read_only=OFF; with one in flight it fails at once (1205) and the kills make way.
+// it takes at once, which narrows the race with the statements clients queued during the
+// freeze (every thread resumes together); with one in flight it fails at once (1205) and
+// the kills make way.
 var fenceSQL = "BEGIN NOT ATOMIC " + readOnlyNowSQL + endClientsSQL + " SET GLOBAL read_only = ON; " + endClientsSQL + " END"
 
 // readOnlyNowSQL sets read_only if that needs no wait, and passes over the error when it
