@@ -287,9 +287,11 @@ func TestSlapOSAgentRunsProxySQL(t *testing.T) {
 	f.waitProxyUp(t)
 	f.proxyAction(t, id, "stop")
 	agentWait(t, 30*time.Second, "ProxySQL stopped through need-stop", func() bool { return !accepting(f.admin) })
-	if lg := b.log.String(); !strings.Contains(lg, "via=need-start") || !strings.Contains(lg, "via=need-stop") {
-		t.Fatalf("the legacy agent's log does not report need-start and need-stop:\n%s", lg)
-	}
+	// The agent reports the stop once ProxySQL has exited, a moment after its ports closed.
+	agentWait(t, 10*time.Second, "the legacy agent's log to report need-start and need-stop", func() bool {
+		lg := b.log.String()
+		return strings.Contains(lg, "via=need-start") && strings.Contains(lg, "via=need-stop")
+	})
 	f.proxyAction(t, id, "start")
 	agentWait(t, 30*time.Second, "ProxySQL started again through need-start", func() bool { return accepting(f.admin) })
 
