@@ -548,3 +548,15 @@ func (s *Server) handleWaitDatabases(w http.ResponseWriter, r *http.Request, rc 
 		}
 	}
 }
+
+// handleCrashes answers the failovers and switchovers this manager recorded, newest first:
+// each with the old and new master, the old master's final position (switchover) and the
+// election that chose.
+func (s *Server) handleCrashes(w http.ResponseWriter, _ *http.Request, rc *reqCtx) {
+	l, err := rc.member.Monitor.Crashes()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
+}

@@ -1,7 +1,11 @@
 package cluster
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"time"
 
 	"replication-manager-pro/config"
@@ -81,4 +85,34 @@ func OpenServer(c *config.Cluster, addr ipv6.HostPort) (*mariadb.Server, error) 
 	return mariadb.Open(addr, cred.User, cred.Password, mariadb.Options{
 		ConnectTimeout: time.Duration(max(c.Settings.DBServersConnectTimeout, 1)) * time.Second,
 	})
+}
+
+// Crashes returns the failovers and switchovers this manager recorded for the cluster
+// (failover-log-file-keep of each kind), newest first; none without a state directory.
+func (m *Monitor) Crashes() ([]CrashRecord, error) {
+	out := []CrashRecord{}
+	cfg := m.cfg.Failover.Exec
+	if cfg.StateDir == "" {
+		return out, nil
+	}
+	dir := filepath.Join(cfg.StateDir, m.cfg.Cluster)
+	for _, kind := range []PlanKind{PlanFailover, PlanSwitchover} {
+		files, err := filepath.Glob(filepath.Join(dir, string(kind)+".*.json"))
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue // rotated away meanwhile
+			}
+			var r CrashRecord
+			if err := json.Unmarshal(b, &r); err != nil {
+				return nil, fmt.Errorf("crash record %s: %w", f, err)
+			}
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
+	return out, nil
 }

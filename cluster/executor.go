@@ -1022,7 +1022,9 @@ func (x *Executor) release() {
 
 // crashRecord is what a failover or switchover leaves on disk for the rejoin of the old
 // master and for people.
-type crashRecord struct {
+// CrashRecord is what a failover or switchover leaves in <StateDir>/<cluster>/ (the
+// original's crash list: topology/crashes).
+type CrashRecord struct {
 	Cluster   string        `json:"cluster"`
 	Kind      PlanKind      `json:"kind"`
 	Time      time.Time     `json:"time"`
@@ -1041,7 +1043,7 @@ func (x *Executor) record(p Plan) error {
 		return fmt.Errorf("crash record: %w", err)
 	}
 	now := time.Now().UTC()
-	b, err := json.MarshalIndent(crashRecord{Cluster: x.cfg.Cluster, Kind: p.Kind, Time: now, OldMaster: p.OldMaster, NewMaster: p.NewMaster, FinalPos: x.getState().FinalPos, Election: p.Election}, "", "  ")
+	b, err := json.MarshalIndent(CrashRecord{Cluster: x.cfg.Cluster, Kind: p.Kind, Time: now, OldMaster: p.OldMaster, NewMaster: p.NewMaster, FinalPos: x.getState().FinalPos, Election: p.Election}, "", "  ")
 	if err != nil {
 		return err
 	}

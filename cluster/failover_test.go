@@ -619,6 +619,11 @@ func TestSwitchoverPastARowLockWaiter(t *testing.T) {
 	if v := serverByAddr(t, c, target.String()).QueryString(t, "SELECT v FROM rmp.hot WHERE id=1"); v != "0" {
 		t.Fatalf("new master has v=%s, want 0: a change that got no OK was kept", v)
 	}
+	// The switchover is in the crash list (topology/crashes), with its final position.
+	crashes, err := m.Crashes()
+	if err != nil || len(crashes) != 1 || crashes[0].Kind != PlanSwitchover || crashes[0].NewMaster != target || len(crashes[0].FinalPos) == 0 {
+		t.Fatalf("crashes %+v %v", crashes, err)
+	}
 }
 
 func TestSwitchoverUnderLoadLosesNothing(t *testing.T) {

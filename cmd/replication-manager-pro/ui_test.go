@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"image/png"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -241,6 +243,19 @@ func TestUIEndToEnd(t *testing.T) {
 	}
 	ui.screenshot("ui-timeline.png")
 	master := ui.eval(`state.servers.find(s => s.state === 'Master').url`)
+	// Both are in the crash list, the failover first.
+	req, _ := http.NewRequest(http.MethodGet, apiBase+"/api/clusters/demo/topology/crashes", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	var crashes []struct{ Kind string }
+	if res, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		json.NewDecoder(res.Body).Decode(&crashes)
+		res.Body.Close()
+	}
+	if len(crashes) != 2 || crashes[0].Kind != "failover" || crashes[1].Kind != "switchover" {
+		t.Fatalf("topology/crashes: %+v, want the failover then the switchover", crashes)
+	}
 
 	// One server, live, from its row's Inspect button: the master's processlist (its
 	// replica's binlog dump thread), its slow queries or why there are none, its error log.
