@@ -145,3 +145,33 @@ func TestReplicaControlRoutes(t *testing.T) {
 		t.Fatalf("after start-slave: IO %s SQL %s", st["Slave_IO_Running"], st["Slave_SQL_Running"])
 	}
 }
+
+// TestDiffVariablesOnRealCluster: a variable set differently on the replica is listed with
+// both values; those that differ by design (server_id, read_only, paths) are not.
+func TestDiffVariablesOnRealCluster(t *testing.T) {
+	c := testenv.StartCluster(t, 2)
+	dir := t.TempDir()
+	e := newEnv(t, dir, writeConfig(t, dir, "", realCluster("c1", []string{c.Servers[0].Addr(), c.Servers[1].Addr()}, "")), nil)
+	tok := e.login("admin", apiPassword)
+	waitStates(t, e, "c1", topology.StateMaster, topology.StateSlave)
+	c.Servers[1].Exec(t, "SET GLOBAL max_connections = 77")
+	var diffs []VariableDiff
+	decodeInto(t, "diffvariables", e.do("GET", "/api/clusters/c1/diffvariables", tok, nil), 200, &diffs)
+	found := false
+	for _, d := range diffs {
+		switch d.Name {
+		case "SERVER_ID", "READ_ONLY", "DATADIR", "PORT", "GTID_BINLOG_POS":
+			t.Errorf("%s is listed: it differs by design", d.Name)
+		case "MAX_CONNECTIONS":
+			found = len(d.Values) == 2 && d.Values[1].Server == c.Servers[1].Addr() && d.Values[1].Value == "77" && d.Values[0].Value != "77"
+		}
+	}
+	if !found {
+		t.Fatalf("max_connections not listed with both values: %+v", diffs)
+	}
+	var names []string
+	for _, d := range diffs {
+		names = append(names, d.Name)
+	}
+	t.Logf("differ: %s", strings.Join(names, " "))
+}
