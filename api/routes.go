@@ -81,6 +81,7 @@ func (s *Server) routes() []route {
 		{pattern: clusterPrefix + "/topology/alerts", protected: true, handler: s.handleAlerts},
 		{pattern: clusterPrefix + "/topology/crashes", protected: true, handler: s.handleCrashes},
 		{pattern: clusterPrefix + "/diffvariables", protected: true, grant: GrantDBShowVariables, handler: s.handleDiffVariables},
+		{pattern: clusterPrefix + "/certificates", protected: true, handler: s.handleCertificates},
 		{pattern: clusterPrefix + "/topology/logs", protected: true, action: true, params: []argSpec{pCount}, handler: s.handleLogs},
 		{pattern: clusterPrefix + "/actions/failover", protected: true, grant: GrantClusterFailover, action: true, params: []argSpec{pForce, pDryRun}, handler: s.handleFailover},
 		{pattern: clusterPrefix + "/actions/switchover", protected: true, grant: GrantClusterSwitchover, action: true, params: []argSpec{pPrefmaster, pDryRun}, handler: s.handleSwitchover},

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"replication-manager-pro/configurator"
 	"replication-manager-pro/errlog"
 	"replication-manager-pro/internal/testenv"
 	"replication-manager-pro/slowlog"
@@ -174,4 +175,30 @@ func TestDiffVariablesOnRealCluster(t *testing.T) {
 		names = append(names, d.Name)
 	}
 	t.Logf("differ: %s", strings.Join(names, " "))
+}
+
+// TestCertificatesRoute: 404 before the cluster has certificates; then the CA, server and
+// client certificates with their expiry, never a key.
+func TestCertificatesRoute(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, dir, writeConfig(t, dir, "", realCluster("c1", []string{"127.0.0.1:1"}, "")), nil)
+	tok := e.login("admin", apiPassword)
+	if r := e.do("GET", "/api/clusters/c1/certificates", tok, nil); r.code != 404 || !strings.Contains(r.body, "ssl tag") {
+		t.Fatalf("before: %d %s", r.code, r.body)
+	}
+	m, _ := e.fleet.Get("c1")
+	if _, err := configurator.ClusterTLSFor(&m.Config.Settings, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	var certs []CertificateInfo
+	r := e.do("GET", "/api/clusters/c1/certificates", tok, nil)
+	decodeInto(t, "certificates", r, 200, &certs)
+	if strings.Contains(r.body, "PRIVATE KEY") || len(certs) != 3 {
+		t.Fatalf("certificates: %s", r.body)
+	}
+	for _, c := range certs {
+		if c.DaysLeft < 3000 || (c.File == "ca-cert.pem") != c.IsCA {
+			t.Errorf("%+v", c)
+		}
+	}
 }
