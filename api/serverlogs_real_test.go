@@ -18,12 +18,8 @@ import (
 // being on this machine). A password in a logged statement is redacted; with the slow log
 // off the answer is 404 and says what to do.
 func TestSlowLogOnRealServer(t *testing.T) {
-	c := testenv.StartCluster(t, 2)
+	c, e, tok := masterReplicaEnv(t)
 	srv := c.Servers[0]
-	dir := t.TempDir()
-	e := newEnv(t, dir, writeConfig(t, dir, "", realCluster("c1", []string{srv.Addr(), c.Servers[1].Addr()}, "")), nil)
-	tok := e.login("admin", apiPassword)
-	waitStates(t, e, "c1", topology.StateMaster, topology.StateSlave)
 	base := "/api/clusters/c1/servers/" + topology.ServerIDFor(mustHP(t, srv.Addr()))
 
 	var eb inspectError
@@ -84,11 +80,7 @@ func TestSlowLogOnRealServer(t *testing.T) {
 // TestErrorLogOnRealServer reads a real server's error log through errorlog: the server's
 // own file (it runs on this machine), newest first, with continuation lines kept.
 func TestErrorLogOnRealServer(t *testing.T) {
-	c := testenv.StartCluster(t, 2)
-	dir := t.TempDir()
-	e := newEnv(t, dir, writeConfig(t, dir, "", realCluster("c1", []string{c.Servers[0].Addr(), c.Servers[1].Addr()}, "")), nil)
-	tok := e.login("admin", apiPassword)
-	waitStates(t, e, "c1", topology.StateMaster, topology.StateSlave)
+	c, e, tok := masterReplicaEnv(t)
 	var entries []errlog.Entry
 	r := e.do("GET", "/api/clusters/c1/servers/"+topology.ServerIDFor(mustHP(t, c.Servers[1].Addr()))+"/errorlog", tok, nil)
 	decodeInto(t, "errorlog", r, 200, &entries)
@@ -122,11 +114,7 @@ func TestErrorLogOnRealServer(t *testing.T) {
 // API on a real replica: 200 with the plan, 409 with the refusal (a skip on a healthy
 // replica, a stop of a stopped one).
 func TestReplicaControlRoutes(t *testing.T) {
-	c := testenv.StartCluster(t, 2)
-	dir := t.TempDir()
-	e := newEnv(t, dir, writeConfig(t, dir, "", realCluster("c1", []string{c.Servers[0].Addr(), c.Servers[1].Addr()}, "")), nil)
-	tok := e.login("admin", apiPassword)
-	waitStates(t, e, "c1", topology.StateMaster, topology.StateSlave)
+	c, e, tok := masterReplicaEnv(t)
 	act := "/api/clusters/c1/servers/" + topology.ServerIDFor(mustHP(t, c.Servers[1].Addr())) + "/actions/"
 	var res ControlResult
 	decodeInto(t, "skip on a healthy replica", e.do("POST", act+"skip-replication-event", tok, nil), 409, &res)
@@ -150,11 +138,7 @@ func TestReplicaControlRoutes(t *testing.T) {
 // TestDiffVariablesOnRealCluster: a variable set differently on the replica is listed with
 // both values; those that differ by design (server_id, read_only, paths) are not.
 func TestDiffVariablesOnRealCluster(t *testing.T) {
-	c := testenv.StartCluster(t, 2)
-	dir := t.TempDir()
-	e := newEnv(t, dir, writeConfig(t, dir, "", realCluster("c1", []string{c.Servers[0].Addr(), c.Servers[1].Addr()}, "")), nil)
-	tok := e.login("admin", apiPassword)
-	waitStates(t, e, "c1", topology.StateMaster, topology.StateSlave)
+	c, e, tok := masterReplicaEnv(t)
 	c.Servers[1].Exec(t, "SET GLOBAL max_connections = 77")
 	var diffs []VariableDiff
 	decodeInto(t, "diffvariables", e.do("GET", "/api/clusters/c1/diffvariables", tok, nil), 200, &diffs)
@@ -201,4 +185,16 @@ func TestCertificatesRoute(t *testing.T) {
 			t.Errorf("%+v", c)
 		}
 	}
+}
+
+// masterReplicaEnv is an API on cluster c1 of a real master and replica, logged in as admin,
+// once the monitor sees them as such.
+func masterReplicaEnv(t *testing.T) (*testenv.Cluster, *env, string) {
+	t.Helper()
+	c := testenv.StartCluster(t, 2)
+	dir := t.TempDir()
+	e := newEnv(t, dir, writeConfig(t, dir, "", realCluster("c1", []string{c.Servers[0].Addr(), c.Servers[1].Addr()}, "")), nil)
+	tok := e.login("admin", apiPassword)
+	waitStates(t, e, "c1", topology.StateMaster, topology.StateSlave)
+	return c, e, tok
 }
