@@ -60,7 +60,7 @@ func (s *Server) errorLog(ctx context.Context, w http.ResponseWriter, r *http.Re
 	}
 	collected := filepath.Join(configurator.NodeDatadir(&rc.member.Config.Settings, rc.member.Name, addr), "log", "log_error.log")
 	files := []string{collected}
-	if own != "" && isLocalHost(addr.Host) {
+	if own != "" && isLocalHost(ctx, addr.Host) {
 		files = append(files, own)
 	}
 	for _, f := range files {
@@ -117,7 +117,7 @@ func (s *Server) slowLog(ctx context.Context, w http.ResponseWriter, r *http.Req
 			return
 		}
 	default:
-		for _, f := range slowLogFiles(collected, info, addr) {
+		for _, f := range slowLogFiles(ctx, collected, info, addr) {
 			err = readTail(f, func(rd io.Reader) (err error) { entries, err = slowlog.Parse(rd, maxSlowEntries); return err })
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
@@ -159,23 +159,26 @@ func (s *Server) slowLog(ctx context.Context, w http.ResponseWriter, r *http.Req
 // slowLogFiles are the files to try, in order: the collected copy, then the server's own
 // file when the server's address is this machine's (another machine's path here would be
 // some other file).
-func slowLogFiles(collected string, info mariadb.SlowLogInfo, addr ipv6.HostPort) []string {
+func slowLogFiles(ctx context.Context, collected string, info mariadb.SlowLogInfo, addr ipv6.HostPort) []string {
 	out := []string{collected}
-	if info.Enabled && info.HasOutput("FILE") && info.File != "" && isLocalHost(addr.Host) {
+	if info.Enabled && info.HasOutput("FILE") && info.File != "" && isLocalHost(ctx, addr.Host) {
 		out = append(out, info.File)
 	}
 	return out
 }
 
 // isLocalHost reports whether host (an IP literal or a name) is an address of this machine.
-func isLocalHost(host string) bool {
+func isLocalHost(ctx context.Context, host string) bool {
 	ips := []net.IP{net.ParseIP(host)}
 	if ips[0] == nil {
-		resolved, err := net.LookupIP(host)
+		resolved, err := net.DefaultResolver.LookupIPAddr(ctx, host)
 		if err != nil {
 			return false
 		}
-		ips = resolved
+		ips = ips[:0]
+		for _, a := range resolved {
+			ips = append(ips, a.IP)
+		}
 	}
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
