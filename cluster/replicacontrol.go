@@ -59,7 +59,6 @@ func DecideReplicaControl(s *topology.Snapshot, kind PlanKind, target ipv6.HostP
 			return refusal(p, RefuseNothingToDo, "the SQL thread of %s stopped without an error: skipping would drop a healthy transaction (force=true to skip it anyway)", target)
 		}
 		st.Kind, st.Detail = StepSkipEvent, fmt.Sprintf("skip the event group the SQL thread stopped on (error %d: %s), then run again", r.LastSQLErrno, r.LastSQLError)
-		p.OldMasterPos = srv.CurrentPos // where it stood: the skipped group comes next
 	default:
 		return refusal(p, RefuseUnsupportedKind, "unknown action %q", kind)
 	}
