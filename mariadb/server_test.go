@@ -385,15 +385,16 @@ func TestKillThread(t *testing.T) {
 	if err := conn.QueryRowContext(ctxT(t, 5*time.Second), "SELECT CONNECTION_ID()").Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	threads, err := s.Processlist(ctxT(t, 5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The server shows the thread as Sleep a moment after it sent the answer ("Writing to
+	// net" before): wait for it, bounded.
+	var threads []Thread
 	found := false
-	for _, th := range threads {
-		if th.ID == id {
-			found = th.Command == "Sleep"
+	for deadline := time.Now().Add(5 * time.Second); !found && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var err error
+		if threads, err = s.Processlist(ctxT(t, 5*time.Second)); err != nil {
+			t.Fatal(err)
 		}
+		found = slices.ContainsFunc(threads, func(th Thread) bool { return th.ID == id && th.Command == "Sleep" })
 	}
 	if !found {
 		t.Fatalf("sleeping connection %d not in processlist %+v", id, threads)
