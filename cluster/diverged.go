@@ -40,7 +40,7 @@ func (m *Monitor) saveDiverged(ctx context.Context, snap *topology.Snapshot) {
 			continue
 		}
 		srv := serverNamed(snap, p.Server)
-		if srv == nil || !srv.Reachable || m.saveTried[srv.Addr] {
+		if srv == nil || !srv.Reachable || time.Now().Before(m.saveRetry[srv.Addr].next) {
 			continue
 		}
 		var fm *FormerMaster
@@ -52,25 +52,49 @@ func (m *Monitor) saveDiverged(ctx context.Context, snap *topology.Snapshot) {
 		if fm == nil || fm.Saved != "" {
 			continue
 		}
-		if m.saveTried == nil {
-			m.saveTried = map[ipv6.HostPort]bool{}
-		}
-		m.saveTried[srv.Addr] = true
 		extra := gtid.Errant(srv.CurrentPos, fm.PromotionPos)
 		file := filepath.Join(sc.Dir, fmt.Sprintf("%s-%s.sql", strings.NewReplacer(":", "_", "[", "", "]", "").Replace(srv.Addr.String()), time.Now().UTC().Format("20060102T150405")))
 		err := m.saveFrom(ctx, srv.Addr, mariadb.SaveOptions{Binary: sc.Binary, User: sc.User, Password: sc.Password, After: fm.PromotionPos, File: file})
 		log := m.log.WithFields(logrus.Fields{"server": srv.Addr.String(), "gtids": extra.String()})
 		if err != nil {
-			log.WithError(err).Error("transactions of the diverged former master not saved")
-			m.observe(ActionEvent{Kind: ObsDataLoss, Server: srv.Addr.String(), Error: err.Error(),
-				Message: fmt.Sprintf("transactions lost: former master %s holds %s, never received by the cluster; saving them failed", srv.Addr, extra)})
+			// Tried again, later and later: the first try can meet a connection the old
+			// master's own fence just ended, or a server still starting.
+			a := m.saveRetry[srv.Addr]
+			a.failures++
+			a.next = time.Now().Add(saveBackoff(a.failures))
+			if m.saveRetry == nil {
+				m.saveRetry = map[ipv6.HostPort]saveAttempt{}
+			}
+			m.saveRetry[srv.Addr] = a
+			log.WithError(err).WithField("attempt", a.failures).Error("transactions of the diverged former master not saved; trying again")
+			if a.failures == 1 { // one event, not one per attempt
+				m.observe(ActionEvent{Kind: ObsDataLoss, Server: srv.Addr.String(), Error: err.Error(),
+					Message: fmt.Sprintf("transactions lost: former master %s holds %s, never received by the cluster; saving them failed, trying again", srv.Addr, extra)})
+			}
 			continue
 		}
+		delete(m.saveRetry, srv.Addr)
 		m.setSaved(srv.Addr, file)
 		log.WithField("file", file).Warn("transactions of the diverged former master saved")
 		m.observe(ActionEvent{Kind: ObsDataLoss, Server: srv.Addr.String(),
 			Message: fmt.Sprintf("transactions lost: former master %s holds %s, never received by the cluster; saved to %s", srv.Addr, extra, file)})
 	}
+}
+
+// saveAttempt is a failed save of a former master's transactions: how many so far, and
+// when to try again.
+type saveAttempt struct {
+	failures int
+	next     time.Time
+}
+
+// saveBackoff is the wait after the n-th failed save: 2 s, doubling, at most 5 min.
+func saveBackoff(n int) time.Duration {
+	d := 2 * time.Second
+	for i := 1; i < n && d < 5*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Minute)
 }
 
 func (m *Monitor) saveFrom(ctx context.Context, addr ipv6.HostPort, o mariadb.SaveOptions) error {

@@ -721,9 +721,14 @@ func TestDivergedFormerMasterIsKeptOut(t *testing.T) {
 	c := testenv.StartCluster(t, 3)
 	createWriterTable(t, c)
 	saveDir := t.TempDir()
+	// mariadb-binlog behind a wrapper that fails the first time: the save is tried again.
+	real := realtest.LookPath(t, "mariadb-binlog", "mariadb-client")
+	wrapper := filepath.Join(t.TempDir(), "binlog-once-failing")
+	marker := wrapper + ".failed"
+	os.WriteFile(wrapper, []byte("#!/bin/sh\nif [ ! -e "+marker+" ]; then touch "+marker+"; echo 'first try fails' >&2; exit 1; fi\nexec "+real+" \"$@\"\n"), 0o755)
 	m, events := failoverMonitor(t, c, func(mc *MonitorConfig) {
 		mc.AutoRejoin = true
-		mc.SaveDiverged = &SaveConfig{User: testenv.RootUser, Password: testenv.RootPassword, Dir: saveDir}
+		mc.SaveDiverged = &SaveConfig{Binary: wrapper, User: testenv.RootUser, Password: testenv.RootPassword, Dir: saveDir}
 	})
 	runMonitor(t, m)
 	waitFor(t, m, 5*time.Second, "healthy", func(s *topology.Snapshot) bool { return states(s) == "Master,Slave,Slave" })
@@ -776,6 +781,9 @@ func TestDivergedFormerMasterIsKeptOut(t *testing.T) {
 	}
 	if saved[0].Error != "DataLoss" {
 		t.Errorf("loss event %+v", saved[0])
+	}
+	if len(eventsWith(events, "saving them failed, trying again")) != 1 {
+		t.Errorf("the failed first try is not reported once: %+v", eventsWith(events, "transactions lost"))
 	}
 	files, _ := filepath.Glob(filepath.Join(saveDir, "*.sql"))
 	if len(files) != 1 {

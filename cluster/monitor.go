@@ -114,9 +114,9 @@ type Monitor struct {
 	// fenced lists the former masters isolated since they last answered again.
 	fencedMu sync.Mutex
 	fenced   map[ipv6.HostPort]bool
-	// saveTried lists the former masters whose diverged transactions this run tried to
-	// save: one attempt each, then the history says where they are (owned by Run).
-	saveTried map[ipv6.HostPort]bool
+	// saveRetry holds, per former master whose diverged transactions could not be saved
+	// yet, when to try again (owned by Run); once saved, the history says where they are.
+	saveRetry map[ipv6.HostPort]saveAttempt
 
 	// The action lock: one topology change at a time (see Act).
 	actMu    sync.Mutex

@@ -96,3 +96,11 @@ func TestDecideSwitchoverStepsAndScripts(t *testing.T) {
 		t.Fatalf("switchover with a dead master: %+v", p)
 	}
 }
+
+func TestSaveBackoff(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: 2 * time.Second, 2: 4 * time.Second, 3: 8 * time.Second, 9: 5 * time.Minute, 50: 5 * time.Minute} {
+		if got := saveBackoff(n); got != want {
+			t.Errorf("saveBackoff(%d) = %v, want %v", n, got, want)
+		}
+	}
+}
