@@ -63,6 +63,20 @@ type jobRow struct {
 	port   int
 }
 
+// localConn is one session on the partition's server through openLocal, for statements
+// that must share it (a session variable); done closes it and its pool.
+func (l Layout) localConn(ctx context.Context) (c *sql.Conn, done func(), err error) {
+	db, err := l.openLocal()
+	if err != nil {
+		return nil, nil, err
+	}
+	if c, err = db.Conn(ctx); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return c, func() { c.Close(); db.Close() }, nil
+}
+
 // openLocal opens the partition's server through its socket with dbjob.cnf's login.
 func (l Layout) openLocal() (*sql.DB, error) {
 	user, pw, socket, err := clientOptions(l.DBJobCnf())

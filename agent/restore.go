@@ -238,16 +238,11 @@ func (a *Agent) rejoinAt(ctx context.Context, at gtid.List, old string, carry []
 // first empties the binary log, whose GTIDs would otherwise still count in the server's
 // position.
 func (a *Agent) setSlavePos(ctx context.Context, at gtid.List, resetBinlog bool) error {
-	db, err := a.l.openLocal()
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	c, err := db.Conn(ctx)
+	c, done, err := a.l.localConn(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to set the position: %w", err)
 	}
-	defer c.Close()
+	defer done()
 	stmts := []string{"SET SESSION sql_log_bin=0", "STOP ALL SLAVES"}
 	if resetBinlog {
 		stmts = append(stmts, "RESET MASTER")
@@ -514,16 +509,11 @@ func (a *Agent) flushPrivileges(ctx context.Context) error {
 
 // dropUserDatabases drops every database outside MariaDB's own, outside the binary log.
 func (a *Agent) dropUserDatabases(ctx context.Context) error {
-	db, err := a.l.openLocal()
+	c, done, err := a.l.localConn(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+	defer done()
 	if _, err := c.ExecContext(ctx, "SET SESSION sql_log_bin=0"); err != nil {
 		return err
 	}
